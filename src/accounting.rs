@@ -1,0 +1,106 @@
+//! Size and cost accounting in ShrinkBench's terms: parameters, non-zeros, compression ratio and FLOPs.
+//!
+//! FLOPs count the conv and linear layers only, as 2 × multiply-accumulates per example; a sparse layer costs in
+//! proportion to its active weights. Training FLOPs follow RigL: forward + backward ≈ 3 × the sparse forward pass.
+
+use serde::{Deserialize, Serialize};
+
+use crate::mask::Masks;
+use crate::model::NetSpec;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerAccount {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub params: usize,
+    pub nonzeros: usize,
+    pub density: f64,
+    pub dense_flops: f64,
+    pub sparse_flops: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Accounting {
+    pub layers: Vec<LayerAccount>,
+    /// All parameters, prunable or not.
+    pub params: usize,
+    pub prunable_params: usize,
+    /// Active prunable weights plus every unprunable parameter.
+    pub nonzeros: usize,
+    pub compression: f64,
+    pub dense_flops: f64,
+    pub sparse_flops: f64,
+    pub theoretical_speedup: f64,
+    pub train_flops: f64,
+}
+
+impl Accounting {
+    pub fn new(spec: &NetSpec, masks: &Masks, train_flops: f64) -> Self {
+        let layers: Vec<LayerAccount> = masks
+            .layers
+            .iter()
+            .map(|l| {
+                let p = &spec.params[l.param];
+                let nonzeros = l.bits.count_ones();
+                let per_weight = 2.0 * (p.out_hw[0] * p.out_hw[1]) as f64;
+                LayerAccount {
+                    name: p.name.clone(),
+                    shape: p.shape.clone(),
+                    params: p.numel(),
+                    nonzeros,
+                    density: nonzeros as f64 / p.numel() as f64,
+                    dense_flops: per_weight * p.numel() as f64,
+                    sparse_flops: per_weight * nonzeros as f64,
+                }
+            })
+            .collect();
+        let params = spec.num_params();
+        let prunable_params: usize = layers.iter().map(|l| l.params).sum();
+        let nonzeros = params - prunable_params + layers.iter().map(|l| l.nonzeros).sum::<usize>();
+        let dense_flops: f64 = layers.iter().map(|l| l.dense_flops).sum();
+        let sparse_flops: f64 = layers.iter().map(|l| l.sparse_flops).sum();
+        Accounting {
+            layers,
+            params,
+            prunable_params,
+            nonzeros,
+            compression: params as f64 / nonzeros.max(1) as f64,
+            dense_flops,
+            sparse_flops,
+            theoretical_speedup: dense_flops / sparse_flops.max(1.0),
+            train_flops,
+        }
+    }
+
+    /// A per-layer table for the terminal.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<28} {:>18} {:>10} {:>10} {:>8} {:>12} {:>12}\n",
+            "layer", "shape", "params", "nonzeros", "density", "dense MFLOP", "sparse MFLOP"
+        );
+        for l in &self.layers {
+            let shape = l.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
+            out += &format!(
+                "{:<28} {:>18} {:>10} {:>10} {:>8.4} {:>12.3} {:>12.3}\n",
+                l.name,
+                shape,
+                l.params,
+                l.nonzeros,
+                l.density,
+                l.dense_flops / 1e6,
+                l.sparse_flops / 1e6
+            );
+        }
+        out += &format!(
+            "parameters {} (prunable {}), non-zeros {}, compression {:.2}×, forward {:.2} → {:.2} MFLOPs ({:.2}× fewer)\n",
+            self.params,
+            self.prunable_params,
+            self.nonzeros,
+            self.compression,
+            self.dense_flops / 1e6,
+            self.sparse_flops / 1e6,
+            self.theoretical_speedup
+        );
+        out
+    }
+}

@@ -1,0 +1,55 @@
+//! Choosing the device that runs a model: burn's CPU backend or wgpu (Vulkan/Metal/DX12 natively, WebGPU on the web).
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// burn's flex CPU backend (the fastest CPU backend that builds natively and for wasm; see `ticketlab bench`).
+    Cpu,
+    /// burn's wgpu backend on the default adapter.
+    Wgpu,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+        }
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(BackendKind::Cpu),
+            "wgpu" | "gpu" => Ok(BackendKind::Wgpu),
+            _ => Err(format!("unknown backend '{s}' (expected cpu or wgpu)")),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The device for `kind`. burn's wgpu runtime can be initialised once per process, so the first successful (or
+/// failed) initialisation is remembered and shared.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn device(kind: BackendKind) -> Result<Device, String> {
+    use std::sync::OnceLock;
+    static WGPU: OnceLock<Result<Device, String>> = OnceLock::new();
+    match kind {
+        BackendKind::Cpu => Ok(Device::flex()),
+        BackendKind::Wgpu => WGPU
+            .get_or_init(|| {
+                Device::wgpu_options().init().map_err(|e| format!("could not start the wgpu backend: {e}"))
+            })
+            .clone(),
+    }
+}

@@ -1,0 +1,148 @@
+//! A training run's full configuration: what a CLI invocation, a JSON result and a shared link all carry.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Arch;
+use crate::optim::OptimizerKind;
+use crate::schedule::LrSchedule;
+use crate::sparsity::Distribution;
+
+/// Where the images come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DatasetSpec {
+    /// The built-in synthetic set, generated from the run's seed.
+    Synthetic { train: usize, test: usize },
+    /// The official CIFAR-10 binary directory or `.tar.gz`.
+    Cifar10 { path: String },
+    /// The official CIFAR-100 binary directory or `.tar.gz`, with fine (100) or coarse (20) labels.
+    Cifar100 { path: String, coarse: bool },
+}
+
+impl DatasetSpec {
+    pub const SYNTHETIC_DEFAULT: DatasetSpec = DatasetSpec::Synthetic { train: 5000, test: 1000 };
+    pub const FORMS: &str = "synthetic, synthetic:TRAIN:TEST, cifar10:PATH, cifar100:PATH, cifar100-coarse:PATH";
+}
+
+impl std::str::FromStr for DatasetSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("bad dataset '{s}': {why} (accepted forms: {})", Self::FORMS);
+        let (kind, rest) = s.split_once(':').unwrap_or((s, ""));
+        match kind {
+            "synthetic" if rest.is_empty() => Ok(Self::SYNTHETIC_DEFAULT),
+            "synthetic" => {
+                let (a, b) = rest.split_once(':').ok_or_else(|| bad("expected synthetic:TRAIN:TEST"))?;
+                let parse = |x: &str| x.parse::<usize>().map_err(|_| bad(&format!("'{x}' is not a whole number")));
+                let (train, test) = (parse(a)?, parse(b)?);
+                if !(10..=200_000).contains(&train) || !(10..=50_000).contains(&test) {
+                    return Err(bad("sizes must be 10..=200000 training and 10..=50000 test images"));
+                }
+                Ok(DatasetSpec::Synthetic { train, test })
+            }
+            "cifar10" | "cifar100" | "cifar100-coarse" if rest.is_empty() => Err(bad("the path is missing")),
+            "cifar10" => Ok(DatasetSpec::Cifar10 { path: rest.to_string() }),
+            "cifar100" => Ok(DatasetSpec::Cifar100 { path: rest.to_string(), coarse: false }),
+            "cifar100-coarse" => Ok(DatasetSpec::Cifar100 { path: rest.to_string(), coarse: true }),
+            _ => Err(bad("unknown dataset")),
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatasetSpec::Synthetic { train, test } => write!(f, "synthetic:{train}:{test}"),
+            DatasetSpec::Cifar10 { path } => write!(f, "cifar10:{path}"),
+            DatasetSpec::Cifar100 { path, coarse: false } => write!(f, "cifar100:{path}"),
+            DatasetSpec::Cifar100 { path, coarse: true } => write!(f, "cifar100-coarse:{path}"),
+        }
+    }
+}
+
+/// Everything that determines a training run. The same configuration and seed give the same run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub dataset: DatasetSpec,
+    pub model: Arch,
+    /// Channel-width multiplier (1.0 = the architecture's published widths).
+    pub width: f32,
+    /// Share of prunable weights kept active (1.0 = dense).
+    pub density: f64,
+    pub distribution: Distribution,
+    /// Keep the first conv layer dense (RigL's default on CIFAR).
+    pub dense_first: bool,
+    pub epochs: usize,
+    /// If set, train for exactly this many steps instead of `epochs`.
+    pub steps: Option<usize>,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub schedule: LrSchedule,
+    pub optimizer: OptimizerKind,
+    pub weight_decay: f64,
+    pub label_smoothing: f64,
+    pub augment: bool,
+    /// Share of the training set held out for validation (0 = none).
+    pub val_fraction: f64,
+    pub seed: u64,
+    /// Evaluate on the test set every this many steps (0 = at the end of each epoch).
+    pub eval_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            dataset: DatasetSpec::SYNTHETIC_DEFAULT,
+            model: Arch::Conv4,
+            width: 0.5,
+            density: 0.2,
+            distribution: Distribution::Erk,
+            dense_first: false,
+            epochs: 4,
+            steps: None,
+            batch_size: 64,
+            lr: 0.05,
+            schedule: LrSchedule::Cosine { final_frac: 0.0 },
+            optimizer: OptimizerKind::Sgd { momentum: 0.9, nesterov: true },
+            weight_decay: 5e-4,
+            label_smoothing: 0.0,
+            augment: true,
+            val_fraction: 0.0,
+            seed: 0,
+            eval_every: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Every range the engine accepts, checked in one place: the CLI, the app and links all go through it.
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |ok: bool, msg: String| if ok { Ok(()) } else { Err(msg) };
+        check(self.width > 0.0 && self.width <= 4.0, format!("width {} is out of range (0, 4]", self.width))?;
+        check(
+            self.density > 0.0 && self.density <= 1.0,
+            format!("density {} is out of range (0, 1] (it is the share of weights kept)", self.density),
+        )?;
+        check((1..=10_000).contains(&self.epochs), format!("epochs {} is out of range 1..=10000", self.epochs))?;
+        if let Some(steps) = self.steps {
+            check((1..=10_000_000).contains(&steps), format!("steps {steps} is out of range 1..=10000000"))?;
+        }
+        check((1..=4096).contains(&self.batch_size), format!("batch size {} is out of range 1..=4096", self.batch_size))?;
+        check(self.lr > 0.0 && self.lr <= 10.0, format!("learning rate {} is out of range (0, 10]", self.lr))?;
+        check(
+            (0.0..=1.0).contains(&self.weight_decay),
+            format!("weight decay {} is out of range [0, 1]", self.weight_decay),
+        )?;
+        check(
+            (0.0..1.0).contains(&self.label_smoothing),
+            format!("label smoothing {} is out of range [0, 1)", self.label_smoothing),
+        )?;
+        check(
+            (0.0..=0.5).contains(&self.val_fraction),
+            format!("validation fraction {} is out of range [0, 0.5]", self.val_fraction),
+        )?;
+        self.schedule.validate().map_err(|e| format!("learning-rate schedule: {e}"))?;
+        self.optimizer.validate()
+    }
+}

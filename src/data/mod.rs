@@ -1,0 +1,159 @@
+//! Image data: CIFAR-10/100 readers (a directory, the official `.tar.gz`, or files already in memory in the
+//! browser), a built-in synthetic set that needs no download, and the batch pipeline (normalisation and
+//! augmentation) that turns stored bytes into training tensors.
+//!
+//! Images are stored as bytes in the CIFAR binary layout: per image an R, a G and a B plane of 32×32 row-major
+//! pixels, so a parsed file needs no reshuffling and a batch is a straight NCHW copy.
+
+mod batch;
+mod cifar;
+mod synthetic;
+
+pub use batch::{Normalizer, fill_batch};
+pub use cifar::{
+    cifar10_from_files, cifar100_from_files, load_cifar10, load_cifar100, parse_cifar10_records, parse_cifar100_records,
+};
+pub use synthetic::{SYNTHETIC_CLASSES, Split, synthetic, synthetic_image};
+
+use crate::rng::Rng;
+
+pub const IMAGE_SIDE: usize = 32;
+pub const CHANNELS: usize = 3;
+/// Pixels in one channel plane of one image.
+pub const PLANE: usize = IMAGE_SIDE * IMAGE_SIDE;
+pub const IMAGE_BYTES: usize = CHANNELS * PLANE;
+
+/// A labelled set of 32×32 RGB images. Invariant: `images.len() == labels.len() * IMAGE_BYTES` and every label is
+/// below `num_classes`.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// N×3×32×32 bytes: per image the R, G and B planes, each row-major (the CIFAR binary layout).
+    pub images: Vec<u8>,
+    pub labels: Vec<u16>,
+    pub num_classes: usize,
+    pub class_names: Vec<String>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The `IMAGE_BYTES` bytes of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * IMAGE_BYTES..(i + 1) * IMAGE_BYTES]
+    }
+
+    /// The images at `indices`, in that order (repeats allowed).
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        let mut images = Vec::with_capacity(indices.len() * IMAGE_BYTES);
+        for &i in indices {
+            images.extend_from_slice(self.image(i));
+        }
+        Dataset {
+            images,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            num_classes: self.num_classes,
+            class_names: self.class_names.clone(),
+        }
+    }
+
+    /// Split off `fraction` of each class (rounded per class) as a validation set, so both parts keep the class
+    /// balance. The choice depends only on `seed` and the labels; both parts keep the original order.
+    pub fn split_validation(&self, fraction: f32, seed: u64) -> (Dataset, Dataset) {
+        let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
+        let rng = Rng::stream(seed, "validation-split");
+        let mut by_class = vec![Vec::new(); self.num_classes];
+        for (i, &label) in self.labels.iter().enumerate() {
+            by_class[label as usize].push(i);
+        }
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for (class, mut members) in by_class.into_iter().enumerate() {
+            rng.fork(class as u64).shuffle(&mut members);
+            let n_val = ((members.len() as f32 * fraction).round() as usize).min(members.len());
+            val.extend_from_slice(&members[..n_val]);
+            train.extend_from_slice(&members[n_val..]);
+        }
+        train.sort_unstable();
+        val.sort_unstable();
+        (self.subset(&train), self.subset(&val))
+    }
+
+    /// Number of images of each class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.num_classes];
+        for &label in &self.labels {
+            counts[label as usize] += 1;
+        }
+        counts
+    }
+}
+
+/// A named data set with its standard train/test split.
+#[derive(Clone, Debug)]
+pub struct DataSplits {
+    pub name: String,
+    pub train: Dataset,
+    pub test: Dataset,
+}
+
+/// Why a data set could not be read. Every message names the file (or directory, or archive) concerned, and
+/// content errors give the byte offset of the bad record.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("missing file {0}")]
+    MissingFile(String),
+    #[error("no training data in {location}: expected at least one of {expected}")]
+    NoTrainingData { location: String, expected: String },
+    #[error("{0}: the same file was given twice")]
+    DuplicateFile(String),
+    #[error("{file}: file is empty, expected {record_len}-byte records")]
+    EmptyFile { file: String, record_len: usize },
+    #[error(
+        "{file}: {len} bytes is not a whole number of {record_len}-byte records \
+         (offset {offset} starts a partial record)"
+    )]
+    PartialRecord {
+        file: String,
+        len: usize,
+        record_len: usize,
+        offset: usize,
+    },
+    /// `kind` is "" for CIFAR-10 and "coarse " or "fine " for CIFAR-100.
+    #[error("{file}: record {record} (offset {offset}) has {kind}label {label}, but {dataset} has {classes} {kind}classes")]
+    BadLabel {
+        file: String,
+        record: usize,
+        offset: usize,
+        kind: &'static str,
+        label: u8,
+        dataset: &'static str,
+        classes: usize,
+    },
+    #[error("{file}: expected {expected} class names (one per line), found {found}")]
+    ClassNames { file: String, expected: usize, found: usize },
+    #[error("{0}: not a gzip archive")]
+    NotGzip(String),
+    /// `entry` is the 0-based index of the archive member being read, with its path when known.
+    #[error("{archive}: truncated archive at entry {entry}")]
+    TruncatedArchive { archive: String, entry: String },
+    #[error("{archive}: corrupt archive at entry {entry}: {source}")]
+    CorruptArchive {
+        archive: String,
+        entry: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: reading .tar.gz archives is not supported in the browser; pick the extracted files instead")]
+    ArchiveUnsupported(String),
+}

@@ -1,0 +1,269 @@
+//! The `ticketlab` command line.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use ticketlab::backend::{BackendKind, device};
+use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::model::{Arch, NetSpec};
+use ticketlab::optim::OptimizerKind;
+use ticketlab::run::{Progress, run_to_end};
+use ticketlab::schedule::LrSchedule;
+use ticketlab::sparsity::{Distribution, distribution};
+use ticketlab::train::{Trainer, load_dataset};
+
+#[derive(Parser)]
+#[command(name = "ticketlab", version, about = "Train sparse CNNs on CIFAR-sized images: lottery tickets, dynamic sparse training, sparse ensembles.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train one network and write its curves and metrics as JSON.
+    Train(TrainArgs),
+    /// Print a model's layers, parameter counts and FLOPs (dense, and at a density if given).
+    Info(InfoArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// synthetic | synthetic:TRAIN:TEST | cifar10:PATH | cifar100:PATH | cifar100-coarse:PATH
+    #[arg(long, default_value = "synthetic")]
+    dataset: DatasetSpec,
+    /// conv2 | conv4 | conv6 | vgg11 | resnet20
+    #[arg(long, default_value = "conv4")]
+    model: Arch,
+    /// Channel-width multiplier (1 = published widths).
+    #[arg(long)]
+    width: Option<f32>,
+    /// Share of prunable weights kept (1 = dense).
+    #[arg(long, default_value_t = TrainConfig::default().density)]
+    density: f64,
+    /// uniform | er | erk
+    #[arg(long, default_value = "erk")]
+    distribution: Distribution,
+    /// Keep the first conv layer dense.
+    #[arg(long)]
+    dense_first: bool,
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: usize,
+    /// Train for exactly this many steps (overrides --epochs).
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    batch_size: usize,
+    /// Base learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    lr: f64,
+    /// constant | step[:M1,M2,..:GAMMA] | cosine[:FINAL] | linear[:HOLD[:FINAL]] | onecycle[:WARMUP:DIV:FINAL_DIV] | triangular:CYCLE[:MIN]
+    #[arg(long, default_value = "cosine")]
+    schedule: LrSchedule,
+    /// sgd | adam
+    #[arg(long, default_value = "sgd")]
+    optimizer: String,
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    /// Plain (heavy-ball) momentum instead of Nesterov.
+    #[arg(long)]
+    no_nesterov: bool,
+    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f64,
+    /// Train without random crops and flips.
+    #[arg(long)]
+    no_augment: bool,
+    /// Hold out this share of the training set for validation.
+    #[arg(long, default_value_t = 0.0)]
+    val_fraction: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Evaluate on the test set every N steps (0 = every epoch).
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
+    /// Read train loss and accuracy every N steps for the progress line.
+    #[arg(long, default_value_t = 10)]
+    log_every: usize,
+    /// cpu | wgpu
+    #[arg(long, default_value = "cpu")]
+    backend: BackendKind,
+    /// Write the result (config, curves, metrics, accounting) to this JSON file.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Print per-class accuracy and the confusion matrix at the end.
+    #[arg(long)]
+    confusion: bool,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    #[arg(long, default_value = "conv4")]
+    model: Arch,
+    #[arg(long)]
+    width: Option<f32>,
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+    #[arg(long, default_value_t = 1.0)]
+    density: f64,
+    #[arg(long, default_value = "erk")]
+    distribution: Distribution,
+    #[arg(long)]
+    dense_first: bool,
+}
+
+impl TrainArgs {
+    fn config(&self) -> Result<TrainConfig, String> {
+        let optimizer = match self.optimizer.as_str() {
+            "sgd" => OptimizerKind::Sgd { momentum: self.momentum, nesterov: !self.no_nesterov },
+            "adam" => OptimizerKind::adam(),
+            other => return Err(format!("unknown optimizer '{other}' (expected sgd or adam)")),
+        };
+        let config = TrainConfig {
+            dataset: self.dataset.clone(),
+            model: self.model,
+            width: self.width.unwrap_or(if self.model == Arch::Conv4 { TrainConfig::default().width } else { self.model.default_width() }),
+            density: self.density,
+            distribution: self.distribution,
+            dense_first: self.dense_first,
+            epochs: self.epochs,
+            steps: self.steps,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            schedule: self.schedule.clone(),
+            optimizer,
+            weight_decay: self.weight_decay,
+            label_smoothing: self.label_smoothing,
+            augment: !self.no_augment,
+            val_fraction: self.val_fraction,
+            seed: self.seed,
+            eval_every: self.eval_every,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // Until the app lands, the bare command runs a short default training run.
+    let command = Cli::parse().command.or_else(|| Cli::parse_from(["ticketlab", "train"]).command);
+    let result = match command {
+        Some(Command::Train(args)) => train(&args),
+        Some(Command::Info(args)) => info(&args),
+        None => Err("no command".into()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn info(args: &InfoArgs) -> Result<ExitCode, String> {
+    if !(1..=1000).contains(&args.classes) {
+        return Err(format!("classes {} is out of range 1..=1000", args.classes));
+    }
+    if !(args.density > 0.0 && args.density <= 1.0) {
+        return Err(format!("density {} is out of range (0, 1]", args.density));
+    }
+    let width = args.width.unwrap_or(args.model.default_width());
+    if !(width > 0.0 && width <= 4.0) {
+        return Err(format!("width {width} is out of range (0, 4]"));
+    }
+    let spec = NetSpec::new(args.model, width, args.classes);
+    print!("{}", spec.summary());
+    if args.density < 1.0 {
+        let densities = distribution::layer_densities(&spec, args.distribution, args.density, args.dense_first);
+        let counts = distribution::counts(&spec, &densities);
+        let masks = ticketlab::mask::Masks::random(&spec, &counts, &mut ticketlab::rng::Rng::new(0));
+        println!("\nat density {} ({}):", args.density, args.distribution);
+        print!("{}", ticketlab::accounting::Accounting::new(&spec, &masks, 0.0).table());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train(args: &TrainArgs) -> Result<ExitCode, String> {
+    let config = args.config()?;
+    let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
+    let device = device(args.backend)?;
+    eprintln!(
+        "ticketlab: {} (width ×{}) on {} [{} train / {} test, {} classes], density {} ({}), {} backend, seed {}",
+        config.model,
+        config.width,
+        data.name,
+        data.train.len(),
+        data.test.len(),
+        data.test.num_classes,
+        config.density,
+        config.distribution,
+        args.backend,
+        config.seed
+    );
+    let mut trainer = Trainer::new(config, data, device).map_err(|e| e.to_string())?;
+    let result = pollster::block_on(run_to_end(&mut trainer, args.backend.name(), args.log_every, print_progress))
+        .map_err(|e| e.to_string())?;
+    eprintln!();
+    let t = &result.test;
+    println!(
+        "test accuracy {:.2}%  NLL {:.4}  ECE {:.4}  | {} steps, {:.0} images/s, {:.1}s",
+        100.0 * t.accuracy,
+        t.nll,
+        t.ece,
+        result.steps,
+        result.images_per_second,
+        result.wall_seconds
+    );
+    if let Some(v) = &result.validation {
+        println!("validation accuracy {:.2}%  NLL {:.4}", 100.0 * v.accuracy, v.nll);
+    }
+    print!("{}", result.accounting.table());
+    println!("training FLOPs {:.3e}", result.accounting.train_flops);
+    if args.confusion {
+        println!("per-class accuracy: {:?}", t.per_class_accuracy.iter().map(|a| a.map(|a| (a * 1000.0).round() / 10.0)).collect::<Vec<_>>());
+        println!("confusion matrix (rows: true class, columns: predicted):");
+        for row in &t.confusion {
+            println!("  {}", row.iter().map(|c| format!("{c:>5}")).collect::<String>());
+        }
+    }
+    if let Some(path) = &args.out {
+        let json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("could not write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    match &result.stopped_early {
+        Some(why) => {
+            eprintln!("error: {why}; the run stopped and its partial result was kept");
+            Ok(ExitCode::from(3))
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print_progress(p: &Progress) {
+    const BAR: usize = 24;
+    let done = p.step * BAR / p.total_steps.max(1);
+    let test = p.test_accuracy.map(|a| format!(" test {:.1}%", 100.0 * a)).unwrap_or_default();
+    eprint!(
+        "\r[{}{}] step {}/{} epoch {:.2} lr {:.4} loss {:.4} acc {:.1}%{} {:.0} img/s   ",
+        "#".repeat(done),
+        " ".repeat(BAR - done),
+        p.step,
+        p.total_steps,
+        p.epoch,
+        p.lr,
+        p.train_loss,
+        100.0 * p.train_accuracy,
+        test,
+        p.images_per_second
+    );
+    if p.test_accuracy.is_some() {
+        eprintln!();
+    }
+    let _ = std::io::stderr().flush();
+}

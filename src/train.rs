@@ -1,0 +1,346 @@
+//! The training loop, one step at a time, so the CLI, the app and the methods can all drive it.
+//!
+//! A step uploads one batch, runs forward and backward on the run's device and updates the parameters there. Train
+//! loss and accuracy accumulate on the device and are read back only when asked ([`Trainer::take_train_metrics`]),
+//! so a step never waits for the GPU.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use burn::tensor::loss::cross_entropy_with_logits;
+use serde::{Deserialize, Serialize};
+
+use crate::accounting::Accounting;
+use crate::config::{DatasetSpec, TrainConfig};
+use crate::data::{DataError, DataSplits, Dataset, Normalizer, fill_batch};
+use crate::mask::Masks;
+use crate::metrics::{EvalMetrics, evaluate};
+use crate::model::{NetSpec, Network};
+use crate::optim::Optimizer;
+use crate::rng::Rng;
+use crate::sparsity::distribution;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("training diverged: the loss became {loss} (checked at step {step})")]
+    Diverged { step: usize, loss: f32 },
+    #[error("reading results from the device failed: {0}")]
+    Readback(String),
+}
+
+/// Load (or generate) the dataset a configuration names.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_dataset(spec: &DatasetSpec, seed: u64) -> Result<DataSplits, TrainError> {
+    Ok(match spec {
+        DatasetSpec::Synthetic { train, test } => crate::data::synthetic(seed, *train, *test),
+        DatasetSpec::Cifar10 { path } => crate::data::load_cifar10(std::path::Path::new(path))?,
+        DatasetSpec::Cifar100 { path, coarse } => crate::data::load_cifar100(std::path::Path::new(path), *coarse)?,
+    })
+}
+
+/// One point of the training curves.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub step: usize,
+    pub epoch: f64,
+    pub lr: f64,
+    pub train_loss: Option<f64>,
+    pub train_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+}
+
+/// Which held-out split to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Validation,
+    Test,
+}
+
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub spec: NetSpec,
+    pub train_set: Dataset,
+    pub val_set: Option<Dataset>,
+    pub test_set: Dataset,
+    pub normalizer: Normalizer,
+    pub device: Device,
+    pub net: Network,
+    pub masks: Masks,
+    /// 0/1 mask tensors on the device, indexed like `spec.params` (`None` for unmasked parameters).
+    mask_tensors: Vec<Option<Tensor<1>>>,
+    pub optimizer: Optimizer,
+    /// Steps taken so far.
+    pub step: usize,
+    pub total_steps: usize,
+    pub steps_per_epoch: usize,
+    order: Vec<usize>,
+    loss_sum: Option<Tensor<1>>,
+    correct_sum: Option<Tensor<1, Int>>,
+    seen: usize,
+    pub curves: Vec<CurvePoint>,
+    /// Training FLOPs spent so far (RigL's convention: a step costs 3× the sparse forward pass per example).
+    pub train_flops: f64,
+    images: Vec<f32>,
+    labels: Vec<i64>,
+}
+
+impl Trainer {
+    /// A trainer at step 0: parameters initialised and masks drawn from the seed.
+    pub fn new(config: TrainConfig, data: DataSplits, device: Device) -> Result<Self, TrainError> {
+        config.validate().map_err(TrainError::Config)?;
+        let (train_set, val_set) = if config.val_fraction > 0.0 {
+            let (t, v) = data.train.split_validation(config.val_fraction as f32, config.seed);
+            (t, Some(v))
+        } else {
+            (data.train, None)
+        };
+        if train_set.is_empty() || data.test.is_empty() {
+            return Err(TrainError::Config("the training and test sets must not be empty".into()));
+        }
+        let spec = NetSpec::new(config.model, config.width, data.test.num_classes.max(train_set.num_classes));
+        let net = Network::init(&spec, &mut Rng::stream(config.seed, "init"), &device);
+        let densities = distribution::layer_densities(&spec, config.distribution, config.density, config.dense_first);
+        let masks = if config.density >= 1.0 {
+            Masks::dense(&spec)
+        } else {
+            Masks::random(&spec, &distribution::counts(&spec, &densities), &mut Rng::stream(config.seed, "mask"))
+        };
+        let steps_per_epoch = (train_set.len() / config.batch_size).max(1);
+        let total_steps = config.steps.unwrap_or(steps_per_epoch * config.epochs);
+        let optimizer = Optimizer::new(config.optimizer, config.weight_decay, spec.params.len());
+        let mut trainer = Trainer {
+            normalizer: Normalizer::fit(&train_set),
+            config,
+            train_set,
+            val_set,
+            test_set: data.test,
+            device,
+            net,
+            mask_tensors: vec![],
+            optimizer,
+            step: 0,
+            total_steps,
+            steps_per_epoch,
+            order: vec![],
+            loss_sum: None,
+            correct_sum: None,
+            seen: 0,
+            curves: vec![],
+            train_flops: 0.0,
+            images: vec![],
+            labels: vec![],
+            masks: Masks::dense(&spec),
+            spec,
+        };
+        trainer.set_masks(masks);
+        Ok(trainer)
+    }
+
+    /// Replace the masks: uploads them, zeroes the newly inactive weights and their optimiser state.
+    pub fn set_masks(&mut self, masks: Masks) {
+        let mut tensors = vec![None; self.spec.params.len()];
+        for layer in &masks.layers {
+            let bits = layer.bits.to_f32();
+            tensors[layer.param] = Some(Tensor::from_data(TensorData::new(bits, [layer.bits.len()]), &self.device));
+        }
+        self.mask_tensors = tensors;
+        self.masks = masks;
+        self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.step >= self.total_steps
+    }
+
+    pub fn epoch(&self) -> f64 {
+        self.step as f64 / self.steps_per_epoch as f64
+    }
+
+    pub fn lr(&self) -> f64 {
+        self.config.schedule.lr_at(self.config.lr, self.step.min(self.total_steps.saturating_sub(1)), self.total_steps)
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.config.batch_size.min(self.train_set.len())
+    }
+
+    /// One optimisation step on the next batch of the seeded data order.
+    pub fn train_step(&mut self) {
+        let bs = self.batch_size();
+        let epoch = self.step / self.steps_per_epoch;
+        let in_epoch = self.step % self.steps_per_epoch;
+        if in_epoch == 0 || self.order.is_empty() {
+            self.order = Rng::stream(self.config.seed, "order").fork(epoch as u64).permutation(self.train_set.len());
+        }
+        let indices = &self.order[in_epoch * bs..(in_epoch + 1) * bs];
+        let mut rng = Rng::stream(self.config.seed, "augment").fork(self.step as u64);
+        fill_batch(
+            &self.train_set,
+            indices,
+            self.config.augment,
+            &self.normalizer,
+            &mut rng,
+            &mut self.images,
+            &mut self.labels,
+        );
+        let lr = self.lr();
+        let x = Tensor::<4>::from_data(TensorData::new(self.images.clone(), [bs, 3, 32, 32]), &self.device);
+        let targets = self.smoothed_targets();
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [bs]), &self.device);
+
+        let params: Vec<Tensor<1>> = self.net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
+        let logits = Network::forward(&self.spec, &params, &mut self.net.bn, x.autodiff(), true);
+        let loss = cross_entropy_with_logits(logits.clone(), targets.autodiff());
+        let grads = loss.backward();
+        let grads: Vec<Tensor<1>> = params
+            .iter()
+            .zip(&self.net.params)
+            .map(|(p, w)| p.grad(&grads).unwrap_or_else(|| w.zeros_like()))
+            .collect();
+        self.optimizer.step(&mut self.net.params, grads, &self.mask_tensors, lr);
+
+        let correct = logits.inner().argmax(1).reshape([bs]).equal(labels).int().sum();
+        let loss = loss.inner();
+        self.loss_sum = Some(match self.loss_sum.take() {
+            Some(s) => s + loss * bs as f32,
+            None => loss * bs as f32,
+        });
+        self.correct_sum = Some(match self.correct_sum.take() {
+            Some(s) => s + correct,
+            None => correct,
+        });
+        self.seen += bs;
+        self.train_flops += 3.0 * self.sparse_forward_flops() * bs as f64;
+        self.step += 1;
+    }
+
+    /// Label-smoothed one-hot targets for the current batch: (1 − ε)·onehot + ε/C.
+    fn smoothed_targets(&self) -> Tensor<2> {
+        let c = self.spec.num_classes;
+        let eps = self.config.label_smoothing as f32;
+        let mut t = vec![eps / c as f32; self.labels.len() * c];
+        for (row, &label) in self.labels.iter().enumerate() {
+            t[row * c + label as usize] += 1.0 - eps;
+        }
+        Tensor::from_data(TensorData::new(t, [self.labels.len(), c]), &self.device)
+    }
+
+    /// Forward FLOPs per example of the current sparse network.
+    pub fn sparse_forward_flops(&self) -> f64 {
+        let active = self.masks.active_counts();
+        self.masks
+            .layers
+            .iter()
+            .zip(active)
+            .map(|(l, a)| {
+                let p = &self.spec.params[l.param];
+                2.0 * a as f64 * (p.out_hw[0] * p.out_hw[1]) as f64
+            })
+            .sum()
+    }
+
+    /// Mean train loss and accuracy since the last call (one read-back), or `None` if no step ran since.
+    /// A non-finite loss stops the run with [`TrainError::Diverged`].
+    pub async fn take_train_metrics(&mut self) -> Result<Option<(f64, f64)>, TrainError> {
+        let (Some(loss), Some(correct)) = (self.loss_sum.take(), self.correct_sum.take()) else { return Ok(None) };
+        let seen = std::mem::take(&mut self.seen) as f64;
+        let loss = read_f32(loss).await?[0];
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged { step: self.step, loss });
+        }
+        let correct = correct.into_data_async().await.map_err(|e| TrainError::Readback(e.to_string()))?;
+        let correct = correct.try_into_vec_as::<i64>().map_err(|e| TrainError::Readback(format!("{e:?}")))?[0];
+        Ok(Some((loss as f64 / seen, correct as f64 / seen)))
+    }
+
+    /// Softmax predictions (row-major n × classes) of the current network on `set`, in evaluation mode.
+    pub async fn predict(&self, set: &Dataset) -> Result<Vec<f32>, TrainError> {
+        predict(&self.spec, &self.net, &self.normalizer, set, &self.device).await
+    }
+
+    pub fn split(&self, split: Split) -> &Dataset {
+        match split {
+            Split::Validation => self.val_set.as_ref().unwrap_or(&self.test_set),
+            Split::Test => &self.test_set,
+        }
+    }
+
+    pub async fn evaluate(&self, split: Split) -> Result<EvalMetrics, TrainError> {
+        let set = self.split(split);
+        let probs = self.predict(set).await?;
+        Ok(evaluate(&probs, self.spec.num_classes, &labels_of(set)))
+    }
+
+    /// Whether the step just taken ends an evaluation period.
+    pub fn eval_due(&self) -> bool {
+        let every = if self.config.eval_every == 0 { self.steps_per_epoch } else { self.config.eval_every };
+        self.step % every == 0 || self.is_done()
+    }
+
+    /// Read the train metrics, evaluate on the test set and append a curve point.
+    pub async fn record_point(&mut self) -> Result<CurvePoint, TrainError> {
+        let train = self.take_train_metrics().await?;
+        let test = self.evaluate(Split::Test).await?;
+        let point = CurvePoint {
+            step: self.step,
+            epoch: self.epoch(),
+            lr: self.lr(),
+            train_loss: train.map(|t| t.0),
+            train_accuracy: train.map(|t| t.1),
+            test_loss: Some(test.nll),
+            test_accuracy: Some(test.accuracy),
+        };
+        self.curves.push(point.clone());
+        Ok(point)
+    }
+
+    pub fn accounting(&self) -> Accounting {
+        Accounting::new(&self.spec, &self.masks, self.train_flops)
+    }
+
+    /// The parameter values on the CPU (for saving, comparing and tests).
+    pub async fn param_values(&self) -> Result<Vec<Vec<f32>>, TrainError> {
+        let mut out = Vec::with_capacity(self.net.params.len());
+        for p in &self.net.params {
+            out.push(read_f32(p.clone()).await?);
+        }
+        Ok(out)
+    }
+}
+
+pub fn labels_of(set: &Dataset) -> Vec<i64> {
+    set.labels.iter().map(|&l| l as i64).collect()
+}
+
+/// Read a tensor back to the CPU.
+pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
+    let data = t.into_data_async().await.map_err(|e| TrainError::Readback(e.to_string()))?;
+    data.try_into_vec_as::<f32>().map_err(|e| TrainError::Readback(format!("{e:?}")))
+}
+
+/// Evaluation-mode softmax predictions of `net` on `set`, in batches.
+pub async fn predict(
+    spec: &NetSpec,
+    net: &Network,
+    normalizer: &Normalizer,
+    set: &Dataset,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    const EVAL_BATCH: usize = 500;
+    let mut out = Vec::with_capacity(set.len() * spec.num_classes);
+    let (mut images, mut labels) = (vec![], vec![]);
+    let mut bn = net.bn.clone();
+    let mut rng = Rng::new(0); // unused without augmentation, but fill_batch takes one
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        fill_batch(set, chunk, false, normalizer, &mut rng, &mut images, &mut labels);
+        let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), device);
+        let logits = Network::forward(spec, &net.params, &mut bn, x, false);
+        out.extend(read_f32(softmax(logits, 1)).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,108 @@
+//! The wgpu backend (lavapipe in CI): every WGSL kernel against its CPU reference, and whole training steps
+//! against the CPU backend. One device is shared by the tests of this binary.
+
+use std::sync::OnceLock;
+
+use burn::prelude::*;
+
+use ticketlab::backend::{BackendKind, device};
+use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::data::synthetic;
+use ticketlab::kernels::{SgdHyper, masked_sgd_step, uses_gpu_kernels};
+use ticketlab::model::Arch;
+use ticketlab::optim::masked_sgd_reference;
+use ticketlab::rng::Rng;
+use ticketlab::train::{Trainer, read_f32};
+
+/// The shared wgpu device, or `None` (with a note) where no Vulkan driver is installed outside CI.
+fn gpu() -> Option<Device> {
+    static GPU: OnceLock<Option<Device>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        // Autotuning every kernel on a software rasteriser costs minutes; results do not depend on it.
+        // SAFETY: set inside the OnceLock initialiser, before the runtime that reads it starts; the other tests
+        // of this binary wait on this lock.
+        unsafe { std::env::set_var("CUBECL_AUTOTUNE_LEVEL", "minimal") };
+        match device(BackendKind::Wgpu) {
+            Ok(d) => Some(d),
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipping wgpu tests: {e} (install mesa-vulkan-drivers for lavapipe; CI requires them)");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .clone()
+}
+
+fn random_tensor(rng: &mut Rng, n: usize, device: &Device, f: impl Fn(&mut Rng) -> f32) -> (Vec<f32>, Tensor<1>) {
+    let v: Vec<f32> = (0..n).map(|_| f(rng)).collect();
+    (v.clone(), Tensor::from_data(TensorData::new(v, [n]), device))
+}
+
+fn read(t: Tensor<1>) -> Vec<f32> {
+    pollster::block_on(read_f32(t)).unwrap()
+}
+
+#[test]
+fn masked_sgd_kernel_matches_its_reference() {
+    let Some(gpu) = gpu() else { return };
+    assert!(uses_gpu_kernels(&gpu) && !uses_gpu_kernels(&Device::flex()));
+    let mut rng = Rng::new(5);
+    // Sizes around the workgroup size and one that needs a 2-D dispatch grid (> 65 535 × 256 elements).
+    for (n, nesterov) in [(1, false), (255, true), (257, false), (100_003, true), (17_000_000, false)] {
+        let cpu = Device::flex();
+        let (w, _) = random_tensor(&mut rng, n, &cpu, |r| r.normal());
+        let (g, _) = random_tensor(&mut rng, n, &cpu, |r| r.normal());
+        let (v, _) = random_tensor(&mut rng, n, &cpu, |r| r.normal() * 0.1);
+        let (m, _) = random_tensor(&mut rng, n, &cpu, |r| r.bernoulli(0.3) as u8 as f32);
+        // Inactive weights and their momentum are zero, as the optimiser keeps them.
+        let w: Vec<f32> = w.iter().zip(&m).map(|(a, b)| a * b).collect();
+        let v: Vec<f32> = v.iter().zip(&m).map(|(a, b)| a * b).collect();
+        let hyper = SgdHyper { lr: 0.05, momentum: 0.9, weight_decay: 5e-4, nesterov };
+        let on = |d: &Device, x: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), d);
+        let (w_ref, v_ref) = masked_sgd_reference(on(&cpu, &w), on(&cpu, &g), on(&cpu, &v), Some(on(&cpu, &m)), hyper);
+        let (w_gpu, v_gpu) = masked_sgd_step(on(&gpu, &w), on(&gpu, &g), on(&gpu, &v), on(&gpu, &m), hyper);
+        for (name, a, b) in [("weight", read(w_ref), read(w_gpu)), ("velocity", read(v_ref), read(v_gpu))] {
+            for i in 0..n {
+                assert!((a[i] - b[i]).abs() <= 1e-6 * a[i].abs().max(1.0), "{name}[{i}] of {n}: {} vs {}", a[i], b[i]);
+                if m[i] == 0.0 {
+                    assert_eq!(b[i], 0.0, "{name}[{i}] is inactive but {}", b[i]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_few_steps_on_wgpu_match_the_cpu_backend() {
+    let Some(gpu) = gpu() else { return };
+    let config = TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 128, test: 64 },
+        model: Arch::Conv2,
+        width: 0.25,
+        density: 0.3,
+        batch_size: 32,
+        steps: Some(4),
+        ..TrainConfig::default()
+    };
+    let run = |device: Device| {
+        let data = synthetic(config.seed, 128, 64);
+        let mut t = Trainer::new(config.clone(), data, device).unwrap();
+        for _ in 0..4 {
+            t.train_step();
+        }
+        let loss = pollster::block_on(t.take_train_metrics()).unwrap().unwrap().0;
+        (pollster::block_on(t.param_values()).unwrap(), loss, t.masks.clone())
+    };
+    let (cpu, cpu_loss, cpu_masks) = run(Device::flex());
+    let (gpu, gpu_loss, gpu_masks) = run(gpu);
+    assert_eq!(cpu_masks, gpu_masks, "masks come from the seed, not the device");
+    assert!((cpu_loss - gpu_loss).abs() < 1e-3 * cpu_loss.abs().max(1.0), "loss {cpu_loss} vs {gpu_loss}");
+    for (a, b) in cpu.iter().zip(&gpu) {
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-3 * scale, "max |cpu − wgpu| = {diff} (scale {scale})");
+        // Pruned weights are exactly zero on both.
+        assert!(a.iter().zip(b).all(|(x, y)| (*x == 0.0) == (*y == 0.0) || x.abs() < 1e-6));
+    }
+}
