@@ -47,9 +47,7 @@ pub fn device(kind: BackendKind) -> Result<Device, String> {
     match kind {
         BackendKind::Cpu => Ok(Device::flex()),
         BackendKind::Wgpu => WGPU
-            .get_or_init(|| {
-                Device::wgpu_options().init().map_err(|e| format!("could not start the wgpu backend: {e}"))
-            })
+            .get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("could not start the wgpu backend: {e}")))
             .clone(),
     }
 }

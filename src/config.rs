@@ -102,7 +102,7 @@ impl Default for TrainConfig {
             epochs: 4,
             steps: None,
             batch_size: 64,
-            lr: 0.05,
+            lr: 0.01,
             schedule: LrSchedule::Cosine { final_frac: 0.0 },
             optimizer: OptimizerKind::Sgd { momentum: 0.9, nesterov: true },
             weight_decay: 5e-4,
@@ -116,6 +116,15 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// A base learning rate that trains the architecture well with SGD: the BatchNorm networks take a larger one
+    /// than the plain conv nets, which can die (all-zero ReLUs) or diverge at 0.05.
+    pub fn default_lr(arch: Arch) -> f64 {
+        match arch {
+            Arch::Conv2 | Arch::Conv4 | Arch::Conv6 => 0.01,
+            Arch::Vgg11 | Arch::Resnet20 => 0.05,
+        }
+    }
+
     /// Every range the engine accepts, checked in one place: the CLI, the app and links all go through it.
     pub fn validate(&self) -> Result<(), String> {
         let check = |ok: bool, msg: String| if ok { Ok(()) } else { Err(msg) };
@@ -128,7 +137,10 @@ impl TrainConfig {
         if let Some(steps) = self.steps {
             check((1..=10_000_000).contains(&steps), format!("steps {steps} is out of range 1..=10000000"))?;
         }
-        check((1..=4096).contains(&self.batch_size), format!("batch size {} is out of range 1..=4096", self.batch_size))?;
+        check(
+            (1..=4096).contains(&self.batch_size),
+            format!("batch size {} is out of range 1..=4096", self.batch_size),
+        )?;
         check(self.lr > 0.0 && self.lr <= 10.0, format!("learning rate {} is out of range (0, 10]", self.lr))?;
         check(
             (0.0..=1.0).contains(&self.weight_decay),

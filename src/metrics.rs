@@ -129,9 +129,7 @@ pub fn average_probs(members: &[&[f32]]) -> Vec<f32> {
             *sum += f64::from(p);
         }
     }
-    sums.into_iter()
-        .map(|sum| (sum / members.len() as f64) as f32)
-        .collect()
+    sums.into_iter().map(|sum| (sum / members.len() as f64) as f32).collect()
 }
 
 /// Softmax of each row of `logits`, computed stably (logits like 1000 do not overflow).
@@ -150,11 +148,7 @@ pub fn softmax_rows(logits: &[f32], num_classes: usize) -> Vec<f32> {
 
 /// The complete rows of a row-major matrix; none when `num_classes` is 0 (where `chunks_exact` would panic).
 fn rows(matrix: &[f32], num_classes: usize) -> std::slice::ChunksExact<'_, f32> {
-    if num_classes == 0 {
-        matrix[..0].chunks_exact(1)
-    } else {
-        matrix.chunks_exact(num_classes)
-    }
+    if num_classes == 0 { matrix[..0].chunks_exact(1) } else { matrix.chunks_exact(num_classes) }
 }
 
 /// Rows paired with their label as an index, skipping labels outside `0..num_classes`.
@@ -171,10 +165,7 @@ fn labelled_rows<'a>(
 
 /// Index and value of a row's largest entry; the lowest index wins ties and NaN never wins.
 fn argmax(row: &[f32]) -> (usize, f32) {
-    row.iter().enumerate().fold(
-        (0, f32::NEG_INFINITY),
-        |best, (i, &p)| if p > best.1 { (i, p) } else { best },
-    )
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best })
 }
 
 /// `sum / n`, or 0 when there is nothing to average.
@@ -301,12 +292,7 @@ mod tests {
     #[test]
     fn averaged_rows_sum_to_one() {
         let members: Vec<Vec<f32>> = (0..5)
-            .map(|k| {
-                softmax_rows(
-                    &(0..30).map(|i| ((i * (k + 3)) % 7) as f32 * 0.7).collect::<Vec<_>>(),
-                    3,
-                )
-            })
+            .map(|k| softmax_rows(&(0..30).map(|i| ((i * (k + 3)) % 7) as f32 * 0.7).collect::<Vec<_>>(), 3))
             .collect();
         let refs: Vec<&[f32]> = members.iter().map(Vec::as_slice).collect();
         let average = average_probs(&refs);
@@ -314,10 +300,7 @@ mod tests {
         for row in average.chunks_exact(3) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         }
-        assert!(close(
-            f64::from(average[0]),
-            refs.iter().map(|m| f64::from(m[0])).sum::<f64>() / 5.0
-        ));
+        assert!(close(f64::from(average[0]), refs.iter().map(|m| f64::from(m[0])).sum::<f64>() / 5.0));
     }
 
     #[test]

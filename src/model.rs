@@ -119,15 +119,30 @@ pub struct Bn {
 /// One step of the forward pass. Convolutions are 3×3 unless `kernel` says otherwise.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Op {
-    Conv { weight: usize, bias: Option<usize>, bn: Option<Bn>, stride: usize, kernel: usize, relu: bool },
+    Conv {
+        weight: usize,
+        bias: Option<usize>,
+        bn: Option<Bn>,
+        stride: usize,
+        kernel: usize,
+        relu: bool,
+    },
     MaxPool2,
     /// Remember the current activation as the residual branch's input.
     SaveSkip,
     /// Add the saved input (subsampled by `stride` and zero-padded to `channels`, ResNet's option A), then ReLU.
-    AddSkip { stride: usize, in_channels: usize, channels: usize },
+    AddSkip {
+        stride: usize,
+        in_channels: usize,
+        channels: usize,
+    },
     GlobalAvgPool,
     Flatten,
-    Linear { weight: usize, bias: Option<usize>, relu: bool },
+    Linear {
+        weight: usize,
+        bias: Option<usize>,
+        relu: bool,
+    },
 }
 
 /// A network's structure: everything but the parameter values.
@@ -361,7 +376,13 @@ impl Network {
                     let opts = ConvOptions::new([*stride; 2], [pad; 2], [1, 1], 1);
                     let mut y = conv2d(x4, shaped(*weight), bias.map(|b| params[b].clone()), opts);
                     if let Some(n) = norm {
-                        y = batch_norm_layer(y, params[n.scale].clone(), params[n.shift].clone(), &mut bn[n.stats], train);
+                        y = batch_norm_layer(
+                            y,
+                            params[n.scale].clone(),
+                            params[n.shift].clone(),
+                            &mut bn[n.stats],
+                            train,
+                        );
                     }
                     x4 = if *act { relu(y) } else { y };
                 }

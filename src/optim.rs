@@ -75,8 +75,12 @@ impl Optimizer {
                         State::Momentum(v) => v.clone(),
                         _ => w.zeros_like(),
                     };
-                    let hyper =
-                        SgdHyper { lr: lr as f32, momentum: momentum as f32, weight_decay: self.weight_decay as f32, nesterov };
+                    let hyper = SgdHyper {
+                        lr: lr as f32,
+                        momentum: momentum as f32,
+                        weight_decay: self.weight_decay as f32,
+                        nesterov,
+                    };
                     let (w, v) = if kernels::uses_gpu_kernels(&w.device()) {
                         let mask = masks[i].clone().unwrap_or_else(|| w.ones_like());
                         kernels::masked_sgd_step(w, grad, v, mask, hyper)
@@ -92,9 +96,10 @@ impl Optimizer {
                         g = g * m.clone();
                     }
                     let (m, v) = match &self.state[i] {
-                        State::Adam { m, v } => {
-                            (m.clone() * beta1 + g.clone() * (1.0 - beta1), v.clone() * beta2 + g.square() * (1.0 - beta2))
-                        }
+                        State::Adam { m, v } => (
+                            m.clone() * beta1 + g.clone() * (1.0 - beta1),
+                            v.clone() * beta2 + g.square() * (1.0 - beta2),
+                        ),
                         _ => (g.clone() * (1.0 - beta1), g.square() * (1.0 - beta2)),
                     };
                     self.state[i] = State::Adam { m: m.clone(), v: v.clone() };

@@ -15,8 +15,7 @@ pub fn splitmix64(x: u64) -> u64 {
 
 /// Hash a stream name (FNV-1a), so streams can be named in code: `Rng::stream(seed, "augment")`.
 fn name_hash(name: &str) -> u64 {
-    name.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,18 +118,24 @@ mod tests {
 
     #[test]
     fn same_seed_same_sequence_and_streams_differ() {
-        let a: Vec<u32> = (0..8).map({
-            let mut r = Rng::stream(7, "init");
-            move |_| r.next_u32()
-        }).collect();
-        let b: Vec<u32> = (0..8).map({
-            let mut r = Rng::stream(7, "init");
-            move |_| r.next_u32()
-        }).collect();
-        let c: Vec<u32> = (0..8).map({
-            let mut r = Rng::stream(7, "data");
-            move |_| r.next_u32()
-        }).collect();
+        let a: Vec<u32> = (0..8)
+            .map({
+                let mut r = Rng::stream(7, "init");
+                move |_| r.next_u32()
+            })
+            .collect();
+        let b: Vec<u32> = (0..8)
+            .map({
+                let mut r = Rng::stream(7, "init");
+                move |_| r.next_u32()
+            })
+            .collect();
+        let c: Vec<u32> = (0..8)
+            .map({
+                let mut r = Rng::stream(7, "data");
+                move |_| r.next_u32()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

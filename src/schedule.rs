@@ -44,11 +44,7 @@ pub enum LrSchedule {
     /// One-cycle (Smith): start at `base_lr / div_factor`, rise to the peak `base_lr` over `warmup_frac` of the
     /// run, then anneal to `base_lr / final_div` (note: relative to the peak, unlike PyTorch's
     /// `final_div_factor`). Both phases follow a half cosine, as PyTorch's `OneCycleLR` does by default.
-    OneCycle {
-        warmup_frac: f64,
-        div_factor: f64,
-        final_div: f64,
-    },
+    OneCycle { warmup_frac: f64, div_factor: f64, final_div: f64 },
     /// Cyclic triangular: each cycle of `cycle_steps` rises linearly from `base_lr * min_frac` to `base_lr` over
     /// its first half and falls back over its second half. Sup-tickets' 0.001 → 0.005 → 0.001 is `base_lr = 0.005`,
     /// `min_frac = 0.2`.
@@ -60,11 +56,7 @@ impl LrSchedule {
     pub fn lr_at(&self, base_lr: f64, step: usize, total_steps: usize) -> f64 {
         let step = step.min(total_steps.saturating_sub(1));
         // Runs of 0 or 1 steps have no progress to make and stay at the start value.
-        let p = if total_steps > 1 {
-            step as f64 / (total_steps - 1) as f64
-        } else {
-            0.0
-        };
+        let p = if total_steps > 1 { step as f64 / (total_steps - 1) as f64 } else { 0.0 };
         match self {
             LrSchedule::Constant => base_lr,
             LrSchedule::Step { milestones, gamma } => milestones
@@ -80,11 +72,7 @@ impl LrSchedule {
                     lerp(base_lr, base_lr * final_frac, (p - hold_frac) / (1.0 - hold_frac))
                 }
             }
-            LrSchedule::OneCycle {
-                warmup_frac,
-                div_factor,
-                final_div,
-            } => {
+            LrSchedule::OneCycle { warmup_frac, div_factor, final_div } => {
                 if p < *warmup_frac {
                     cosine(base_lr / div_factor, base_lr, p / warmup_frac)
                 } else if *warmup_frac < 1.0 {
@@ -131,11 +119,7 @@ impl LrSchedule {
                 check_fraction("linear hold_frac", *hold_frac)?;
                 check_fraction("linear final_frac", *final_frac)
             }
-            LrSchedule::OneCycle {
-                warmup_frac,
-                div_factor,
-                final_div,
-            } => {
+            LrSchedule::OneCycle { warmup_frac, div_factor, final_div } => {
                 check_fraction("onecycle warmup_frac", *warmup_frac)?;
                 check_divisor("onecycle div_factor", *div_factor)?;
                 check_divisor("onecycle final_div", *final_div)
@@ -161,19 +145,11 @@ fn lerp(from: f64, to: f64, t: f64) -> f64 {
 
 fn check_fraction(name: &str, x: f64) -> Result<(), String> {
     // contains() is false for NaN, so NaN is rejected too.
-    if (0.0..=1.0).contains(&x) {
-        Ok(())
-    } else {
-        Err(format!("{name} must be in [0, 1], got {x}"))
-    }
+    if (0.0..=1.0).contains(&x) { Ok(()) } else { Err(format!("{name} must be in [0, 1], got {x}")) }
 }
 
 fn check_divisor(name: &str, x: f64) -> Result<(), String> {
-    if x.is_finite() && x >= 1.0 {
-        Ok(())
-    } else {
-        Err(format!("{name} must be a finite number >= 1, got {x}"))
-    }
+    if x.is_finite() && x >= 1.0 { Ok(()) } else { Err(format!("{name} must be a finite number >= 1, got {x}")) }
 }
 
 impl FromStr for LrSchedule {
@@ -208,22 +184,14 @@ fn parse_unchecked(spec: &str) -> Result<LrSchedule, String> {
         "step" => {
             at_most(2)?;
             let milestones = match fields.first() {
-                Some(list) => list
-                    .split(',')
-                    .map(|m| parse_number(m, "step milestone"))
-                    .collect::<Result<_, _>>()?,
+                Some(list) => list.split(',').map(|m| parse_number(m, "step milestone")).collect::<Result<_, _>>()?,
                 None => DEFAULT_STEP_MILESTONES.to_vec(),
             };
-            LrSchedule::Step {
-                milestones,
-                gamma: field_or(1, "step gamma", DEFAULT_STEP_GAMMA)?,
-            }
+            LrSchedule::Step { milestones, gamma: field_or(1, "step gamma", DEFAULT_STEP_GAMMA)? }
         }
         "cosine" => {
             at_most(1)?;
-            LrSchedule::Cosine {
-                final_frac: field_or(0, "cosine final_frac", 0.0)?,
-            }
+            LrSchedule::Cosine { final_frac: field_or(0, "cosine final_frac", 0.0)? }
         }
         "linear" => {
             at_most(2)?;
@@ -243,9 +211,7 @@ fn parse_unchecked(spec: &str) -> Result<LrSchedule, String> {
         }
         "triangular" => {
             at_most(2)?;
-            let cycle = fields
-                .first()
-                .ok_or("triangular needs a cycle length in steps, e.g. triangular:200")?;
+            let cycle = fields.first().ok_or("triangular needs a cycle length in steps, e.g. triangular:200")?;
             LrSchedule::Triangular {
                 cycle_steps: parse_number(cycle, "triangular cycle_steps")?,
                 min_frac: field_or(1, "triangular min_frac", DEFAULT_MIN_FRAC)?,
@@ -256,9 +222,7 @@ fn parse_unchecked(spec: &str) -> Result<LrSchedule, String> {
 }
 
 fn parse_number<T: FromStr>(text: &str, what: &str) -> Result<T, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{what} {text:?} is not a valid number"))
+    text.trim().parse().map_err(|_| format!("{what} {text:?} is not a valid number"))
 }
 
 impl fmt::Display for LrSchedule {
@@ -273,11 +237,7 @@ impl fmt::Display for LrSchedule {
             }
             LrSchedule::Cosine { final_frac } => write!(f, "cosine:{final_frac}"),
             LrSchedule::Linear { hold_frac, final_frac } => write!(f, "linear:{hold_frac}:{final_frac}"),
-            LrSchedule::OneCycle {
-                warmup_frac,
-                div_factor,
-                final_div,
-            } => {
+            LrSchedule::OneCycle { warmup_frac, div_factor, final_div } => {
                 write!(f, "onecycle:{warmup_frac}:{div_factor}:{final_div}")
             }
             LrSchedule::Triangular { cycle_steps, min_frac } => write!(f, "triangular:{cycle_steps}:{min_frac}"),
@@ -302,10 +262,7 @@ mod tests {
     fn assert_lrs(schedule: &LrSchedule, total: usize, expected: &[(usize, f64)]) {
         for &(step, lr) in expected {
             let got = schedule.lr_at(BASE, step, total);
-            assert!(
-                close(got, lr),
-                "{schedule} step {step}/{total}: got {got}, expected {lr}"
-            );
+            assert!(close(got, lr), "{schedule} step {step}/{total}: got {got}, expected {lr}");
         }
     }
 
@@ -317,61 +274,25 @@ mod tests {
     #[test]
     fn step_decays_at_milestones() {
         let default = parse("step");
-        assert_lrs(
-            &default,
-            100,
-            &[
-                (0, BASE),
-                (49, BASE),
-                (50, BASE * 0.1),
-                (74, BASE * 0.1),
-                (75, BASE * 0.01),
-            ],
-        );
+        assert_lrs(&default, 100, &[(0, BASE), (49, BASE), (50, BASE * 0.1), (74, BASE * 0.1), (75, BASE * 0.01)]);
         assert_lrs(&default, 100, &[(99, BASE * 0.01)]);
         // 0.3 * 10 is 3.0000000000000004 in floating point; the milestone must still land on step 3.
         let custom = parse("step:0.3,0.6,0.9:0.2");
-        assert_lrs(
-            &custom,
-            10,
-            &[
-                (2, BASE),
-                (3, BASE * 0.2),
-                (6, BASE * 0.04),
-                (8, BASE * 0.04),
-                (9, BASE * 0.008),
-            ],
-        );
+        assert_lrs(&custom, 10, &[(2, BASE), (3, BASE * 0.2), (6, BASE * 0.04), (8, BASE * 0.04), (9, BASE * 0.008)]);
     }
 
     #[test]
     fn cosine_start_middle_end() {
         assert_lrs(&parse("cosine"), 101, &[(0, BASE), (50, BASE / 2.0), (100, 0.0)]);
         let floor = BASE * 0.01;
-        assert_lrs(
-            &parse("cosine:0.01"),
-            101,
-            &[(0, BASE), (50, (BASE + floor) / 2.0), (100, floor)],
-        );
+        assert_lrs(&parse("cosine:0.01"), 101, &[(0, BASE), (50, (BASE + floor) / 2.0), (100, floor)]);
     }
 
     #[test]
     fn linear_holds_then_decays() {
-        assert_lrs(
-            &parse("linear"),
-            101,
-            &[(0, BASE), (25, BASE * 0.75), (50, BASE / 2.0), (100, 0.0)],
-        );
-        assert_lrs(
-            &parse("linear:0.5"),
-            101,
-            &[(0, BASE), (50, BASE), (75, BASE / 2.0), (100, 0.0)],
-        );
-        assert_lrs(
-            &parse("linear:0.5:0.1"),
-            101,
-            &[(50, BASE), (75, BASE * 0.55), (100, BASE * 0.1)],
-        );
+        assert_lrs(&parse("linear"), 101, &[(0, BASE), (25, BASE * 0.75), (50, BASE / 2.0), (100, 0.0)]);
+        assert_lrs(&parse("linear:0.5"), 101, &[(0, BASE), (50, BASE), (75, BASE / 2.0), (100, 0.0)]);
+        assert_lrs(&parse("linear:0.5:0.1"), 101, &[(50, BASE), (75, BASE * 0.55), (100, BASE * 0.1)]);
         assert_lrs(&parse("linear:1"), 101, &[(0, BASE), (100, BASE)]);
     }
 
@@ -380,16 +301,7 @@ mod tests {
         let schedule = parse("onecycle");
         let start = BASE / 100.0;
         let end = BASE / 1e4;
-        assert_lrs(
-            &schedule,
-            101,
-            &[
-                (0, start),
-                (5, (start + BASE) / 2.0),
-                (10, BASE),
-                (55, (BASE + end) / 2.0),
-            ],
-        );
+        assert_lrs(&schedule, 101, &[(0, start), (5, (start + BASE) / 2.0), (10, BASE), (55, (BASE + end) / 2.0)]);
         assert_lrs(&schedule, 101, &[(100, end)]);
         let lrs: Vec<f64> = (0..101).map(|s| schedule.lr_at(BASE, s, 101)).collect();
         assert!(lrs[..=10].windows(2).all(|w| w[0] < w[1]), "warm-up must rise");
@@ -417,14 +329,7 @@ mod tests {
 
     #[test]
     fn steps_past_the_end_keep_the_final_rate() {
-        for spec in [
-            "constant",
-            "step",
-            "cosine:0.1",
-            "linear:0.5",
-            "onecycle",
-            "triangular:7",
-        ] {
+        for spec in ["constant", "step", "cosine:0.1", "linear:0.5", "onecycle", "triangular:7"] {
             let schedule = parse(spec);
             let last = schedule.lr_at(BASE, 99, 100);
             assert_eq!(schedule.lr_at(BASE, 100, 100), last, "{spec}");
@@ -434,15 +339,7 @@ mod tests {
 
     #[test]
     fn tiny_runs_give_finite_rates() {
-        for spec in [
-            "constant",
-            "step",
-            "cosine",
-            "linear:0.5",
-            "onecycle",
-            "onecycle:0:1:1",
-            "triangular:2",
-        ] {
+        for spec in ["constant", "step", "cosine", "linear:0.5", "onecycle", "onecycle:0:1:1", "triangular:2"] {
             let schedule = parse(spec);
             for (step, total) in [(0, 0), (5, 0), (0, 1), (3, 1), (0, 2), (1, 2)] {
                 let lr = schedule.lr_at(BASE, step, total);
@@ -453,10 +350,7 @@ mod tests {
 
     #[test]
     fn unvalidated_schedules_do_not_panic() {
-        let zero_cycle = LrSchedule::Triangular {
-            cycle_steps: 0,
-            min_frac: 0.5,
-        };
+        let zero_cycle = LrSchedule::Triangular { cycle_steps: 0, min_frac: 0.5 };
         assert!(zero_cycle.validate().is_err());
         assert!(zero_cycle.lr_at(BASE, 3, 10).is_finite());
     }
@@ -464,57 +358,17 @@ mod tests {
     #[test]
     fn bare_names_use_documented_defaults() {
         assert_eq!(parse("constant"), LrSchedule::Constant);
-        assert_eq!(
-            parse("step"),
-            LrSchedule::Step {
-                milestones: vec![0.5, 0.75],
-                gamma: 0.1
-            }
-        );
+        assert_eq!(parse("step"), LrSchedule::Step { milestones: vec![0.5, 0.75], gamma: 0.1 });
         assert_eq!(parse("cosine"), LrSchedule::Cosine { final_frac: 0.0 });
-        assert_eq!(
-            parse("linear"),
-            LrSchedule::Linear {
-                hold_frac: 0.0,
-                final_frac: 0.0
-            }
-        );
-        assert_eq!(
-            parse("linear:0.5"),
-            LrSchedule::Linear {
-                hold_frac: 0.5,
-                final_frac: 0.0
-            }
-        );
-        let one_cycle = LrSchedule::OneCycle {
-            warmup_frac: 0.1,
-            div_factor: 100.0,
-            final_div: 1e4,
-        };
+        assert_eq!(parse("linear"), LrSchedule::Linear { hold_frac: 0.0, final_frac: 0.0 });
+        assert_eq!(parse("linear:0.5"), LrSchedule::Linear { hold_frac: 0.5, final_frac: 0.0 });
+        let one_cycle = LrSchedule::OneCycle { warmup_frac: 0.1, div_factor: 100.0, final_div: 1e4 };
         assert_eq!(parse("onecycle"), one_cycle);
         assert_eq!(parse(" OneCycle "), one_cycle);
         assert_eq!(parse("one_cycle"), one_cycle);
-        assert_eq!(
-            parse("triangular:200"),
-            LrSchedule::Triangular {
-                cycle_steps: 200,
-                min_frac: 0.2
-            }
-        );
-        assert_eq!(
-            parse("step:0.3,0.6,0.9:0.2"),
-            LrSchedule::Step {
-                milestones: vec![0.3, 0.6, 0.9],
-                gamma: 0.2
-            }
-        );
-        assert_eq!(
-            parse("step:0.3"),
-            LrSchedule::Step {
-                milestones: vec![0.3],
-                gamma: 0.1
-            }
-        );
+        assert_eq!(parse("triangular:200"), LrSchedule::Triangular { cycle_steps: 200, min_frac: 0.2 });
+        assert_eq!(parse("step:0.3,0.6,0.9:0.2"), LrSchedule::Step { milestones: vec![0.3, 0.6, 0.9], gamma: 0.2 });
+        assert_eq!(parse("step:0.3"), LrSchedule::Step { milestones: vec![0.3], gamma: 0.1 });
     }
 
     #[test]
@@ -552,16 +406,10 @@ mod tests {
     fn serde_round_trip() {
         let schedule = parse("onecycle:0.1:100:1000");
         let json = serde_json::to_string(&schedule).unwrap();
-        assert_eq!(
-            json,
-            r#"{"kind":"one_cycle","warmup_frac":0.1,"div_factor":100.0,"final_div":1000.0}"#
-        );
+        assert_eq!(json, r#"{"kind":"one_cycle","warmup_frac":0.1,"div_factor":100.0,"final_div":1000.0}"#);
         assert_eq!(serde_json::from_str::<LrSchedule>(&json).unwrap(), schedule);
         let constant = serde_json::to_string(&LrSchedule::Constant).unwrap();
-        assert_eq!(
-            serde_json::from_str::<LrSchedule>(&constant).unwrap(),
-            LrSchedule::Constant
-        );
+        assert_eq!(serde_json::from_str::<LrSchedule>(&constant).unwrap(), LrSchedule::Constant);
     }
 
     #[test]
@@ -596,15 +444,9 @@ mod tests {
         for (spec, needle) in cases {
             let err = spec.parse::<LrSchedule>().expect_err(spec);
             assert!(err.contains(needle), "{spec}: {err:?} lacks {needle:?}");
-            assert!(
-                err.contains(LR_SCHEDULE_FORMS),
-                "{spec}: {err:?} lacks the accepted forms"
-            );
+            assert!(err.contains(LR_SCHEDULE_FORMS), "{spec}: {err:?} lacks the accepted forms");
         }
-        let empty = LrSchedule::Step {
-            milestones: vec![],
-            gamma: 0.1,
-        };
+        let empty = LrSchedule::Step { milestones: vec![], gamma: 0.1 };
         assert!(empty.validate().unwrap_err().contains("at least one milestone"));
     }
 }

@@ -4,7 +4,11 @@ use std::process::Command;
 
 fn ticketlab(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ticketlab")).args(args).output().expect("run ticketlab");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -39,8 +43,21 @@ fn info_prints_layers_and_flops() {
 fn a_tiny_run_writes_a_json_result() {
     let out = std::env::temp_dir().join(format!("ticketlab-cli-{}.json", std::process::id()));
     let (code, stdout, stderr) = ticketlab(&[
-        "train", "--dataset", "synthetic:256:64", "--model", "conv2", "--width", "0.25", "--steps", "8",
-        "--batch-size", "32", "--density", "0.2", "--out", out.to_str().unwrap(),
+        "train",
+        "--dataset",
+        "synthetic:256:64",
+        "--model",
+        "conv2",
+        "--width",
+        "0.25",
+        "--steps",
+        "8",
+        "--batch-size",
+        "32",
+        "--density",
+        "0.2",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();

@@ -34,7 +34,8 @@ impl Normalizer {
                 continue;
             }
             let moment = |power: i32| {
-                let sum: f64 = histogram.iter().enumerate().map(|(v, &n)| n as f64 * (v as f64 / 255.0).powi(power)).sum();
+                let sum: f64 =
+                    histogram.iter().enumerate().map(|(v, &n)| n as f64 * (v as f64 / 255.0).powi(power)).sum();
                 sum / count as f64
             };
             let mean = moment(1);
@@ -110,5 +111,133 @@ fn write_image(image: &[u8], aug: Augmentation, table: &[[f32; 256]; CHANNELS], 
                 *value = table[pixel as usize];
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic;
+
+    const IDENTITY: Normalizer = Normalizer { mean: [0.0; 3], std: [1.0; 3] };
+
+    /// One image whose red plane encodes x, green encodes y, and blue is constant 100.
+    fn coordinate_image() -> Dataset {
+        let mut images = vec![0u8; IMAGE_BYTES];
+        for y in 0..IMAGE_SIDE {
+            for x in 0..IMAGE_SIDE {
+                images[y * IMAGE_SIDE + x] = 1 + x as u8 * 7;
+                images[PLANE + y * IMAGE_SIDE + x] = 1 + y as u8 * 7;
+                images[2 * PLANE + y * IMAGE_SIDE + x] = 100;
+            }
+        }
+        Dataset { images, labels: vec![3], num_classes: 10, class_names: vec![] }
+    }
+
+    /// Render with a given augmentation, returning per output pixel the source (x, y) it came from, or None for
+    /// padding, checking that the constant blue plane agrees.
+    fn sources(aug: Augmentation) -> Vec<Option<(usize, usize)>> {
+        let mut out = vec![0.0; IMAGE_BYTES];
+        write_image(&coordinate_image().images, aug, &IDENTITY.lookup_table(), &mut out);
+        (0..PLANE)
+            .map(|i| {
+                let byte = |c: usize| (out[c * PLANE + i] * 255.0).round() as usize;
+                match (byte(0), byte(1), byte(2)) {
+                    (0, 0, 0) => None,
+                    (r, g, 100) => Some(((r - 1) / 7, (g - 1) / 7)),
+                    other => panic!("pixel {i} mixes padding and image: {other:?}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn crop_and_flip_move_pixels_as_torchvision_does() {
+        let at = |x: usize, y: usize| y * IMAGE_SIDE + x;
+        let identity = sources(Augmentation::IDENTITY);
+        assert!((0..PLANE).all(|i| identity[i] == Some((i % IMAGE_SIDE, i / IMAGE_SIDE))));
+
+        // Window at the top-left of the padded image: content shifts right and down by 4, padding fills the rest.
+        let shifted = sources(Augmentation { top: 0, left: 0, flip: false });
+        assert_eq!(shifted[at(3, 10)], None);
+        assert_eq!(shifted[at(10, 3)], None);
+        assert_eq!(shifted[at(4, 4)], Some((0, 0)));
+        assert_eq!(shifted[at(31, 31)], Some((27, 27)));
+
+        // Bottom-right window, flipped: output (x, y) shows source (31 - x + 4, y + 4).
+        let flipped = sources(Augmentation { top: 8, left: 8, flip: true });
+        assert_eq!(flipped[at(0, 0)], None);
+        assert_eq!(flipped[at(4, 0)], Some((31, 4)));
+        assert_eq!(flipped[at(31, 27)], Some((4, 31)));
+        assert_eq!(flipped[at(31, 28)], None);
+
+        let mirrored = sources(Augmentation { flip: true, ..Augmentation::IDENTITY });
+        assert_eq!(mirrored[at(0, 5)], Some((31, 5)));
+    }
+
+    #[test]
+    fn fill_batch_shapes_labels_and_augmentation_draws() {
+        let ds = synthetic(1, 20, 0).train;
+        let norm = Normalizer::fit(&ds);
+        let (mut out, mut labels) = (vec![1.0; 7], vec![99]);
+        let indices = [4, 0, 19, 4];
+        let mut rng = Rng::new(5);
+        let before = rng.clone();
+        fill_batch(&ds, &indices, false, &norm, &mut rng, &mut out, &mut labels);
+        assert_eq!(out.len(), 4 * IMAGE_BYTES);
+        assert_eq!(labels, [4, 0, 9, 4]);
+        assert_eq!(rng, before, "no augmentation, no draws");
+        assert_eq!(out[..IMAGE_BYTES], out[3 * IMAGE_BYTES..]);
+
+        // With augmentation, each image uses the next sampled crop and flip, in order.
+        fill_batch(&ds, &indices, true, &norm, &mut rng, &mut out, &mut labels);
+        let mut replay = before.clone();
+        let table = norm.lookup_table();
+        let mut expected = vec![0.0; IMAGE_BYTES];
+        for (k, &i) in indices.iter().enumerate() {
+            write_image(ds.image(i), Augmentation::sample(&mut replay), &table, &mut expected);
+            assert_eq!(out[k * IMAGE_BYTES..(k + 1) * IMAGE_BYTES], expected[..]);
+        }
+        assert_eq!(rng, replay);
+    }
+
+    #[test]
+    fn augmentation_covers_all_crops_and_flips_half() {
+        let mut rng = Rng::new(9);
+        let draws: Vec<Augmentation> = (0..9000).map(|_| Augmentation::sample(&mut rng)).collect();
+        for offset in 0..=2 * PAD {
+            assert!(draws.iter().any(|a| a.top == offset) && draws.iter().any(|a| a.left == offset));
+        }
+        assert!(draws.iter().all(|a| a.top <= 2 * PAD && a.left <= 2 * PAD));
+        let flips = draws.iter().filter(|a| a.flip).count();
+        assert!((4200..4800).contains(&flips), "{flips}");
+    }
+
+    #[test]
+    fn normalised_batch_has_zero_mean_unit_std() {
+        let ds = synthetic(2, 2000, 0).train;
+        let norm = Normalizer::fit(&ds);
+        let indices: Vec<usize> = (0..ds.len()).collect();
+        let (mut out, mut labels) = (Vec::new(), Vec::new());
+        fill_batch(&ds, &indices, false, &norm, &mut Rng::new(0), &mut out, &mut labels);
+        for c in 0..CHANNELS {
+            let values: Vec<f64> =
+                out.chunks_exact(PLANE).skip(c).step_by(CHANNELS).flatten().map(|&v| v as f64).collect();
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+            assert!(mean.abs() < 1e-4 && (var.sqrt() - 1.0).abs() < 1e-4, "channel {c}: {mean} {var}");
+            assert!((0.2..0.8).contains(&norm.mean[c]) && (0.1..0.4).contains(&norm.std[c]), "{norm:?}");
+        }
+    }
+
+    #[test]
+    fn fit_handles_constant_and_empty_sets() {
+        let constant =
+            Dataset { images: vec![51; 2 * IMAGE_BYTES], labels: vec![0, 0], num_classes: 1, class_names: vec![] };
+        let norm = Normalizer::fit(&constant);
+        assert_eq!(norm.std, [1.0; 3]);
+        assert!(norm.mean.iter().all(|&m| (m - 0.2).abs() < 1e-6));
+        let empty = Dataset { images: vec![], labels: vec![], num_classes: 1, class_names: vec![] };
+        assert_eq!(Normalizer::fit(&empty), IDENTITY);
     }
 }

@@ -36,16 +36,106 @@ const CIFAR100_COARSE_NAMES: [&str; 20] = [
 ];
 
 const CIFAR100_FINE_NAMES: [&str; 100] = [
-    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl", "boy",
-    "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle", "chair", "chimpanzee", "clock",
-    "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest",
-    "fox", "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion", "lizard",
-    "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom", "oak_tree", "orange", "orchid",
-    "otter", "palm_tree", "pear", "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine", "possum",
-    "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper",
-    "snail", "snake", "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone",
-    "television", "tiger", "tractor", "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf",
-    "woman", "worm",
+    "apple",
+    "aquarium_fish",
+    "baby",
+    "bear",
+    "beaver",
+    "bed",
+    "bee",
+    "beetle",
+    "bicycle",
+    "bottle",
+    "bowl",
+    "boy",
+    "bridge",
+    "bus",
+    "butterfly",
+    "camel",
+    "can",
+    "castle",
+    "caterpillar",
+    "cattle",
+    "chair",
+    "chimpanzee",
+    "clock",
+    "cloud",
+    "cockroach",
+    "couch",
+    "crab",
+    "crocodile",
+    "cup",
+    "dinosaur",
+    "dolphin",
+    "elephant",
+    "flatfish",
+    "forest",
+    "fox",
+    "girl",
+    "hamster",
+    "house",
+    "kangaroo",
+    "keyboard",
+    "lamp",
+    "lawn_mower",
+    "leopard",
+    "lion",
+    "lizard",
+    "lobster",
+    "man",
+    "maple_tree",
+    "motorcycle",
+    "mountain",
+    "mouse",
+    "mushroom",
+    "oak_tree",
+    "orange",
+    "orchid",
+    "otter",
+    "palm_tree",
+    "pear",
+    "pickup_truck",
+    "pine_tree",
+    "plain",
+    "plate",
+    "poppy",
+    "porcupine",
+    "possum",
+    "rabbit",
+    "raccoon",
+    "ray",
+    "road",
+    "rocket",
+    "rose",
+    "sea",
+    "seal",
+    "shark",
+    "shrew",
+    "skunk",
+    "skyscraper",
+    "snail",
+    "snake",
+    "spider",
+    "squirrel",
+    "streetcar",
+    "sunflower",
+    "sweet_pepper",
+    "table",
+    "tank",
+    "telephone",
+    "television",
+    "tiger",
+    "tractor",
+    "train",
+    "trout",
+    "tulip",
+    "turtle",
+    "wardrobe",
+    "whale",
+    "willow_tree",
+    "wolf",
+    "woman",
+    "worm",
 ];
 
 const CIFAR10_TRAIN_FILES: [&str; 5] =
@@ -191,11 +281,7 @@ pub fn parse_cifar10_records(file_name: &str, bytes: &[u8]) -> Result<(Vec<u8>, 
 
 /// Parse a CIFAR-100 binary file (`train.bin` or `test.bin`), keeping the coarse (20-class) or fine (100-class)
 /// label. Both label bytes are validated.
-pub fn parse_cifar100_records(
-    file_name: &str,
-    bytes: &[u8],
-    coarse: bool,
-) -> Result<(Vec<u8>, Vec<u16>), DataError> {
+pub fn parse_cifar100_records(file_name: &str, bytes: &[u8], coarse: bool) -> Result<(Vec<u8>, Vec<u16>), DataError> {
     Variant::Cifar100 { coarse }.parse(file_name, bytes)
 }
 
@@ -343,8 +429,7 @@ impl<'a> Collector<'a> {
             train_images.extend_from_slice(&images);
             train_labels.extend_from_slice(&labels);
         }
-        let class_names =
-            self.names.unwrap_or_else(|| variant.default_names().iter().map(|s| s.to_string()).collect());
+        let class_names = self.names.unwrap_or_else(|| variant.default_names().iter().map(|s| s.to_string()).collect());
         let dataset = |images, labels| Dataset {
             images,
             labels,
@@ -459,5 +544,301 @@ mod archive {
 
     pub(super) fn load(path: &Path, _variant: Variant) -> Result<DataSplits, DataError> {
         Err(DataError::ArchiveUnsupported(path.display().to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::rng::Rng;
+
+    /// CIFAR-10 file bytes: one record per label, pixels pseudo-random (so archives do not compress away) and
+    /// seeded by `tag` so files can be told apart.
+    fn cifar10_bytes(labels: &[u8], tag: u64) -> Vec<u8> {
+        let mut rng = Rng::new(tag);
+        let mut bytes = Vec::new();
+        for &label in labels {
+            bytes.push(label);
+            bytes.extend((0..IMAGE_BYTES).map(|_| rng.next_u32() as u8));
+        }
+        bytes
+    }
+
+    fn labels(n: usize, classes: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % classes) as u8).collect()
+    }
+
+    /// A fresh, empty directory under the system temp dir, unique to this process and test.
+    fn scratch_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ticketlab-data-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The shared data folder next to the crate, falling back to the workspace's location when the crate is built
+    /// from elsewhere.
+    fn shared_data_dir() -> PathBuf {
+        let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        if beside.is_dir() { beside } else { PathBuf::from("/work/shared/data") }
+    }
+
+    fn small_cifar10_files() -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("data_batch_2.bin".to_string(), cifar10_bytes(&labels(4, 10), 2)),
+            ("data_batch_1.bin".to_string(), cifar10_bytes(&labels(3, 10), 1)),
+            ("test_batch.bin".to_string(), cifar10_bytes(&labels(2, 10), 9)),
+            ("readme.html".to_string(), b"<html>".to_vec()),
+        ]
+    }
+
+    fn tar_gz(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut builder = tar::Builder::new(encoder);
+        for (name, bytes) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, bytes.as_slice()).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn parse_round_trips() {
+        let bytes = cifar10_bytes(&[3, 0, 9], 5);
+        let (images, labels) = parse_cifar10_records("x.bin", &bytes).unwrap();
+        assert_eq!(labels, [3, 0, 9]);
+        assert_eq!(images.len(), 3 * IMAGE_BYTES);
+        for i in 0..3 {
+            let record = &bytes[i * (IMAGE_BYTES + 1)..(i + 1) * (IMAGE_BYTES + 1)];
+            assert_eq!(&images[i * IMAGE_BYTES..(i + 1) * IMAGE_BYTES], &record[1..]);
+        }
+    }
+
+    #[test]
+    fn partial_record_names_file_and_offset() {
+        let mut bytes = cifar10_bytes(&[1, 2], 0);
+        bytes.extend_from_slice(&[7; 5]);
+        let err = parse_cifar10_records("cifar-10-batches-bin/data_batch_3.bin", &bytes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cifar-10-batches-bin/data_batch_3.bin: 6151 bytes is not a whole number of 3073-byte records \
+             (offset 6146 starts a partial record)"
+        );
+    }
+
+    #[test]
+    fn bad_label_names_file_record_and_offset() {
+        let mut record_labels = labels(20, 10);
+        record_labels[17] = 12;
+        let err = parse_cifar10_records("test_batch.bin", &cifar10_bytes(&record_labels, 0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test_batch.bin: record 17 (offset 52241) has label 12, but CIFAR-10 has 10 classes"
+        );
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        let err = parse_cifar10_records("data_batch_1.bin", &[]).unwrap_err();
+        assert!(matches!(err, DataError::EmptyFile { .. }));
+        assert_eq!(err.to_string(), "data_batch_1.bin: file is empty, expected 3073-byte records");
+    }
+
+    #[test]
+    fn cifar100_keeps_coarse_or_fine_label_and_checks_both() {
+        let mut bytes = Vec::new();
+        for (coarse, fine) in [(3u8, 99u8), (19, 0), (0, 42)] {
+            bytes.extend_from_slice(&[coarse, fine]);
+            bytes.extend(std::iter::repeat_n(fine, IMAGE_BYTES));
+        }
+        let (images, coarse) = parse_cifar100_records("train.bin", &bytes, true).unwrap();
+        assert_eq!(coarse, [3, 19, 0]);
+        assert_eq!(images[IMAGE_BYTES..].first(), Some(&0));
+        assert_eq!(images[2 * IMAGE_BYTES], 42);
+        let (_, fine) = parse_cifar100_records("train.bin", &bytes, false).unwrap();
+        assert_eq!(fine, [99, 0, 42]);
+
+        // A bad fine label is caught even when only the coarse label is kept.
+        bytes[3074 + 1] = 100;
+        let err = parse_cifar100_records("train.bin", &bytes, true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "train.bin: record 1 (offset 3074) has fine label 100, but CIFAR-100 has 100 fine classes"
+        );
+        bytes[3074] = 20;
+        let err = parse_cifar100_records("train.bin", &bytes, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "train.bin: record 1 (offset 3074) has coarse label 20, but CIFAR-100 has 20 coarse classes"
+        );
+
+        let err = parse_cifar100_records("test.bin", &bytes[..3075], true).unwrap_err();
+        assert!(err.to_string().contains("3074-byte records (offset 3074"), "{err}");
+    }
+
+    #[test]
+    fn cifar100_from_files_uses_name_files() {
+        let mut record = vec![4u8, 57];
+        record.extend(std::iter::repeat_n(0, IMAGE_BYTES));
+        let coarse_names: String = (0..20).map(|i| format!("coarse{i}\n")).collect();
+        let files = vec![
+            ("cifar-100-binary/train.bin".to_string(), record.repeat(3)),
+            ("cifar-100-binary/test.bin".to_string(), record.clone()),
+            ("coarse_label_names.txt".to_string(), coarse_names.into_bytes()),
+        ];
+        let coarse = cifar100_from_files(&files, true).unwrap();
+        assert_eq!((coarse.name.as_str(), coarse.train.len(), coarse.test.len()), ("cifar100-coarse", 3, 1));
+        assert_eq!((coarse.train.num_classes, coarse.train.labels[0]), (20, 4));
+        assert_eq!(coarse.train.class_names[4], "coarse4");
+        let fine = cifar100_from_files(&files, false).unwrap();
+        assert_eq!((fine.train.num_classes, fine.train.labels[0]), (100, 57));
+        assert_eq!(fine.train.class_names[57], "pear");
+    }
+
+    #[test]
+    fn from_files_orders_batches_and_reads_names() {
+        let mut files = small_cifar10_files();
+        let names = "a\r\nb\n\nc\nd\ne\nf\ng\nh\ni\nj\n\n";
+        files.push(("batches.meta.txt".to_string(), names.as_bytes().to_vec()));
+        let splits = cifar10_from_files(&files).unwrap();
+        assert_eq!(splits.name, "cifar10");
+        assert_eq!((splits.train.len(), splits.test.len()), (7, 2));
+        // data_batch_1 comes first whatever order the files arrive in.
+        let (batch1, _) = parse_cifar10_records("", &files[1].1).unwrap();
+        assert_eq!(&splits.train.images[..batch1.len()], batch1.as_slice());
+        assert_eq!(splits.train.labels, [0, 1, 2, 0, 1, 2, 3]);
+        assert_eq!(splits.train.class_names, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]);
+
+        files.last_mut().unwrap().1 = b"a\nb\n".to_vec();
+        let err = cifar10_from_files(&files).unwrap_err();
+        assert_eq!(err.to_string(), "batches.meta.txt: expected 10 class names (one per line), found 2");
+    }
+
+    #[test]
+    fn from_files_reports_missing_and_duplicate_files() {
+        let files = small_cifar10_files();
+        let err = cifar10_from_files(&files[..2]).unwrap_err();
+        assert_eq!(err.to_string(), "missing file test_batch.bin");
+        let err = cifar10_from_files(&files[2..]).unwrap_err();
+        assert!(matches!(err, DataError::NoTrainingData { .. }), "{err}");
+        assert!(err.to_string().starts_with("no training data in the provided files"), "{err}");
+        let mut twice = files.clone();
+        twice.push(("other/data_batch_2.bin".to_string(), files[0].1.clone()));
+        let err = cifar10_from_files(&twice).unwrap_err();
+        assert_eq!(err.to_string(), "other/data_batch_2.bin: the same file was given twice");
+    }
+
+    #[test]
+    fn loads_directory_or_its_parent() {
+        let parent = scratch_dir("dir");
+        let dir = parent.join("cifar-10-batches-bin");
+        std::fs::create_dir(&dir).unwrap();
+        for (name, bytes) in small_cifar10_files() {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        for path in [&dir, &parent] {
+            let splits = load_cifar10(path).unwrap();
+            assert_eq!((splits.train.len(), splits.test.len()), (7, 2));
+            assert_eq!(splits.train.class_names[9], "truck");
+        }
+
+        std::fs::write(dir.join("data_batch_4.bin"), &cifar10_bytes(&[1], 0)[..100]).unwrap();
+        let err = load_cifar10(&parent).unwrap_err();
+        let bad = dir.join("data_batch_4.bin").display().to_string();
+        assert!(err.to_string().starts_with(&format!("{bad}: 100 bytes")), "{err}");
+
+        std::fs::remove_file(dir.join("data_batch_4.bin")).unwrap();
+        std::fs::remove_file(dir.join("test_batch.bin")).unwrap();
+        let err = load_cifar10(&dir).unwrap_err();
+        assert_eq!(err.to_string(), format!("missing file {}", dir.join("test_batch.bin").display()));
+
+        let err = load_cifar10(&parent.join("nowhere")).unwrap_err();
+        assert!(matches!(err, DataError::Io { .. }) && err.to_string().contains("nowhere"), "{err}");
+        let _ = std::fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn loads_tar_gz_and_reports_bad_archives() {
+        let dir = scratch_dir("archive");
+        let members: Vec<(String, Vec<u8>)> = small_cifar10_files()
+            .into_iter()
+            .map(|(name, bytes)| (format!("cifar-10-batches-bin/{name}"), bytes))
+            .collect();
+        let archive = tar_gz(&members);
+        let path = dir.join("cifar-10-binary.tar.gz");
+        std::fs::write(&path, &archive).unwrap();
+        let splits = load_cifar10(&path).unwrap();
+        assert_eq!((splits.train.len(), splits.test.len()), (7, 2));
+        assert_eq!(splits.train.labels, [0, 1, 2, 0, 1, 2, 3]);
+        assert_eq!(splits.test.images, parse_cifar10_records("", &members[2].1).unwrap().0);
+
+        std::fs::write(&path, cifar10_bytes(&[1], 0)).unwrap();
+        let err = load_cifar10(&path).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: not a gzip archive", path.display()));
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(load_cifar10(&path), Err(DataError::NotGzip(_))));
+
+        // Cut inside the second member: members hold 12.3, 9.2 and 6.1 KB of incompressible bytes.
+        std::fs::write(&path, &archive[..archive.len() * 11 / 20]).unwrap();
+        let err = load_cifar10(&path).unwrap_err();
+        let expected =
+            format!("{}: truncated archive at entry 1 (cifar-10-batches-bin/data_batch_1.bin)", path.display());
+        assert_eq!(err.to_string(), expected);
+
+        // A member whose content is bad is named by its path inside the archive.
+        let mut bad = members.clone();
+        bad[2].1.truncate(3000);
+        std::fs::write(&path, tar_gz(&bad)).unwrap();
+        let err = load_cifar10(&path).unwrap_err();
+        assert!(err.to_string().starts_with("cifar-10-batches-bin/test_batch.bin: 3000 bytes"), "{err}");
+
+        std::fs::write(&path, tar_gz(&members[..2])).unwrap();
+        let err = load_cifar10(&path).unwrap_err();
+        assert_eq!(err.to_string(), format!("missing file test_batch.bin in {}", path.display()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn damaged_archives_give_errors_not_panics() {
+        let dir = scratch_dir("fuzz");
+        let path = dir.join("cifar-10-binary.tar.gz");
+        let archive = tar_gz(&small_cifar10_files());
+        let mut rng = Rng::new(11);
+        for trial in 0..60 {
+            let mut damaged = archive.clone();
+            if trial % 2 == 0 {
+                damaged.truncate(rng.below(archive.len() as u32) as usize);
+            } else {
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(archive.len() as u32) as usize;
+                    damaged[at] ^= 1 << rng.below(8);
+                }
+            }
+            std::fs::write(&path, &damaged).unwrap();
+            if let Err(err) = load_cifar10(&path) {
+                assert!(!err.to_string().is_empty());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn loads_the_shared_mini_cifar10() {
+        let dir = shared_data_dir().join("cifar10-mini/cifar-10-batches-bin");
+        if !dir.is_dir() {
+            assert!(std::env::var_os("CI").is_none(), "CI must have the mini CIFAR-10 set at {}", dir.display());
+            eprintln!("note: {} not found, skipping", dir.display());
+            return;
+        }
+        let splits = load_cifar10(&dir).unwrap();
+        assert_eq!((splits.train.len(), splits.test.len()), (5000, 1000));
+        assert_eq!(splits.train.class_names.len(), 10);
+        assert_eq!(splits.train.class_names[0], "airplane");
+        assert!(splits.train.class_counts().iter().all(|&n| n > 0));
     }
 }

@@ -123,14 +123,11 @@ pub enum DataError {
         "{file}: {len} bytes is not a whole number of {record_len}-byte records \
          (offset {offset} starts a partial record)"
     )]
-    PartialRecord {
-        file: String,
-        len: usize,
-        record_len: usize,
-        offset: usize,
-    },
+    PartialRecord { file: String, len: usize, record_len: usize, offset: usize },
     /// `kind` is "" for CIFAR-10 and "coarse " or "fine " for CIFAR-100.
-    #[error("{file}: record {record} (offset {offset}) has {kind}label {label}, but {dataset} has {classes} {kind}classes")]
+    #[error(
+        "{file}: record {record} (offset {offset}) has {kind}label {label}, but {dataset} has {classes} {kind}classes"
+    )]
     BadLabel {
         file: String,
         record: usize,
@@ -156,4 +153,54 @@ pub enum DataError {
     },
     #[error("{0}: reading .tar.gz archives is not supported in the browser; pick the extracted files instead")]
     ArchiveUnsupported(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` images whose first two bytes hold their index, labels cycling through `classes` unevenly.
+    fn indexed(n: usize, classes: usize) -> Dataset {
+        let mut images = vec![0; n * IMAGE_BYTES];
+        for (i, image) in images.chunks_exact_mut(IMAGE_BYTES).enumerate() {
+            image[..2].copy_from_slice(&(i as u16).to_le_bytes());
+        }
+        let labels = (0..n).map(|i| ((i * i) % classes) as u16).collect();
+        Dataset { images, labels, num_classes: classes, class_names: vec![] }
+    }
+
+    fn ids(ds: &Dataset) -> Vec<usize> {
+        (0..ds.len()).map(|i| u16::from_le_bytes([ds.image(i)[0], ds.image(i)[1]]) as usize).collect()
+    }
+
+    #[test]
+    fn subset_and_class_counts() {
+        let ds = indexed(10, 3);
+        let sub = ds.subset(&[7, 2, 2]);
+        assert_eq!(ids(&sub), [7, 2, 2]);
+        assert_eq!(sub.labels, [ds.labels[7], ds.labels[2], ds.labels[2]]);
+        assert_eq!(ds.class_counts(), [4, 6, 0]);
+        assert_eq!((sub.len(), sub.is_empty(), ds.subset(&[]).is_empty()), (3, false, true));
+    }
+
+    #[test]
+    fn validation_split_is_stratified_disjoint_and_deterministic() {
+        let ds = indexed(1000, 7);
+        let (train, val) = ds.split_validation(0.2, 42);
+        let counts = ds.class_counts();
+        for ((&all, &v), &t) in counts.iter().zip(&val.class_counts()).zip(&train.class_counts()) {
+            assert_eq!(v, (all as f32 * 0.2).round() as usize);
+            assert_eq!(v + t, all);
+        }
+        let (train_ids, val_ids) = (ids(&train), ids(&val));
+        assert!(train_ids.windows(2).all(|w| w[0] < w[1]) && val_ids.windows(2).all(|w| w[0] < w[1]));
+        let mut all: Vec<usize> = train_ids.iter().chain(&val_ids).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+
+        assert_eq!(ids(&ds.split_validation(0.2, 42).1), val_ids);
+        assert_ne!(ids(&ds.split_validation(0.2, 43).1), val_ids);
+        assert_eq!(ds.split_validation(0.0, 1).1.len(), 0);
+        assert_eq!(ds.split_validation(f32::NAN, 1).0.len(), 1000);
+    }
 }

@@ -49,7 +49,11 @@ impl KernelSource for Wgsl {
 /// `info[1]` so the shader can flatten the index (one dimension alone is capped at 65 535 workgroups).
 fn launch_elementwise(kernel: Wgsl, like: &CubeTensor, n: usize, mut buffers: Vec<CubeTensor>, scalars: &[f32]) {
     let groups = (n as u32).div_ceil(WORKGROUP).max(1);
-    let (x, y) = if groups <= MAX_GROUPS_PER_DIM { (groups, 1) } else { (MAX_GROUPS_PER_DIM, groups.div_ceil(MAX_GROUPS_PER_DIM)) };
+    let (x, y) = if groups <= MAX_GROUPS_PER_DIM {
+        (groups, 1)
+    } else {
+        (MAX_GROUPS_PER_DIM, groups.div_ceil(MAX_GROUPS_PER_DIM))
+    };
     let client = &like.client;
     let hyper = client.create_from_slice(bytemuck::cast_slice(scalars));
     let info = client.create_from_slice(bytemuck::cast_slice(&[n as u32, x * WORKGROUP]));
