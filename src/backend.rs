@@ -1,6 +1,5 @@
 //! Choosing the device that runs a model: burn's CPU backend or wgpu (Vulkan/Metal/DX12 natively, WebGPU on the web).
 
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,7 +40,8 @@ impl std::fmt::Display for BackendKind {
 /// The device for `kind`. burn's wgpu runtime can be initialised once per process, so the first successful (or
 /// failed) initialisation is remembered and shared.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn device(kind: BackendKind) -> Result<Device, String> {
+pub fn device(kind: BackendKind) -> Result<burn::prelude::Device, String> {
+    use burn::prelude::Device;
     use std::sync::OnceLock;
     static WGPU: OnceLock<Result<Device, String>> = OnceLock::new();
     match kind {

@@ -10,7 +10,7 @@ use burn::tensor::loss::cross_entropy_with_logits;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::Accounting;
-use crate::config::{DatasetSpec, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::{DataError, DataSplits, Dataset, Normalizer, fill_batch};
 use crate::mask::Masks;
 use crate::metrics::{EvalMetrics, evaluate};
@@ -33,7 +33,8 @@ pub enum TrainError {
 
 /// Load (or generate) the dataset a configuration names.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn load_dataset(spec: &DatasetSpec, seed: u64) -> Result<DataSplits, TrainError> {
+pub fn load_dataset(spec: &crate::config::DatasetSpec, seed: u64) -> Result<DataSplits, TrainError> {
+    use crate::config::DatasetSpec;
     Ok(match spec {
         DatasetSpec::Synthetic { train, test } => crate::data::synthetic(seed, *train, *test),
         DatasetSpec::Cifar10 { path } => crate::data::load_cifar10(std::path::Path::new(path))?,

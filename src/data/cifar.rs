@@ -487,7 +487,7 @@ mod archive {
         }
     }
 
-    /// Whether a member is one of the data set's files; others are skipped without decompressing into memory.
+    /// Whether a member is one of the data set's files; the rest are streamed past without being kept.
     fn is_wanted(variant: Variant, name: &str) -> bool {
         name == variant.test_file() || name == variant.names_file() || variant.train_files().contains(&name)
     }
@@ -515,7 +515,9 @@ mod archive {
 
         let mut collector = Collector::new(variant, Origin::Archive(path));
         let entries = tar.entries().map_err(|source| failure("0".to_string(), source))?;
+        let mut seen = 0;
         for (index, entry) in entries.enumerate() {
+            seen = index + 1;
             let mut entry = entry.map_err(|source| failure(index.to_string(), source))?;
             let member = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let name = base_name(&member);
@@ -532,6 +534,10 @@ mod archive {
             }
             collector.add(name, &member, &bytes)?;
         }
+        // tar stops at its end marker, before the gzip trailer; reading on to it makes the decoder check the CRC,
+        // which catches damage inside stored data that no parser could notice.
+        std::io::copy(&mut tar.into_inner(), &mut std::io::sink())
+            .map_err(|source| failure(format!("{seen} (gzip trailer)"), source))?;
         collector.finish()
     }
 }
@@ -800,6 +806,20 @@ mod tests {
         std::fs::write(&path, tar_gz(&members[..2])).unwrap();
         let err = load_cifar10(&path).unwrap_err();
         assert_eq!(err.to_string(), format!("missing file test_batch.bin in {}", path.display()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn damage_inside_stored_data_is_caught_by_the_gzip_checksum() {
+        let dir = scratch_dir("crc");
+        let path = dir.join("cifar-10-binary.tar.gz");
+        let mut archive = tar_gz(&small_cifar10_files());
+        let middle = archive.len() / 2;
+        archive[middle] ^= 0x10;
+        std::fs::write(&path, &archive).unwrap();
+        let err = load_cifar10(&path).unwrap_err();
+        assert!(matches!(err, DataError::CorruptArchive { .. }), "{err}");
+        assert!(err.to_string().contains("corrupt archive at entry 4 (gzip trailer)"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
