@@ -101,6 +101,12 @@ struct TrainArgs {
     /// Print per-class accuracy and the confusion matrix at the end.
     #[arg(long)]
     confusion: bool,
+    /// Write the final masks (per-layer bits) to this JSON file.
+    #[arg(long)]
+    masks: Option<std::path::PathBuf>,
+    /// Write the test predictions (label, predicted class, class probabilities) to this CSV file.
+    #[arg(long)]
+    predictions: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -246,9 +252,14 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
         }
     }
     if let Some(path) = &args.out {
-        let json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
-        std::fs::write(path, json).map_err(|e| format!("could not write {}: {e}", path.display()))?;
-        println!("wrote {}", path.display());
+        write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
+    }
+    if let Some(path) = &args.masks {
+        write_file(path, serde_json::to_string(&trainer.masks).map_err(|e| e.to_string())?)?;
+    }
+    if let Some(path) = &args.predictions {
+        let probs = pollster::block_on(trainer.predict(&trainer.test_set)).map_err(|e| e.to_string())?;
+        write_file(path, predictions_csv(&trainer.test_set, &probs))?;
     }
     match &result.stopped_early {
         Some(why) => {
@@ -257,6 +268,27 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
         }
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn write_file(path: &std::path::Path, contents: String) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("could not write {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// One row per test image: its index, true and predicted class, and every class probability.
+fn predictions_csv(set: &ticketlab::data::Dataset, probs: &[f32]) -> String {
+    let classes = set.num_classes;
+    let mut out = format!(
+        "index,label,predicted,{}\n",
+        set.class_names.iter().map(|n| format!("p_{n}")).collect::<Vec<_>>().join(",")
+    );
+    let predicted = ticketlab::metrics::argmax_rows(probs, classes);
+    for (i, row) in probs.chunks_exact(classes).enumerate() {
+        let p: Vec<String> = row.iter().map(|p| format!("{p:.6}")).collect();
+        out += &format!("{i},{},{},{}\n", set.labels[i], predicted[i], p.join(","));
+    }
+    out
 }
 
 fn print_progress(p: &Progress) {

@@ -40,30 +40,34 @@ fn info_prints_layers_and_flops() {
 }
 
 #[test]
-fn a_tiny_run_writes_a_json_result() {
-    let out = std::env::temp_dir().join(format!("ticketlab-cli-{}.json", std::process::id()));
-    let (code, stdout, stderr) = ticketlab(&[
-        "train",
-        "--dataset",
-        "synthetic:256:64",
-        "--model",
-        "conv2",
-        "--width",
-        "0.25",
-        "--steps",
-        "8",
-        "--batch-size",
-        "32",
-        "--density",
-        "0.2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+fn a_tiny_run_writes_its_result_masks_and_predictions() {
+    let file = |suffix: &str| std::env::temp_dir().join(format!("ticketlab-cli-{}{suffix}", std::process::id()));
+    let (out, masks_file, predictions) = (file(".json"), file("-masks.json"), file("-predictions.csv"));
+    let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
+    let args = format!(
+        "train --dataset synthetic:256:64 --model conv2 --width 0.25 --steps 8 --batch-size 32 --density 0.2 \
+         --out {} --masks {} --predictions {}",
+        path(&out),
+        path(&masks_file),
+        path(&predictions)
+    );
+    let (code, stdout, stderr) = ticketlab(&args.split_whitespace().collect::<Vec<_>>());
     assert_eq!(code, 0, "{stdout}\n{stderr}");
+
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(json["steps"], 8);
     assert_eq!(json["config"]["model"], "conv2");
     assert!(json["test"]["accuracy"].as_f64().is_some());
     assert!(json["accounting"]["nonzeros"].as_u64().unwrap() < json["accounting"]["params"].as_u64().unwrap());
-    std::fs::remove_file(out).ok();
+
+    let masks: ticketlab::mask::Masks = serde_json::from_str(&std::fs::read_to_string(&masks_file).unwrap()).unwrap();
+    let layers = json["accounting"]["layers"].as_array().unwrap();
+    assert_eq!(masks.active() as u64, layers.iter().map(|l| l["nonzeros"].as_u64().unwrap()).sum::<u64>());
+
+    let csv = std::fs::read_to_string(&predictions).unwrap();
+    assert_eq!(csv.lines().count(), 65, "a header and 64 test images");
+    assert!(csv.starts_with("index,label,predicted,p_disc,"), "{}", csv.lines().next().unwrap());
+    for f in [out, masks_file, predictions] {
+        std::fs::remove_file(f).ok();
+    }
 }
