@@ -8,7 +8,8 @@ use burn::prelude::*;
 use ticketlab::backend::{BackendKind, device};
 use ticketlab::config::{DatasetSpec, TrainConfig};
 use ticketlab::data::synthetic;
-use ticketlab::kernels::{SgdHyper, masked_sgd_step, uses_gpu_kernels};
+use ticketlab::kernels::{MaskCounts, SgdHyper, lerp, lerp_reference, mask_stats, masked_sgd_step, uses_gpu_kernels};
+use ticketlab::mask::{Bits, Overlap};
 use ticketlab::model::Arch;
 use ticketlab::optim::masked_sgd_reference;
 use ticketlab::rng::Rng;
@@ -69,6 +70,54 @@ fn masked_sgd_kernel_matches_its_reference() {
                     assert_eq!(b[i], 0.0, "{name}[{i}] is inactive but {}", b[i]);
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn weight_lerp_kernel_matches_its_reference() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = Rng::new(6);
+    let cpu = Device::flex();
+    for n in [1, 300, 70_001] {
+        let (a, _) = random_tensor(&mut rng, n, &cpu, |r| r.normal());
+        let (b, _) = random_tensor(&mut rng, n, &cpu, |r| r.normal());
+        let on = |d: &Device, x: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), d);
+        for alpha in [0.0, 0.1, 0.5, 1.0 / 3.0, 1.0] {
+            let want = read(lerp_reference(on(&cpu, &a), on(&cpu, &b), alpha));
+            let got = read(lerp(on(&gpu, &a), on(&gpu, &b), alpha));
+            for i in 0..n {
+                assert!((want[i] - got[i]).abs() <= 1e-6 * want[i].abs().max(1.0), "α={alpha} [{i}]");
+            }
+            if alpha == 0.0 {
+                assert_eq!(got, a, "α = 0 gives a exactly");
+            }
+        }
+    }
+}
+
+#[test]
+fn mask_stats_kernel_counts_exactly() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = Rng::new(7);
+    for n in [1, 255, 256, 257, 100_000, 17_000_000] {
+        let bits = |rng: &mut Rng, p: f32| Bits::from_bools((0..n).map(|_| rng.bernoulli(p)));
+        let (m, o, e) = (bits(&mut rng, 0.2), bits(&mut rng, 0.5), bits(&mut rng, 0.1));
+        let upload = |b: &Bits, d: &Device| Tensor::<1>::from_data(TensorData::new(b.to_f32(), [n]), d);
+        let overlap = Overlap::between(&m, &o);
+        let ever = m.or(&e);
+        let want = MaskCounts {
+            active: m.count_ones(),
+            intersection: overlap.intersection,
+            union: overlap.union,
+            ever_active: ever.count_ones(),
+        };
+        for device in [Device::flex(), gpu.clone()] {
+            let (ever_out, counts) =
+                pollster::block_on(mask_stats(upload(&m, &device), upload(&o, &device), upload(&e, &device))).unwrap();
+            assert_eq!(counts, want, "n = {n}");
+            assert_eq!(counts.hamming(), overlap.hamming);
+            assert_eq!(read(ever_out), ever.to_f32(), "ever-active union, n = {n}");
         }
     }
 }

@@ -4,8 +4,12 @@
 //! CPU backend); the tests run both and compare. Kernels are exposed through a burn backend extension, so they take
 //! and return ordinary tensors and queue on burn's stream: nothing is read back to the CPU.
 
+mod lerp;
+mod mask_stats;
 mod sgd;
 
+pub use lerp::{lerp, lerp_reference};
+pub use mask_stats::{MaskCounts, mask_stats, mask_stats_reference};
 pub use sgd::{SgdHyper, masked_sgd_step};
 
 use burn::backend::DispatchDevice;
@@ -45,9 +49,10 @@ impl KernelSource for Wgsl {
     }
 }
 
-/// Launch an elementwise kernel over `n` items: a 2-D grid of 256-thread workgroups, with the row length passed in
-/// `info[1]` so the shader can flatten the index (one dimension alone is capped at 65 535 workgroups).
-fn launch_elementwise(kernel: Wgsl, like: &CubeTensor, n: usize, mut buffers: Vec<CubeTensor>, scalars: &[f32]) {
+/// Launch a kernel with one thread per item over `n` items: a 2-D grid of 256-thread workgroups, with the row length
+/// passed in `info[1]` so the shader can flatten the index (one dimension alone is capped at 65 535 workgroups).
+/// The bindings are `buffers`, then the `scalars` (if any) as one f32 buffer, then `info`.
+fn launch_elementwise(kernel: Wgsl, like: &CubeTensor, n: usize, buffers: Vec<CubeTensor>, scalars: &[f32]) {
     let groups = (n as u32).div_ceil(WORKGROUP).max(1);
     let (x, y) = if groups <= MAX_GROUPS_PER_DIM {
         (groups, 1)
@@ -55,11 +60,11 @@ fn launch_elementwise(kernel: Wgsl, like: &CubeTensor, n: usize, mut buffers: Ve
         (MAX_GROUPS_PER_DIM, groups.div_ceil(MAX_GROUPS_PER_DIM))
     };
     let client = &like.client;
-    let hyper = client.create_from_slice(bytemuck::cast_slice(scalars));
-    let info = client.create_from_slice(bytemuck::cast_slice(&[n as u32, x * WORKGROUP]));
-    let mut bindings: Vec<_> = buffers.drain(..).map(|t| t.handle.binding()).collect();
-    bindings.push(hyper.binding());
-    bindings.push(info.binding());
+    let mut bindings: Vec<_> = buffers.into_iter().map(|t| t.handle.binding()).collect();
+    if !scalars.is_empty() {
+        bindings.push(client.create_from_slice(bytemuck::cast_slice(scalars)).binding());
+    }
+    bindings.push(client.create_from_slice(bytemuck::cast_slice(&[n as u32, x * WORKGROUP])).binding());
     client.launch(
         Box::new(SourceKernel::new(kernel, CubeDim::new_1d(WORKGROUP))),
         CubeCount::Static(x, y, 1),
