@@ -2,6 +2,7 @@
 //! form, sparse topologies evolve and sparse ensembles combine.
 
 pub mod accounting;
+pub mod app;
 pub mod backend;
 pub mod config;
 pub mod data;

@@ -4,6 +4,8 @@
 //! loss and accuracy accumulate on the device and are read back only when asked ([`Trainer::take_train_metrics`]),
 //! so a step never waits for the GPU.
 
+use std::sync::Arc;
+
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::loss::cross_entropy_with_logits;
@@ -64,9 +66,9 @@ pub enum Split {
 pub struct Trainer {
     pub config: TrainConfig,
     pub spec: NetSpec,
-    pub train_set: Dataset,
-    pub val_set: Option<Dataset>,
-    pub test_set: Dataset,
+    pub train_set: Arc<Dataset>,
+    pub val_set: Option<Arc<Dataset>>,
+    pub test_set: Arc<Dataset>,
     pub normalizer: Normalizer,
     pub device: Device,
     pub net: Network,
@@ -116,9 +118,9 @@ impl Trainer {
         let mut trainer = Trainer {
             normalizer: Normalizer::fit(&train_set),
             config,
-            train_set,
-            val_set,
-            test_set: data.test,
+            train_set: Arc::new(train_set),
+            val_set: val_set.map(Arc::new),
+            test_set: Arc::new(data.test),
             device,
             net,
             mask_tensors: vec![],
@@ -244,36 +246,44 @@ impl Trainer {
             .sum()
     }
 
+    /// Hand over the train loss and accuracy accumulated on the device since the last call, to be read back
+    /// without holding the trainer (the browser awaits it while training goes on). `None` if no step ran since.
+    pub fn take_pending_metrics(&mut self) -> Option<PendingMetrics> {
+        let (loss_sum, correct) = (self.loss_sum.take()?, self.correct_sum.take()?);
+        Some(PendingMetrics { loss_sum, correct, seen: std::mem::take(&mut self.seen), step: self.step })
+    }
+
     /// Mean train loss and accuracy since the last call (one read-back), or `None` if no step ran since.
     /// A non-finite loss stops the run with [`TrainError::Diverged`].
     pub async fn take_train_metrics(&mut self) -> Result<Option<(f64, f64)>, TrainError> {
-        let (Some(loss), Some(correct)) = (self.loss_sum.take(), self.correct_sum.take()) else { return Ok(None) };
-        let seen = std::mem::take(&mut self.seen) as f64;
-        let loss = read_f32(loss).await?[0];
-        if !loss.is_finite() {
-            return Err(TrainError::Diverged { step: self.step, loss });
+        match self.take_pending_metrics() {
+            Some(pending) => pending.read().await.map(Some),
+            None => Ok(None),
         }
-        let correct = correct.into_data_async().await.map_err(|e| TrainError::Readback(e.to_string()))?;
-        let correct = correct.try_into_vec_as::<i64>().map_err(|e| TrainError::Readback(format!("{e:?}")))?[0];
-        Ok(Some((loss as f64 / seen, correct as f64 / seen)))
     }
 
-    /// Softmax predictions (row-major n × classes) of the current network on `set`, in evaluation mode.
-    pub async fn predict(&self, set: &Dataset) -> Result<Vec<f32>, TrainError> {
-        predict(&self.spec, &self.net, &self.normalizer, set, &self.device).await
-    }
-
-    pub fn split(&self, split: Split) -> &Dataset {
-        match split {
+    /// An evaluation of the current network on `split` that owns what it needs (parameter handles, not copies).
+    pub fn eval_job(&self, split: Split) -> EvalJob {
+        let set = match split {
             Split::Validation => self.val_set.as_ref().unwrap_or(&self.test_set),
             Split::Test => &self.test_set,
+        };
+        EvalJob {
+            spec: self.spec.clone(),
+            net: self.net.clone(),
+            normalizer: self.normalizer,
+            set: set.clone(),
+            device: self.device.clone(),
         }
+    }
+
+    /// Softmax predictions (row-major n × classes) of the current network on `split`, in evaluation mode.
+    pub async fn predict(&self, split: Split) -> Result<Vec<f32>, TrainError> {
+        self.eval_job(split).predict().await
     }
 
     pub async fn evaluate(&self, split: Split) -> Result<EvalMetrics, TrainError> {
-        let set = self.split(split);
-        let probs = self.predict(set).await?;
-        Ok(evaluate(&probs, self.spec.num_classes, &labels_of(set)))
+        self.eval_job(split).run().await
     }
 
     /// Whether the step just taken ends an evaluation period.
@@ -323,25 +333,59 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainErr
     data.try_into_vec_as::<f32>().map_err(|e| TrainError::Readback(format!("{e:?}")))
 }
 
-/// Evaluation-mode softmax predictions of `net` on `set`, in batches.
-pub async fn predict(
-    spec: &NetSpec,
-    net: &Network,
-    normalizer: &Normalizer,
-    set: &Dataset,
-    device: &Device,
-) -> Result<Vec<f32>, TrainError> {
-    const EVAL_BATCH: usize = 500;
-    let mut out = Vec::with_capacity(set.len() * spec.num_classes);
-    let (mut images, mut labels) = (vec![], vec![]);
-    let mut bn = net.bn.clone();
-    let mut rng = Rng::new(0); // unused without augmentation, but fill_batch takes one
-    let indices: Vec<usize> = (0..set.len()).collect();
-    for chunk in indices.chunks(EVAL_BATCH) {
-        fill_batch(set, chunk, false, normalizer, &mut rng, &mut images, &mut labels);
-        let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), device);
-        let logits = Network::forward(spec, &net.params, &mut bn, x, false);
-        out.extend(read_f32(softmax(logits, 1)).await?);
+/// Train loss and accuracy sums still on the device.
+pub struct PendingMetrics {
+    loss_sum: Tensor<1>,
+    correct: Tensor<1, Int>,
+    seen: usize,
+    /// The step at which they were handed over.
+    pub step: usize,
+}
+
+impl PendingMetrics {
+    /// Mean loss and accuracy; a non-finite loss is [`TrainError::Diverged`].
+    pub async fn read(self) -> Result<(f64, f64), TrainError> {
+        let seen = self.seen.max(1) as f64;
+        let loss = read_f32(self.loss_sum).await?[0];
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged { step: self.step, loss });
+        }
+        let correct = self.correct.into_data_async().await.map_err(|e| TrainError::Readback(e.to_string()))?;
+        let correct = correct.try_into_vec_as::<i64>().map_err(|e| TrainError::Readback(format!("{e:?}")))?[0];
+        Ok((loss as f64 / seen, correct as f64 / seen))
     }
-    Ok(out)
+}
+
+/// An evaluation that owns its inputs, so it can be awaited while the trainer moves on.
+pub struct EvalJob {
+    spec: NetSpec,
+    net: Network,
+    normalizer: Normalizer,
+    set: Arc<Dataset>,
+    device: Device,
+}
+
+impl EvalJob {
+    /// Evaluation-mode softmax predictions, row-major n × classes, computed in batches.
+    pub async fn predict(&self) -> Result<Vec<f32>, TrainError> {
+        const EVAL_BATCH: usize = 500;
+        let (spec, set) = (&self.spec, &self.set);
+        let mut out = Vec::with_capacity(set.len() * spec.num_classes);
+        let (mut images, mut labels) = (vec![], vec![]);
+        let mut bn = self.net.bn.clone();
+        let mut rng = Rng::new(0); // unused without augmentation, but fill_batch takes one
+        let indices: Vec<usize> = (0..set.len()).collect();
+        for chunk in indices.chunks(EVAL_BATCH) {
+            fill_batch(set, chunk, false, &self.normalizer, &mut rng, &mut images, &mut labels);
+            let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), &self.device);
+            let logits = Network::forward(spec, &self.net.params, &mut bn, x, false);
+            out.extend(read_f32(softmax(logits, 1)).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn run(self) -> Result<EvalMetrics, TrainError> {
+        let probs = self.predict().await?;
+        Ok(evaluate(&probs, self.spec.num_classes, &labels_of(&self.set)))
+    }
 }
