@@ -34,6 +34,8 @@ pub struct TicketlabApp {
     backend: Rc<RefCell<Backend>>,
     session: Option<Session>,
     message: Option<String>,
+    /// The title last set, so it is only sent when it changes (a title command repaints the window).
+    title: String,
 }
 
 /// Time per frame given to training, so the UI stays responsive.
@@ -52,7 +54,7 @@ impl TicketlabApp {
             eval_every: 40,
             ..TrainConfig::default()
         };
-        TicketlabApp { config, backend, session: None, message: None }
+        TicketlabApp { config, backend, session: None, message: None, title: String::new() }
     }
 
     fn reset(&mut self, ctx: &egui::Context) {
@@ -248,7 +250,11 @@ impl eframe::App for TicketlabApp {
         } else {
             ui.ctx().request_repaint_after(Duration::from_millis(100));
         }
-        set_title(ui.ctx(), &self.progress_line());
+        let title = self.progress_line();
+        if title != self.title {
+            set_title(ui.ctx(), &title);
+            self.title = title;
+        }
         egui::Panel::top("controls").show(ui, |ui| self.controls(ui));
         egui::Panel::left("setup").resizable(false).show(ui, |ui| self.setup_panel(ui));
         egui::CentralPanel::default().show(ui, |ui| self.training_view(ui));
@@ -260,9 +266,7 @@ fn set_title(ctx: &egui::Context, title: &str) {
     {
         let _ = ctx;
         if let Some(document) = web_sys::window().and_then(|w| w.document()) {
-            if document.title() != title {
-                document.set_title(title);
-            }
+            document.set_title(title);
         }
     }
     #[cfg(not(target_arch = "wasm32"))]
