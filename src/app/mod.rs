@@ -193,6 +193,9 @@ impl TicketlabApp {
             acc.dense_flops / 1e6,
             s.status.train_flops
         ));
+        if let Some(seconds) = s.first_metrics_seconds {
+            ui.small(format!("first results {seconds:.1} s after the run started (includes compiling GPU kernels)"));
+        }
         ui.small(
             "What am I seeing: the loss and accuracy of a sparse network as it trains. Train values are averaged over \
              the last batches; test values are measured on held-out images.",
