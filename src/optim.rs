@@ -55,12 +55,14 @@ pub struct Optimizer {
     pub kind: OptimizerKind,
     pub weight_decay: f64,
     state: Vec<State>,
+    /// All-ones masks for the unmasked parameters, made once, for the GPU kernel (which always takes a mask).
+    ones: Vec<Option<Tensor<1>>>,
     steps: u64,
 }
 
 impl Optimizer {
     pub fn new(kind: OptimizerKind, weight_decay: f64, num_params: usize) -> Self {
-        Optimizer { kind, weight_decay, state: vec![State::Empty; num_params], steps: 0 }
+        Optimizer { kind, weight_decay, state: vec![State::Empty; num_params], ones: vec![None; num_params], steps: 0 }
     }
 
     /// One update. `masks[i]` is the 0/1 mask of parameter `i`, or `None` for unmasked parameters.
@@ -82,7 +84,10 @@ impl Optimizer {
                         nesterov,
                     };
                     let (w, v) = if kernels::uses_gpu_kernels(&w.device()) {
-                        let mask = masks[i].clone().unwrap_or_else(|| w.ones_like());
+                        let mask = match &masks[i] {
+                            Some(m) => m.clone(),
+                            None => self.ones[i].get_or_insert_with(|| w.ones_like()).clone(),
+                        };
                         kernels::masked_sgd_step(w, grad, v, mask, hyper)
                     } else {
                         masked_sgd_reference(w, grad, v, masks[i].clone(), hyper)

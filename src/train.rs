@@ -87,6 +87,8 @@ pub struct Trainer {
     pub curves: Vec<CurvePoint>,
     /// Training FLOPs spent so far (RigL's convention: a step costs 3× the sparse forward pass per example).
     pub train_flops: f64,
+    /// Forward FLOPs per example of the masked network, kept current by `set_masks`.
+    sparse_flops: f64,
     images: Vec<f32>,
     labels: Vec<i64>,
 }
@@ -134,6 +136,7 @@ impl Trainer {
             seen: 0,
             curves: vec![],
             train_flops: 0.0,
+            sparse_flops: 0.0,
             images: vec![],
             labels: vec![],
             masks: Masks::dense(&spec),
@@ -151,6 +154,7 @@ impl Trainer {
             tensors[layer.param] = Some(Tensor::from_data(TensorData::new(bits, [layer.bits.len()]), &self.device));
         }
         self.mask_tensors = tensors;
+        self.sparse_flops = Accounting::new(&self.spec, &masks, 0.0).sparse_flops;
         self.masks = masks;
         self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
     }
@@ -217,7 +221,7 @@ impl Trainer {
             None => correct,
         });
         self.seen += bs;
-        self.train_flops += 3.0 * self.sparse_forward_flops() * bs as f64;
+        self.train_flops += 3.0 * self.sparse_flops * bs as f64;
         self.step += 1;
     }
 
@@ -230,20 +234,6 @@ impl Trainer {
             t[row * c + label as usize] += 1.0 - eps;
         }
         Tensor::from_data(TensorData::new(t, [self.labels.len(), c]), &self.device)
-    }
-
-    /// Forward FLOPs per example of the current sparse network.
-    pub fn sparse_forward_flops(&self) -> f64 {
-        let active = self.masks.active_counts();
-        self.masks
-            .layers
-            .iter()
-            .zip(active)
-            .map(|(l, a)| {
-                let p = &self.spec.params[l.param];
-                2.0 * a as f64 * (p.out_hw[0] * p.out_hw[1]) as f64
-            })
-            .sum()
     }
 
     /// Hand over the train loss and accuracy accumulated on the device since the last call, to be read back
