@@ -8,7 +8,10 @@ use burn::prelude::*;
 use ticketlab::backend::{BackendKind, device};
 use ticketlab::config::{DatasetSpec, TrainConfig};
 use ticketlab::data::synthetic;
-use ticketlab::kernels::{MaskCounts, SgdHyper, lerp, lerp_reference, mask_stats, masked_sgd_step, uses_gpu_kernels};
+use ticketlab::kernels::{
+    MaskCounts, SgdHyper, lerp, lerp_reference, mask_stats, masked_sgd_step, top_k_mask, top_k_reference,
+    uses_gpu_kernels,
+};
 use ticketlab::mask::{Bits, Overlap};
 use ticketlab::model::Arch;
 use ticketlab::optim::masked_sgd_reference;
@@ -118,6 +121,37 @@ fn mask_stats_kernel_counts_exactly() {
             assert_eq!(counts, want, "n = {n}");
             assert_eq!(counts.hamming(), overlap.hamming);
             assert_eq!(read(ever_out), ever.to_f32(), "ever-active union, n = {n}");
+        }
+    }
+}
+
+#[test]
+fn top_k_kernel_selects_exactly_what_the_reference_selects() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = Rng::new(8);
+    // Continuous scores, heavy ties (a handful of values, ±0.0 among them), sizes around the workgroup and the
+    // index-byte boundaries, and one large enough for a 2-D grid and four index bytes.
+    for (n, distinct) in [(1, 0), (7, 2), (256, 3), (257, 0), (65_537, 5), (300_000, 0), (16_800_000, 4)] {
+        let scores: Vec<f32> =
+            (0..n)
+                .map(|_| {
+                    if distinct == 0 {
+                        rng.normal()
+                    } else {
+                        [0.0, -0.0, 1.5, -2.0, 0.25][rng.below(distinct) as usize]
+                    }
+                })
+                .collect();
+        let candidates: Vec<bool> = (0..n).map(|_| rng.bernoulli(0.7)).collect();
+        let count = candidates.iter().filter(|&&c| c).count();
+        for k in [0, 1, count / 3, count.saturating_sub(1), count, count + 5] {
+            let want = top_k_reference(&scores, &candidates, k);
+            let cand_f32: Vec<f32> = candidates.iter().map(|&c| c as u8 as f32).collect();
+            let on = |x: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &gpu);
+            let got = read(top_k_mask(on(&scores), on(&cand_f32), k));
+            let got: Vec<bool> = got.iter().map(|&v| v != 0.0).collect();
+            assert_eq!(got.iter().filter(|&&b| b).count(), k.min(count), "count, n = {n}, k = {k}");
+            assert!(got == want, "selection differs from the reference, n = {n}, k = {k}");
         }
     }
 }

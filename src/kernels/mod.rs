@@ -6,16 +6,18 @@
 
 mod lerp;
 mod mask_stats;
+mod select;
 mod sgd;
 
 pub use lerp::{lerp, lerp_reference};
 pub use mask_stats::{MaskCounts, mask_stats, mask_stats_reference};
+pub use select::{order_key, top_k_mask, top_k_reference};
 pub use sgd::{SgdHyper, masked_sgd_step};
 
 use burn::backend::DispatchDevice;
 use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, SourceTemplate};
 use burn::cubecl::prelude::KernelId;
-use burn::cubecl::server::KernelArguments;
+use burn::cubecl::server::{BufferBinding, KernelArguments};
 use burn::cubecl::{CubeCount, CubeDim};
 use burn::prelude::*;
 
@@ -53,6 +55,16 @@ impl KernelSource for Wgsl {
 /// passed in `info[1]` so the shader can flatten the index (one dimension alone is capped at 65 535 workgroups).
 /// The bindings are `buffers`, then the `scalars` (if any) as one f32 buffer, then `info`.
 fn launch_elementwise(kernel: Wgsl, like: &CubeTensor, n: usize, buffers: Vec<CubeTensor>, scalars: &[f32]) {
+    let client = &like.client;
+    let mut bindings: Vec<_> = buffers.into_iter().map(|t| t.handle.binding()).collect();
+    if !scalars.is_empty() {
+        bindings.push(client.create_from_slice(bytemuck::cast_slice(scalars)).binding());
+    }
+    launch_grid(kernel, like, n, bindings);
+}
+
+/// Launch over `n` items (as [`launch_elementwise`]) with raw buffer bindings; `info` is appended.
+fn launch_grid(kernel: Wgsl, like: &CubeTensor, n: usize, mut bindings: Vec<BufferBinding>) {
     let groups = (n as u32).div_ceil(WORKGROUP).max(1);
     let (x, y) = if groups <= MAX_GROUPS_PER_DIM {
         (groups, 1)
@@ -60,10 +72,6 @@ fn launch_elementwise(kernel: Wgsl, like: &CubeTensor, n: usize, buffers: Vec<Cu
         (MAX_GROUPS_PER_DIM, groups.div_ceil(MAX_GROUPS_PER_DIM))
     };
     let client = &like.client;
-    let mut bindings: Vec<_> = buffers.into_iter().map(|t| t.handle.binding()).collect();
-    if !scalars.is_empty() {
-        bindings.push(client.create_from_slice(bytemuck::cast_slice(scalars)).binding());
-    }
     bindings.push(client.create_from_slice(bytemuck::cast_slice(&[n as u32, x * WORKGROUP])).binding());
     client.launch(
         Box::new(SourceKernel::new(kernel, CubeDim::new_1d(WORKGROUP))),
