@@ -5,14 +5,19 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use burn::prelude::Device;
 use ticketlab::backend::{BackendKind, device};
 use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::data::DataSplits;
 use ticketlab::model::{Arch, NetSpec};
 use ticketlab::optim::OptimizerKind;
 use ticketlab::run::{Progress, run_to_end};
 use ticketlab::schedule::LrSchedule;
-use ticketlab::sparsity::{Distribution, distribution};
-use ticketlab::train::{Split, Trainer, load_dataset};
+use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, distribution};
+use ticketlab::pace::{News, Pacer};
+use ticketlab::tickets::run_imp;
+use ticketlab::tickets::{ImpSettings, Rewind, Scope};
+use ticketlab::train::{Split, TrainData, Trainer, load_dataset};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +28,12 @@ use ticketlab::train::{Split, Trainer, load_dataset};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Open the app with the settings of a shared link (ticketlab://run?v=1&… or a web link's #fragment).
+    #[arg(long)]
+    link: Option<String>,
+    /// Where the app trains: wgpu (the GPU, falling back to the CPU if there is none) or cpu.
+    #[arg(long, default_value = "wgpu")]
+    backend: BackendKind,
 }
 
 #[derive(Subcommand)]
@@ -31,6 +42,91 @@ enum Command {
     Train(TrainArgs),
     /// Print a model's layers, parameter counts and FLOPs (dense, and at a density if given).
     Info(InfoArgs),
+    /// Train a sparse ensemble (FreeTickets, EDST, Sup-tickets, Prune-and-Tune, model soups, CARD-Deck) and
+    /// write its measures as JSON.
+    Ensemble(EnsembleArgs),
+    /// Measure training throughput dense vs masked per backend, the RigL update's cost and the sparse linear path.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Models to measure, comma-separated [default: conv4,resnet20; conv4 with --quick]
+    #[arg(long, value_delimiter = ',')]
+    model: Vec<Arch>,
+    /// Channel-width multiplier [default: ticketlab's default for the model, 0.5 for conv4]
+    #[arg(long)]
+    width: Option<f32>,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// cpu | wgpu | all (wgpu is skipped with a note where no adapter initialises)
+    #[arg(long, default_value = "all")]
+    backend: String,
+    /// Timed steps per variant and round [default: 5; 2 with --quick]
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Interleaved rounds; figures are medians over them
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Density of the masked variant (ERK)
+    #[arg(long, default_value_t = 0.1)]
+    density: f64,
+    /// ΔT at which the RigL update's share of training time is reported
+    #[arg(long, default_value_t = 100)]
+    update_every: usize,
+    /// Sparsities of the dense vs sparse linear-layer comparison, comma-separated (empty to skip)
+    #[arg(long, value_delimiter = ',')]
+    sparsities: Option<Vec<f64>>,
+    /// A fast version (conv4, fewer steps and sparsities)
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Args)]
+struct EnsembleArgs {
+    /// Every training option applies to the members (their base configuration).
+    #[command(flatten)]
+    train: TrainArgs,
+    /// dst-ensemble | edst | sup-tickets | prune-tune | soup | card-deck
+    #[arg(long)]
+    kind: ticketlab::ensembles::EnsembleKind,
+    /// Members: seeds, tickets, cycles, children or augmentations [default: 3; 4 for prune-tune]
+    #[arg(long)]
+    members: Option<usize>,
+    /// Also evaluate on corrupted test sets: comma-separated names (gaussian-noise, gaussian-blur, fog, ...) or
+    /// `all` [card-deck default: six of them]
+    #[arg(long)]
+    corruptions: Option<String>,
+    /// Severities of the corruptions, comma-separated, each 1..=5.
+    #[arg(long, default_value = "1,3,5")]
+    severities: String,
+    /// Also train one dense network of the same configuration for comparison.
+    #[arg(long)]
+    dense_baseline: bool,
+    /// EDST: share of the run in the exploration phase [default: 1/3]
+    #[arg(long)]
+    exploration_fraction: Option<f64>,
+    /// EDST: share of the active weights dropped and regrown at each later phase's start [default: 0.8]
+    #[arg(long)]
+    reexplore_fraction: Option<f64>,
+    /// EDST: layerwise | global re-exploration [default: layerwise]
+    #[arg(long, value_parser = parse_scope)]
+    reexplore_scope: Option<Scope>,
+    /// EDST: random | gradient regrowth at re-exploration [default: random]
+    #[arg(long)]
+    regrow: Option<ticketlab::ensembles::Regrow>,
+    /// Sup-tickets: share of the run given to the learning-rate cycles [default: 0.25]
+    #[arg(long)]
+    cyclic_fraction: Option<f64>,
+    /// Prune-and-Tune: each child's tuning steps as a share of the parent's [default: 0.25]
+    #[arg(long)]
+    tune_fraction: Option<f64>,
+    /// Soups: each child's fine-tuning steps as a share of the parent's [default: 0.25]
+    #[arg(long)]
+    finetune_fraction: Option<f64>,
+    /// CARD-Deck: test images per gating decision [default: 100]
+    #[arg(long)]
+    gate_batch: Option<usize>,
 }
 
 #[derive(Args)]
@@ -53,6 +149,43 @@ struct TrainArgs {
     /// Keep the first conv layer dense.
     #[arg(long)]
     dense_first: bool,
+    /// static | snip | grasp | synflow | set | rigl | dst-ee | imp
+    #[arg(long, default_value = "static")]
+    method: Method,
+    /// Dynamic methods: steps between mask updates (ΔT).
+    #[arg(long, default_value_t = DstSettings::default().update_every)]
+    update_every: usize,
+    /// Dynamic methods: share of each layer's active weights dropped and regrown at the first update.
+    #[arg(long, default_value_t = DstSettings::default().drop_fraction)]
+    drop_fraction: f64,
+    /// Dynamic methods: cosine | constant decay of the drop fraction.
+    #[arg(long, default_value = "cosine", value_parser = parse_anneal)]
+    anneal: Anneal,
+    /// Dynamic methods: no mask updates after this share of training.
+    #[arg(long, default_value_t = DstSettings::default().end_fraction)]
+    update_end: f64,
+    /// DST-EE: exploration coefficient c.
+    #[arg(long, default_value_t = DstSettings::default().exploration)]
+    exploration: f64,
+    /// IMP: share of the remaining weights pruned per round (rounds continue down to --density).
+    #[arg(long, default_value_t = ImpSettings::default().prune_fraction)]
+    prune_fraction: f64,
+    /// IMP: global | layerwise magnitude pruning.
+    #[arg(long, default_value = "global", value_parser = parse_scope)]
+    prune_scope: Scope,
+    /// IMP: init | step:K | lr — rewind survivors to initialisation, to step K, or replay the learning rate.
+    #[arg(long, default_value = "init", value_parser = parse_rewind)]
+    rewind: (Rewind, usize),
+    /// IMP: prune the output layer at this multiple of the rate (0.5 = half, 0 = never).
+    #[arg(long, default_value_t = ImpSettings::default().output_rate)]
+    output_rate: f64,
+    /// IMP: skip the controls (same mask re-initialised, random mask at the same layer densities).
+    #[arg(long)]
+    no_controls: bool,
+    /// Instability analysis: train to step K, then two copies on different data orders, and report the error
+    /// barrier along the line between them.
+    #[arg(long)]
+    instability_from: Option<usize>,
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
     /// Train for exactly this many steps (overrides --epochs).
@@ -146,6 +279,23 @@ impl TrainArgs {
             density: self.density,
             distribution: self.distribution,
             dense_first: self.dense_first,
+            method: self.method,
+            dst: DstSettings {
+                update_every: self.update_every,
+                drop_fraction: self.drop_fraction,
+                anneal: self.anneal,
+                end_fraction: self.update_end,
+                exploration: self.exploration,
+            },
+            imp: ImpSettings {
+                prune_fraction: self.prune_fraction,
+                scope: self.prune_scope,
+                rewind: self.rewind.0,
+                rewind_step: self.rewind.1,
+                output_rate: self.output_rate,
+                controls: !self.no_controls,
+            },
+            data_seed: None,
             epochs: self.epochs,
             steps: self.steps,
             batch_size: self.batch_size,
@@ -158,6 +308,7 @@ impl TrainArgs {
             val_fraction: self.val_fraction,
             seed: self.seed,
             eval_every: self.eval_every,
+            ensemble: Default::default(),
         };
         config.validate()?;
         Ok(config)
@@ -166,10 +317,13 @@ impl TrainArgs {
 
 pub fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let result = match cli.command {
         Some(Command::Train(args)) => train(&args),
         Some(Command::Info(args)) => info(&args),
-        None => run_app(),
+        Some(Command::Ensemble(args)) => ensemble(&args),
+        Some(Command::Bench(args)) => bench(&args),
+        None => run_app(cli.link.as_deref(), cli.backend),
     };
     match result {
         Ok(code) => code,
@@ -181,11 +335,52 @@ pub fn main() -> ExitCode {
 }
 
 /// The desktop app, training on the GPU through wgpu, or on the CPU when no GPU adapter is found.
-fn run_app() -> Result<ExitCode, String> {
+fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
+    use ticketlab::bench::{self, BenchOptions};
+    let mut opts = if args.quick { BenchOptions::quick() } else { BenchOptions::default() };
+    if !args.model.is_empty() {
+        opts.models = args.model.clone();
+    }
+    opts.width = args.width;
+    opts.batch_size = args.batch_size;
+    opts.backends = match args.backend.as_str() {
+        "all" => vec![BackendKind::Cpu, BackendKind::Wgpu],
+        one => vec![one.parse()?],
+    };
+    opts.steps = args.steps.unwrap_or(opts.steps);
+    opts.rounds = args.rounds;
+    opts.density = args.density;
+    opts.update_every = args.update_every;
+    if let Some(s) = &args.sparsities {
+        opts.sparsities = s.clone();
+    }
+    let checks = [
+        (opts.batch_size >= 1 && opts.batch_size <= 4096, "batch size must be 1..=4096"),
+        (opts.steps >= 1 && opts.rounds >= 1, "steps and rounds must be at least 1"),
+        (opts.density > 0.0 && opts.density <= 1.0, "density must be in (0, 1]"),
+        (opts.update_every >= 1, "the update interval must be at least 1"),
+        (opts.sparsities.iter().all(|s| (0.0..1.0).contains(s)), "sparsities must be in [0, 1)"),
+    ];
+    if let Some((_, why)) = checks.iter().find(|(ok, _)| !ok) {
+        return Err(why.to_string());
+    }
+    let report = bench::run(&opts, |line| eprintln!("{line}"));
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_app(link: Option<&str>, kind: BackendKind) -> Result<ExitCode, String> {
     use std::{cell::RefCell, rc::Rc};
     use ticketlab::app::{Backend, TicketlabApp};
-    let backend = match device(BackendKind::Wgpu) {
+    let gpu = match kind {
+        BackendKind::Wgpu => device(BackendKind::Wgpu),
+        BackendKind::Cpu => Err("the CPU was asked for".into()),
+    };
+    let backend = match gpu {
         Ok(device) => Backend::Ready { device, label: "GPU (wgpu)".into(), notice: None },
+        Err(_) if kind == BackendKind::Cpu => {
+            Backend::Ready { device: device(BackendKind::Cpu)?, label: "CPU".into(), notice: None }
+        }
         Err(e) => Backend::Ready {
             device: device(BackendKind::Cpu)?,
             label: "CPU".into(),
@@ -197,7 +392,7 @@ fn run_app() -> Result<ExitCode, String> {
         viewport: eframe::egui::ViewportBuilder::default().with_inner_size([1280.0, 800.0]),
         ..Default::default()
     };
-    eframe::run_native("ticketlab", options, Box::new(|_cc| Ok(Box::new(TicketlabApp::new(backend))))).map_err(
+    eframe::run_native("ticketlab", options, Box::new(|cc| Ok(Box::new(TicketlabApp::new(backend, cc.storage, link))))).map_err(
         |e| format!("could not open the app window: {e} (the command line works without one: ticketlab train --help)"),
     )?;
     Ok(ExitCode::SUCCESS)
@@ -243,6 +438,12 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
         args.backend,
         config.seed
     );
+    if config.method == Method::Imp {
+        return imp(args, config, data, device);
+    }
+    if let Some(k) = args.instability_from {
+        return instability(args, config, data, device, k);
+    }
     let mut trainer = Trainer::new(config, data, device).map_err(|e| e.to_string())?;
     let result = pollster::block_on(run_to_end(&mut trainer, args.backend.name(), args.log_every, print_progress))
         .map_err(|e| e.to_string())?;
@@ -288,6 +489,170 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
             Ok(ExitCode::from(3))
         }
         None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// An ensemble procedure: a table of members, ensemble and cost, the whole result as JSON.
+fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
+    use ticketlab::ensembles::{EnsembleSettings, StderrProgress, parse_corruptions, parse_severities, run_ensemble};
+    let t = &args.train;
+    if t.masks.is_some() || t.predictions.is_some() || t.instability_from.is_some() {
+        return Err("--masks, --predictions and --instability-from apply to `train`, not to `ensemble`".into());
+    }
+    let mut config = t.config()?;
+    let d = EnsembleSettings::default();
+    config.ensemble = EnsembleSettings {
+        kind: args.kind,
+        members: args.members.unwrap_or(args.kind.default_members()),
+        corruptions: parse_corruptions(args.corruptions.as_deref().unwrap_or(""))?,
+        severities: parse_severities(&args.severities)?,
+        dense_baseline: args.dense_baseline,
+        exploration_fraction: args.exploration_fraction.unwrap_or(d.exploration_fraction),
+        reexplore_fraction: args.reexplore_fraction.unwrap_or(d.reexplore_fraction),
+        reexplore_scope: args.reexplore_scope.unwrap_or(d.reexplore_scope),
+        regrow: args.regrow.unwrap_or(d.regrow),
+        cyclic_fraction: args.cyclic_fraction.unwrap_or(d.cyclic_fraction),
+        tune_fraction: args.tune_fraction.unwrap_or(d.tune_fraction),
+        finetune_fraction: args.finetune_fraction.unwrap_or(d.finetune_fraction),
+        gate_batch: args.gate_batch.unwrap_or(d.gate_batch),
+        ..d
+    };
+    config.validate()?;
+    let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
+    let device = device(t.backend)?;
+    eprintln!(
+        "ticketlab ensemble: {} × {} on {} [{} train / {} test], density {} ({}), {} backend, seed {}",
+        config.ensemble.kind,
+        config.ensemble.members,
+        data.name,
+        data.train.len(),
+        data.test.len(),
+        config.density,
+        config.distribution,
+        t.backend,
+        config.seed
+    );
+    let data = TrainData::new(data, config.val_fraction, config.seed);
+    let mut progress = StderrProgress { every: t.log_every };
+    match pollster::block_on(run_ensemble(&config, data, device, t.backend.name(), &mut progress)) {
+        Ok(result) => {
+            eprintln!();
+            print!("{}", result.table());
+            if let Some(path) = &t.out {
+                write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ ticketlab::train::TrainError::Diverged { .. }) => {
+            eprintln!("\nerror: {e}; the ensemble stopped");
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Iterative magnitude pruning: one line per round, the whole procedure as JSON.
+fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) -> Result<ExitCode, String> {
+    let data = TrainData::new(data, config.val_fraction, config.seed);
+    println!("round  density  ticket    reinit    random   ℓ₂ travelled");
+    let result = pollster::block_on(run_imp(&config, data, device, args.backend.name(), &mut RoundPrinter))
+        .map_err(|e| e.to_string())?;
+    println!("masks nested across rounds: {}", result.nested);
+    if let Some(path) = &args.out {
+        write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints each IMP round as it finishes.
+struct RoundPrinter;
+
+impl Pacer for RoundPrinter {
+    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::train::TrainError> {
+        Ok(())
+    }
+
+    fn news(&mut self, news: News) {
+        let News::Round(r) = news else { return };
+        let pct = |t: &Option<ticketlab::tickets::Trained>| {
+            t.as_ref().map(|t| format!("{:>7.2}%", 100.0 * t.test.accuracy)).unwrap_or_else(|| format!("{:>8}", "-"))
+        };
+        println!(
+            "{:>5}  {:>7.4}  {:>7.2}%  {}  {}  {:>8.3}",
+            r.round,
+            r.density,
+            100.0 * r.ticket.test.accuracy,
+            pct(&r.reinit),
+            pct(&r.random),
+            r.ticket.l2_from_start
+        );
+    }
+}
+
+/// Linear mode connectivity of the network at step `k`.
+fn instability(
+    args: &TrainArgs,
+    config: TrainConfig,
+    data: DataSplits,
+    device: Device,
+    k: usize,
+) -> Result<ExitCode, String> {
+    let data = TrainData::new(data, config.val_fraction, config.seed);
+    let mut trainer = Trainer::with_data(config, data.clone(), device).map_err(|e| e.to_string())?;
+    if k >= trainer.total_steps {
+        return Err(format!("--instability-from {k} is not inside the run's {} steps", trainer.total_steps));
+    }
+    pollster::block_on(async {
+        trainer.prepare().await?;
+        while trainer.step < k {
+            trainer.train_step();
+            if trainer.has_pending_masks() {
+                trainer.sync_masks().await?;
+            }
+        }
+        Ok::<_, ticketlab::train::TrainError>(())
+    })
+    .map_err(|e| e.to_string())?;
+    let result = pollster::block_on(ticketlab::tickets::instability(&trainer, data)).map_err(|e| e.to_string())?;
+    println!("test error along (1 − α)·θ₁ + α·θ₂, both trained from step {k}:");
+    for (a, e) in result.alphas.iter().zip(&result.errors) {
+        println!("  α = {a:.1}  error {e:.2}%");
+    }
+    println!(
+        "error barrier {:.2} points ({})",
+        result.barrier,
+        if result.barrier <= 2.0 { "stable" } else { "unstable" }
+    );
+    if let Some(path) = &args.out {
+        write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_anneal(s: &str) -> Result<Anneal, String> {
+    match s {
+        "cosine" => Ok(Anneal::Cosine),
+        "constant" => Ok(Anneal::Constant),
+        _ => Err(format!("unknown anneal '{s}' (expected cosine or constant)")),
+    }
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    match s {
+        "global" => Ok(Scope::Global),
+        "layerwise" => Ok(Scope::Layerwise),
+        _ => Err(format!("unknown pruning scope '{s}' (expected global or layerwise)")),
+    }
+}
+
+fn parse_rewind(s: &str) -> Result<(Rewind, usize), String> {
+    match s.split_once(':') {
+        None if s == "init" => Ok((Rewind::Init, 0)),
+        None if s == "lr" => Ok((Rewind::LearningRate, 0)),
+        Some(("step", k)) => {
+            k.parse().map(|k| (Rewind::Step, k)).map_err(|_| format!("rewind step '{k}' is not a whole number"))
+        }
+        _ => Err(format!("unknown rewinding '{s}' (expected init, step:K or lr)")),
     }
 }
 

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
 use crate::schedule::LrSchedule;
-use crate::sparsity::Distribution;
+use crate::sparsity::{Distribution, DstSettings, Method};
+use crate::tickets::ImpSettings;
 
 /// Where the images come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,6 +74,12 @@ pub struct TrainConfig {
     pub distribution: Distribution,
     /// Keep the first conv layer dense (RigL's default on CIFAR).
     pub dense_first: bool,
+    /// How the sparse topology is chosen and changed.
+    pub method: Method,
+    /// Scheduler and updater settings of the dynamic methods (SET, RigL, DST-EE).
+    pub dst: DstSettings,
+    /// Rounds, pruning rate and rewinding of iterative magnitude pruning.
+    pub imp: ImpSettings,
     pub epochs: usize,
     /// If set, train for exactly this many steps instead of `epochs`.
     pub steps: Option<usize>,
@@ -86,8 +93,13 @@ pub struct TrainConfig {
     /// Share of the training set held out for validation (0 = none).
     pub val_fraction: f64,
     pub seed: u64,
+    /// Seed of the data order and augmentation, if it should differ from `seed` (instability analysis trains two
+    /// copies of one network on different data orders).
+    pub data_seed: Option<u64>,
     /// Evaluate on the test set every this many steps (0 = at the end of each epoch).
     pub eval_every: usize,
+    /// The ensemble procedure (none: a single run) and its settings.
+    pub ensemble: crate::ensembles::EnsembleSettings,
 }
 
 impl Default for TrainConfig {
@@ -99,6 +111,9 @@ impl Default for TrainConfig {
             density: 0.2,
             distribution: Distribution::Erk,
             dense_first: false,
+            method: Method::Static,
+            dst: DstSettings::default(),
+            imp: ImpSettings::default(),
             epochs: 4,
             steps: None,
             batch_size: 64,
@@ -110,7 +125,9 @@ impl Default for TrainConfig {
             augment: true,
             val_fraction: 0.0,
             seed: 0,
+            data_seed: None,
             eval_every: 0,
+            ensemble: crate::ensembles::EnsembleSettings::default(),
         }
     }
 }
@@ -155,6 +172,9 @@ impl TrainConfig {
             format!("validation fraction {} is out of range [0, 0.5]", self.val_fraction),
         )?;
         self.schedule.validate().map_err(|e| format!("learning-rate schedule: {e}"))?;
+        self.dst.validate()?;
+        self.imp.validate()?;
+        self.ensemble.validate()?;
         self.optimizer.validate()
     }
 }

@@ -13,6 +13,7 @@ use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::{self, SparseLinear, SparseShape};
 use crate::rng::Rng;
 
 pub const BN_EPSILON: f64 = 1e-5;
@@ -362,6 +363,20 @@ impl Network {
     /// Forward pass. `params` may be autodiff leaves (training) or plain tensors (evaluation).
     /// In training mode BatchNorm normalises with batch statistics and the running statistics are updated.
     pub fn forward(spec: &NetSpec, params: &[Tensor<1>], bn: &mut [BnStats], x: Tensor<4>, train: bool) -> Tensor<2> {
+        Self::forward_with(spec, params, bn, x, train, &[])
+    }
+
+    /// [`Network::forward`], with the linear layers whose weight has a [`SparseLinear`] in `sparse` (indexed like
+    /// `spec.params`; see [`Network::sparse_plan`]) computed from their compressed weight. Same result: the inactive
+    /// weights are exactly zero; the sparse path's weight gradient is zero at inactive positions.
+    pub fn forward_with(
+        spec: &NetSpec,
+        params: &[Tensor<1>],
+        bn: &mut [BnStats],
+        x: Tensor<4>,
+        train: bool,
+        sparse: &[Option<SparseLinear>],
+    ) -> Tensor<2> {
         let shaped = |i: usize| -> Tensor<4> {
             let s = &spec.params[i].shape;
             params[i].clone().reshape([s[0], s[1], s[2], s[3]])
@@ -412,9 +427,11 @@ impl Network {
                 }
                 Op::Linear { weight, bias, relu: act } => {
                     let s = &spec.params[*weight].shape;
-                    let w = params[*weight].clone().reshape([s[0], s[1]]);
                     let input = x2.take().expect("Linear before Flatten: malformed NetSpec");
-                    let mut y = input.matmul(w.transpose());
+                    let mut y = match sparse.get(*weight) {
+                        Some(Some(layer)) => layer.forward(input, params[*weight].clone()),
+                        _ => input.matmul(params[*weight].clone().reshape([s[0], s[1]]).transpose()),
+                    };
                     if let Some(b) = bias {
                         y = y + params[*b].clone().unsqueeze_dim(0);
                     }
@@ -423,6 +440,37 @@ impl Network {
             }
         }
         x2.expect("network without a classifier: malformed NetSpec")
+    }
+}
+
+impl Network {
+    /// Which linear layers to compute through the sparse path: for each masked linear weight (`masks[i]` its 0/1
+    /// mask on the device, `counts[i]` its exact active count), a [`SparseLinear`] where
+    /// [`kernels::sparse_linear_wins`] says the compressed path is faster than the dense matmul on the mask's device
+    /// at this batch size; `None` everywhere else (conv layers, the CPU backend, dense-enough layers). Build it again
+    /// whenever the masks change; a step that needs dense weight gradients (a RigL update) runs without it.
+    pub fn sparse_plan(
+        spec: &NetSpec,
+        masks: &[Option<Tensor<1>>],
+        counts: &[Option<usize>],
+        batch: usize,
+    ) -> Vec<Option<SparseLinear>> {
+        (0..spec.params.len())
+            .map(|i| {
+                let p = &spec.params[i];
+                let (Some(mask), Some(nnz)) = (masks.get(i)?.as_ref(), counts.get(i).copied().flatten()) else {
+                    return None;
+                };
+                if p.role != Role::LinearWeight {
+                    return None;
+                }
+                let shape = SparseShape { rows: p.shape[0], cols: p.shape[1], nnz };
+                if !kernels::sparse_linear_wins(&mask.device(), shape, batch) {
+                    return None;
+                }
+                SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz)
+            })
+            .collect()
     }
 }
 

@@ -8,7 +8,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{self, SgdHyper};
+use crate::kernels::{self, AdamHyper, SgdHyper};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -66,7 +66,7 @@ impl Optimizer {
     }
 
     /// One update. `masks[i]` is the 0/1 mask of parameter `i`, or `None` for unmasked parameters.
-    /// On the wgpu backend SGD runs as one fused WGSL kernel per parameter; elsewhere as tensor ops.
+    /// On the wgpu backend SGD and Adam each run as one fused WGSL kernel per parameter; elsewhere as tensor ops.
     pub fn step(&mut self, params: &mut [Tensor<1>], grads: Vec<Tensor<1>>, masks: &[Option<Tensor<1>>], lr: f64) {
         self.steps += 1;
         for (i, grad) in grads.into_iter().enumerate() {
@@ -96,22 +96,31 @@ impl Optimizer {
                     self.state[i] = State::Momentum(v);
                 }
                 OptimizerKind::Adam { beta1, beta2, epsilon } => {
-                    let mut g = if self.weight_decay > 0.0 { grad + w.clone() * self.weight_decay } else { grad };
-                    if let Some(m) = &masks[i] {
-                        g = g * m.clone();
-                    }
-                    let (m, v) = match &self.state[i] {
-                        State::Adam { m, v } => (
-                            m.clone() * beta1 + g.clone() * (1.0 - beta1),
-                            v.clone() * beta2 + g.square() * (1.0 - beta2),
-                        ),
-                        _ => (g.clone() * (1.0 - beta1), g.square() * (1.0 - beta2)),
+                    let hyper = AdamHyper {
+                        lr: lr as f32,
+                        beta1,
+                        beta2,
+                        epsilon,
+                        weight_decay: self.weight_decay as f32,
+                        step: self.steps,
                     };
-                    self.state[i] = State::Adam { m: m.clone(), v: v.clone() };
-                    let t = self.steps as i32;
-                    let m_hat = m / (1.0 - beta1.powi(t));
-                    let v_hat = v / (1.0 - beta2.powi(t));
-                    params[i] = w - m_hat / (v_hat.sqrt() + epsilon) * lr;
+                    let (m, v) = match &self.state[i] {
+                        State::Adam { m, v } => (Some(m.clone()), Some(v.clone())),
+                        _ => (None, None),
+                    };
+                    let (w, m, v) = if kernels::uses_gpu_kernels(&w.device()) {
+                        let mask = match &masks[i] {
+                            Some(m) => m.clone(),
+                            None => self.ones[i].get_or_insert_with(|| w.ones_like()).clone(),
+                        };
+                        let m = m.unwrap_or_else(|| w.zeros_like());
+                        let v = v.unwrap_or_else(|| w.zeros_like());
+                        kernels::masked_adam_step(w, grad, m, v, mask, hyper)
+                    } else {
+                        masked_adam_reference(w, grad, m, v, masks[i].clone(), hyper)
+                    };
+                    params[i] = w;
+                    self.state[i] = State::Adam { m, v };
                 }
             }
         }
@@ -155,4 +164,30 @@ pub fn masked_sgd_reference(
     let v = velocity * hyper.momentum + g.clone();
     let d = if hyper.nesterov { g + v.clone() * hyper.momentum } else { v.clone() };
     (w - d * hyper.lr, v)
+}
+
+/// The masked Adam step as tensor ops (PyTorch semantics: L2 weight decay added to the gradient, bias-corrected
+/// moments): the CPU path, and the reference the WGSL kernel is tested against. `m` and `v` are `None` before the
+/// first step. Returns the new weight and moments.
+pub fn masked_adam_reference(
+    w: Tensor<1>,
+    grad: Tensor<1>,
+    m: Option<Tensor<1>>,
+    v: Option<Tensor<1>>,
+    mask: Option<Tensor<1>>,
+    hyper: AdamHyper,
+) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+    let AdamHyper { lr, beta1, beta2, epsilon, weight_decay, .. } = hyper;
+    let mut g = if weight_decay > 0.0 { grad + w.clone() * weight_decay } else { grad };
+    if let Some(mask) = mask {
+        g = g * mask;
+    }
+    let (m, v) = match (m, v) {
+        (Some(m), Some(v)) => (m * beta1 + g.clone() * (1.0 - beta1), v * beta2 + g.square() * (1.0 - beta2)),
+        _ => (g.clone() * (1.0 - beta1), g.square() * (1.0 - beta2)),
+    };
+    let (bc1, bc2) = hyper.bias_corrections();
+    let m_hat = m.clone() / bc1;
+    let v_hat = v.clone() / bc2;
+    (w - m_hat / (v_hat.sqrt() + epsilon) * lr, m, v)
 }

@@ -23,6 +23,10 @@ pub struct RunResult {
     pub validation: Option<EvalMetrics>,
     pub accounting: Accounting,
     pub layer_densities: Vec<f64>,
+    /// The dynamic methods' mask updates (empty for static masks).
+    pub mask_updates: Vec<crate::sparsity::MaskUpdate>,
+    /// ℓ₂ distance of the prunable weights from initialisation.
+    pub l2_from_start: f64,
     pub images_per_second: f64,
     pub wall_seconds: f64,
     /// Why the run stopped early (divergence), if it did.
@@ -54,8 +58,12 @@ pub async fn run_to_end(
     let start = Instant::now();
     let first_step = trainer.step;
     let mut stopped_early = None;
+    trainer.prepare().await?;
     while !trainer.is_done() {
         trainer.train_step();
+        if trainer.has_pending_masks() {
+            trainer.sync_masks().await?;
+        }
         let eval_due = trainer.eval_due();
         let outcome = if eval_due {
             trainer.record_point().await.map(|p| p.train_loss.zip(p.train_accuracy).map(|t| (t, p.test_accuracy)))
@@ -87,23 +95,39 @@ pub async fn run_to_end(
         }
     }
     let wall_seconds = start.elapsed().as_secs_f64();
-    let test = trainer.evaluate(Split::Test).await?;
-    let validation = match trainer.val_set {
-        Some(_) => Some(trainer.evaluate(Split::Validation).await?),
-        None => None,
-    };
-    Ok(RunResult {
-        format: RESULT_FORMAT,
-        config: trainer.config.clone(),
-        backend: backend.to_string(),
-        steps: trainer.step,
-        curves: trainer.curves.clone(),
-        test,
-        validation,
-        accounting: trainer.accounting(),
-        layer_densities: trainer.masks.layer_densities(),
-        images_per_second: ((trainer.step - first_step) * trainer.batch_size()) as f64 / wall_seconds.max(1e-9),
-        wall_seconds,
-        stopped_early,
-    })
+    RunResult::collect(trainer, backend, trainer.step - first_step, wall_seconds, stopped_early).await
+}
+
+impl RunResult {
+    /// The result of `trainer` as it stands: final evaluations, accounting and mask history. `steps_timed` steps
+    /// took `wall_seconds`.
+    pub async fn collect(
+        trainer: &Trainer,
+        backend: &str,
+        steps_timed: usize,
+        wall_seconds: f64,
+        stopped_early: Option<String>,
+    ) -> Result<RunResult, TrainError> {
+        let test = trainer.evaluate(Split::Test).await?;
+        let validation = match trainer.val_set {
+            Some(_) => Some(trainer.evaluate(Split::Validation).await?),
+            None => None,
+        };
+        Ok(RunResult {
+            format: RESULT_FORMAT,
+            config: trainer.config.clone(),
+            backend: backend.to_string(),
+            steps: trainer.step,
+            curves: trainer.curves.clone(),
+            test,
+            validation,
+            accounting: trainer.accounting(),
+            layer_densities: trainer.masks.layer_densities(),
+            mask_updates: trainer.mask_updates.clone(),
+            l2_from_start: trainer.l2_from_start().await?,
+            images_per_second: (steps_timed * trainer.batch_size()) as f64 / wall_seconds.max(1e-9),
+            wall_seconds,
+            stopped_early,
+        })
+    }
 }

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use crate::accounting::Accounting;
 use crate::config::TrainConfig;
 use crate::data::{DataError, DataSplits, Dataset, Normalizer, fill_batch};
-use crate::mask::Masks;
+use crate::mask::{Bits, Masks};
 use crate::metrics::{EvalMetrics, evaluate};
 use crate::model::{NetSpec, Network};
 use crate::optim::Optimizer;
 use crate::rng::Rng;
-use crate::sparsity::distribution;
+use crate::sparsity::{DynamicSparsity, MaskUpdate, distribution, prune};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -31,6 +31,8 @@ pub enum TrainError {
     Diverged { step: usize, loss: f32 },
     #[error("reading results from the device failed: {0}")]
     Readback(String),
+    #[error("the run was stopped")]
+    Cancelled,
 }
 
 /// Load (or generate) the dataset a configuration names.
@@ -63,6 +65,33 @@ pub enum Split {
     Test,
 }
 
+/// The data a run trains and evaluates on, shared (not copied) between the runs of a procedure.
+#[derive(Clone)]
+pub struct TrainData {
+    pub train: Arc<Dataset>,
+    pub val: Option<Arc<Dataset>>,
+    pub test: Arc<Dataset>,
+    pub normalizer: Normalizer,
+}
+
+impl TrainData {
+    /// Hold out `val_fraction` of the training set (stratified, from `seed`) and fit the normaliser on the rest.
+    pub fn new(data: DataSplits, val_fraction: f64, seed: u64) -> Self {
+        let (train, val) = if val_fraction > 0.0 {
+            let (t, v) = data.train.split_validation(val_fraction as f32, seed);
+            (t, Some(v))
+        } else {
+            (data.train, None)
+        };
+        TrainData {
+            normalizer: Normalizer::fit(&train),
+            train: Arc::new(train),
+            val: val.map(Arc::new),
+            test: Arc::new(data.test),
+        }
+    }
+}
+
 pub struct Trainer {
     pub config: TrainConfig,
     pub spec: NetSpec,
@@ -73,8 +102,26 @@ pub struct Trainer {
     pub device: Device,
     pub net: Network,
     pub masks: Masks,
-    /// 0/1 mask tensors on the device, indexed like `spec.params` (`None` for unmasked parameters).
+    /// 0/1 mask tensors on the device, indexed like `spec.params` (`None` for unmasked parameters). Ahead of
+    /// `masks` while mask updates are pending (see [`Trainer::sync_masks`]).
     mask_tensors: Vec<Option<Tensor<1>>>,
+    /// Exact active count of each masked parameter, which mask updates preserve.
+    targets: Vec<Option<usize>>,
+    /// The parameters this run started from (for the ℓ₂ distance travelled).
+    start_params: Vec<Tensor<1>>,
+    /// The updater of the dynamic methods.
+    dst: Option<DynamicSparsity>,
+    /// Mask updates done on the device but not yet read back: (step, drop fraction, masks).
+    pending_updates: Vec<(usize, f64, Vec<Option<Tensor<1>>>)>,
+    /// Every mask update so far, with the mask after it.
+    pub mask_updates: Vec<MaskUpdate>,
+    pub mask_snapshots: Vec<(usize, Masks)>,
+    pub initial_masks: Masks,
+    /// Union of all masks so far (in-time over-parameterisation).
+    ever_active: Masks,
+    prepared: bool,
+    /// The test metrics and softmax predictions of the latest curve point.
+    pub last_test: Option<(EvalMetrics, Vec<f32>)>,
     pub optimizer: Optimizer,
     /// Steps taken so far.
     pub step: usize,
@@ -96,36 +143,47 @@ pub struct Trainer {
 impl Trainer {
     /// A trainer at step 0: parameters initialised and masks drawn from the seed.
     pub fn new(config: TrainConfig, data: DataSplits, device: Device) -> Result<Self, TrainError> {
+        let data = TrainData::new(data, config.val_fraction, config.seed);
+        Self::with_data(config, data, device)
+    }
+
+    /// As [`Trainer::new`], on data already split (the runs of a procedure share it).
+    pub fn with_data(config: TrainConfig, data: TrainData, device: Device) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::Config)?;
-        let (train_set, val_set) = if config.val_fraction > 0.0 {
-            let (t, v) = data.train.split_validation(config.val_fraction as f32, config.seed);
-            (t, Some(v))
-        } else {
-            (data.train, None)
-        };
-        if train_set.is_empty() || data.test.is_empty() {
+        if data.train.is_empty() || data.test.is_empty() {
             return Err(TrainError::Config("the training and test sets must not be empty".into()));
         }
-        let spec = NetSpec::new(config.model, config.width, data.test.num_classes.max(train_set.num_classes));
+        let spec = NetSpec::new(config.model, config.width, data.test.num_classes.max(data.train.num_classes));
         let net = Network::init(&spec, &mut Rng::stream(config.seed, "init"), &device);
         let densities = distribution::layer_densities(&spec, config.distribution, config.density, config.dense_first);
-        let masks = if config.density >= 1.0 {
+        // Pruning at initialisation scores the dense network: its mask comes from `prepare`.
+        let masks = if config.density >= 1.0 || config.method.prunes_at_init() {
             Masks::dense(&spec)
         } else {
             Masks::random(&spec, &distribution::counts(&spec, &densities), &mut Rng::stream(config.seed, "mask"))
         };
-        let steps_per_epoch = (train_set.len() / config.batch_size).max(1);
+        let steps_per_epoch = (data.train.len() / config.batch_size).max(1);
         let total_steps = config.steps.unwrap_or(steps_per_epoch * config.epochs);
         let optimizer = Optimizer::new(config.optimizer, config.weight_decay, spec.params.len());
         let mut trainer = Trainer {
-            normalizer: Normalizer::fit(&train_set),
+            normalizer: data.normalizer,
             config,
-            train_set: Arc::new(train_set),
-            val_set: val_set.map(Arc::new),
-            test_set: Arc::new(data.test),
+            train_set: data.train,
+            val_set: data.val,
+            test_set: data.test,
             device,
+            start_params: net.params.clone(),
             net,
             mask_tensors: vec![],
+            targets: vec![],
+            dst: None,
+            pending_updates: vec![],
+            mask_updates: vec![],
+            mask_snapshots: vec![],
+            initial_masks: Masks::dense(&spec),
+            ever_active: Masks::dense(&spec),
+            prepared: false,
+            last_test: None,
             optimizer,
             step: 0,
             total_steps,
@@ -146,17 +204,105 @@ impl Trainer {
         Ok(trainer)
     }
 
-    /// Replace the masks: uploads them, zeroes the newly inactive weights and their optimiser state.
+    /// Start from another network's parameters and BatchNorm statistics (rewinding), under the current masks.
+    pub fn load_network(&mut self, net: Network) {
+        self.net = net;
+        self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
+        self.start_params = self.net.params.clone();
+    }
+
+    /// Work a method needs before the first step: the pruning-at-initialisation methods score the initialised
+    /// network and choose the mask. Drivers call it once before training; later calls do nothing.
+    pub async fn prepare(&mut self) -> Result<(), TrainError> {
+        if std::mem::replace(&mut self.prepared, true) || self.step > 0 {
+            return Ok(());
+        }
+        if self.config.method.prunes_at_init() && self.config.density < 1.0 {
+            let masks = prune::prune_at_init(self).await?;
+            self.set_masks(masks);
+        }
+        Ok(())
+    }
+
+    /// Replace the masks: uploads them, zeroes the newly inactive weights and their optimiser state, and starts
+    /// the mask history (and the dynamic updater) from them.
     pub fn set_masks(&mut self, masks: Masks) {
         let mut tensors = vec![None; self.spec.params.len()];
+        let mut targets = vec![None; self.spec.params.len()];
         for layer in &masks.layers {
             let bits = layer.bits.to_f32();
             tensors[layer.param] = Some(Tensor::from_data(TensorData::new(bits, [layer.bits.len()]), &self.device));
+            targets[layer.param] = Some(layer.bits.count_ones());
         }
         self.mask_tensors = tensors;
+        self.targets = targets;
         self.sparse_flops = Accounting::new(&self.spec, &masks, 0.0).sparse_flops;
-        self.masks = masks;
         self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
+        self.dst =
+            self.config.method.is_dynamic().then(|| {
+                DynamicSparsity::new(self.config.method, self.config.dst, self.config.seed, &self.mask_tensors)
+            });
+        self.pending_updates.clear();
+        self.mask_updates.clear();
+        self.mask_snapshots = vec![(self.step, masks.clone())];
+        self.initial_masks = masks.clone();
+        self.ever_active = masks.clone();
+        self.masks = masks;
+    }
+
+    /// The 0/1 mask tensors on the device (current, even while updates are pending).
+    pub fn mask_tensors(&self) -> &[Option<Tensor<1>>] {
+        &self.mask_tensors
+    }
+
+    /// Whether mask updates ran on the device that [`Trainer::sync_masks`] has not yet read back.
+    pub fn has_pending_masks(&self) -> bool {
+        !self.pending_updates.is_empty()
+    }
+
+    /// Read back the masks of the updates done since the last call and record what each changed.
+    pub async fn sync_masks(&mut self) -> Result<(), TrainError> {
+        for (step, drop_fraction, tensors) in std::mem::take(&mut self.pending_updates) {
+            let mut masks = self.masks.clone();
+            for layer in &mut masks.layers {
+                if let Some(t) = &tensors[layer.param] {
+                    layer.bits = Bits::from_bools(read_f32(t.clone()).await?.into_iter().map(|v| v != 0.0));
+                }
+            }
+            let before = &self.masks;
+            let changed = |a: &Masks, b: &Masks| -> Vec<usize> {
+                a.layers.iter().zip(&b.layers).map(|(x, y)| x.bits.and(&y.bits.not()).count_ones()).collect()
+            };
+            self.ever_active = self.ever_active.union(&masks);
+            self.mask_updates.push(MaskUpdate {
+                step,
+                drop_fraction,
+                active: masks.active_counts(),
+                dropped: changed(before, &masks),
+                grown: changed(&masks, before),
+                itop_rate: self.ever_active.density(),
+                iou_previous: masks.overlap(before).1.iou,
+                iou_initial: masks.overlap(&self.initial_masks).1.iou,
+            });
+            self.mask_snapshots.push((step, masks.clone()));
+            self.masks = masks;
+        }
+        Ok(())
+    }
+
+    /// ℓ₂ distance of the prunable weights from where this run started.
+    pub async fn l2_from_start(&self) -> Result<f64, TrainError> {
+        let mut sum = 0.0;
+        for layer in &self.masks.layers {
+            let d = self.net.params[layer.param].clone() - self.start_params[layer.param].clone();
+            sum += read_f32(d.square().sum()).await?[0] as f64;
+        }
+        Ok(sum.sqrt())
+    }
+
+    /// The seed of the data order and augmentation (the run's seed unless the configuration separates them).
+    fn data_seed(&self) -> u64 {
+        self.config.data_seed.unwrap_or(self.config.seed)
     }
 
     pub fn is_done(&self) -> bool {
@@ -181,10 +327,10 @@ impl Trainer {
         let epoch = self.step / self.steps_per_epoch;
         let in_epoch = self.step % self.steps_per_epoch;
         if in_epoch == 0 || self.order.is_empty() {
-            self.order = Rng::stream(self.config.seed, "order").fork(epoch as u64).permutation(self.train_set.len());
+            self.order = Rng::stream(self.data_seed(), "order").fork(epoch as u64).permutation(self.train_set.len());
         }
         let indices = &self.order[in_epoch * bs..(in_epoch + 1) * bs];
-        let mut rng = Rng::stream(self.config.seed, "augment").fork(self.step as u64);
+        let mut rng = Rng::stream(self.data_seed(), "augment").fork(self.step as u64);
         fill_batch(
             &self.train_set,
             indices,
@@ -208,6 +354,10 @@ impl Trainer {
             .zip(&self.net.params)
             .map(|(p, w)| p.grad(&grads).unwrap_or_else(|| w.zeros_like()))
             .collect();
+        let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
+        // The mask update scores regrowth with this step's dense gradients (inactive weights are zero, not masked
+        // out of the forward pass, so their gradients are the dense ones).
+        let dense_grads = update.map(|_| grads.clone());
         self.optimizer.step(&mut self.net.params, grads, &self.mask_tensors, lr);
 
         let correct = logits.inner().argmax(1).reshape([bs]).equal(labels).int().sum();
@@ -223,6 +373,19 @@ impl Trainer {
         self.seen += bs;
         self.train_flops += 3.0 * self.sparse_flops * bs as f64;
         self.step += 1;
+        if let (Some(drop_fraction), Some(grads), Some(dst)) = (update, dense_grads, self.dst.as_mut()) {
+            let masks =
+                dst.update(self.step, drop_fraction, &self.net.params, &grads, &self.mask_tensors, &self.targets);
+            self.optimizer.apply_masks(&mut self.net.params, &masks);
+            self.mask_tensors = masks.clone();
+            self.pending_updates.push((self.step, drop_fraction, masks));
+            // RigL's accounting: the update step also computes the dense gradient (one dense backward pass).
+            self.train_flops += 2.0 * self.dense_flops() * bs as f64;
+        }
+    }
+
+    fn dense_flops(&self) -> f64 {
+        Accounting::new(&self.spec, &Masks::dense(&self.spec), 0.0).sparse_flops
     }
 
     /// Label-smoothed one-hot targets for the current batch: (1 − ε)·onehot + ε/C.
@@ -254,13 +417,18 @@ impl Trainer {
 
     /// An evaluation of the current network on `split` that owns what it needs (parameter handles, not copies).
     pub fn eval_job(&self, split: Split) -> EvalJob {
+        self.eval_job_for(self.net.clone(), split)
+    }
+
+    /// An evaluation of another network of the same architecture (an interpolation, a soup) on this run's data.
+    pub fn eval_job_for(&self, net: Network, split: Split) -> EvalJob {
         let set = match split {
             Split::Validation => self.val_set.as_ref().unwrap_or(&self.test_set),
             Split::Test => &self.test_set,
         };
         EvalJob {
             spec: self.spec.clone(),
-            net: self.net.clone(),
+            net,
             normalizer: self.normalizer,
             set: set.clone(),
             device: self.device.clone(),
@@ -285,7 +453,8 @@ impl Trainer {
     /// Read the train metrics, evaluate on the test set and append a curve point.
     pub async fn record_point(&mut self) -> Result<CurvePoint, TrainError> {
         let train = self.take_train_metrics().await?;
-        let test = self.evaluate(Split::Test).await?;
+        let probs = self.predict(Split::Test).await?;
+        let test = evaluate(&probs, self.spec.num_classes, &labels_of(&self.test_set));
         let point = CurvePoint {
             step: self.step,
             epoch: self.epoch(),
@@ -296,6 +465,7 @@ impl Trainer {
             test_accuracy: Some(test.accuracy),
         };
         self.curves.push(point.clone());
+        self.last_test = Some((test, probs));
         Ok(point)
     }
 

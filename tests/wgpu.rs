@@ -16,6 +16,7 @@ use ticketlab::mask::{Bits, Overlap};
 use ticketlab::model::Arch;
 use ticketlab::optim::masked_sgd_reference;
 use ticketlab::rng::Rng;
+use ticketlab::sparsity::{DstSettings, Method};
 use ticketlab::train::{Trainer, read_f32};
 
 /// The shared wgpu device, or `None` (with a note) where no Vulkan driver is installed outside CI.
@@ -188,4 +189,239 @@ fn a_few_steps_on_wgpu_match_the_cpu_backend() {
         // Pruned weights are exactly zero on both.
         assert!(a.iter().zip(b).all(|(x, y)| (*x == 0.0) == (*y == 0.0) || x.abs() < 1e-6));
     }
+}
+
+#[test]
+fn rigl_updates_on_the_gpu_keep_exact_counts() {
+    let Some(gpu) = gpu() else { return };
+    let config = TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 128, test: 64 },
+        model: Arch::Conv2,
+        width: 0.25,
+        density: 0.1,
+        batch_size: 32,
+        steps: Some(6),
+        method: Method::Rigl,
+        dst: DstSettings { update_every: 2, drop_fraction: 0.5, ..DstSettings::default() },
+        ..TrainConfig::default()
+    };
+    let mut t = Trainer::new(config.clone(), synthetic(config.seed, 128, 64), gpu).unwrap();
+    let targets = t.masks.active_counts();
+    while !t.is_done() {
+        t.train_step();
+        pollster::block_on(t.sync_masks()).unwrap();
+    }
+    assert_eq!(t.mask_updates.len(), 2, "updates at steps 2 and 4 (end at 75% = step 4.5)");
+    for update in &t.mask_updates {
+        assert_eq!(update.active, targets, "exact counts after the update at step {}", update.step);
+        assert!(update.dropped.iter().sum::<usize>() > 0);
+    }
+    let values = pollster::block_on(t.param_values()).unwrap();
+    for layer in &t.masks.layers {
+        let w = &values[layer.param];
+        assert!((0..w.len()).all(|i| layer.bits.get(i) || w[i] == 0.0), "inactive weights are exactly zero");
+    }
+}
+
+#[test]
+fn masked_adam_kernel_matches_its_reference() {
+    use ticketlab::kernels::{AdamHyper, masked_adam_step};
+    use ticketlab::optim::masked_adam_reference;
+    let Some(gpu) = gpu() else { return };
+    let mut rng = Rng::new(9);
+    let cpu = Device::flex();
+    // Sizes around the workgroup size and one that needs a 2-D dispatch grid (> 65 535 × 256 elements); a first step
+    // (no moments yet) and a later one, with and without weight decay.
+    for (n, step, weight_decay) in
+        [(1, 1, 0.0), (255, 3, 5e-4), (257, 1, 5e-4), (100_003, 7, 0.0), (17_000_000, 2, 1e-2)]
+    {
+        let (m, _) = random_tensor(&mut rng, n, &cpu, |r| r.bernoulli(0.3) as u8 as f32);
+        let masked =
+            |rng: &mut Rng, f: &dyn Fn(&mut Rng) -> f32| -> Vec<f32> { (0..n).map(|i| f(rng) * m[i]).collect() };
+        // Inactive weights and their moments are zero, as the optimiser keeps them.
+        let w = masked(&mut rng, &|r| r.normal());
+        let (g, _) = random_tensor(&mut rng, n, &cpu, |r| r.normal());
+        let m1 = masked(&mut rng, &|r| r.normal() * 0.1);
+        let m2 = masked(&mut rng, &|r| r.normal().powi(2) * 0.01);
+        let hyper = AdamHyper { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay, step };
+        let on = |d: &Device, x: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), d);
+        let first = step == 1;
+        let state = |d: &Device, x: &Vec<f32>| if first { None } else { Some(on(d, x)) };
+        let (w_ref, m_ref, v_ref) = masked_adam_reference(
+            on(&cpu, &w),
+            on(&cpu, &g),
+            state(&cpu, &m1),
+            state(&cpu, &m2),
+            Some(on(&cpu, &m)),
+            hyper,
+        );
+        let zeros = vec![0.0; n];
+        let (m1_gpu, m2_gpu) = if first { (&zeros, &zeros) } else { (&m1, &m2) };
+        let (w_gpu, m_gpu, v_gpu) =
+            masked_adam_step(on(&gpu, &w), on(&gpu, &g), on(&gpu, m1_gpu), on(&gpu, m2_gpu), on(&gpu, &m), hyper);
+        for (name, a, b) in [
+            ("weight", read(w_ref), read(w_gpu)),
+            ("first moment", read(m_ref), read(m_gpu)),
+            ("second moment", read(v_ref), read(v_gpu)),
+        ] {
+            for i in 0..n {
+                // The step m̂/(√v̂ + ε) is large where the (random, independent) state has a tiny v: allow rounding
+                // relative to the size of the update too (WGSL's sqrt and division are not correctly rounded).
+                let update = if name == "weight" { (a[i] - w[i]).abs() } else { 0.0 };
+                let tol = 1e-6 * a[i].abs().max(1.0) + 1e-5 * update;
+                assert!((a[i] - b[i]).abs() <= tol, "{name}[{i}] of {n}: {} vs {} (was {})", a[i], b[i], w[i]);
+                if m[i] == 0.0 {
+                    assert_eq!(b[i], 0.0, "{name}[{i}] is inactive but {}", b[i]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adam_training_on_wgpu_matches_the_cpu_backend() {
+    use ticketlab::optim::OptimizerKind;
+    let Some(gpu) = gpu() else { return };
+    let config = TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 128, test: 64 },
+        model: Arch::Conv2,
+        width: 0.25,
+        density: 0.3,
+        batch_size: 32,
+        steps: Some(3),
+        optimizer: OptimizerKind::adam(),
+        lr: 1e-3,
+        ..TrainConfig::default()
+    };
+    let run = |device: Device| {
+        let mut t = Trainer::new(config.clone(), synthetic(config.seed, 128, 64), device).unwrap();
+        for _ in 0..3 {
+            t.train_step();
+        }
+        (pollster::block_on(t.param_values()).unwrap(), t.masks.clone())
+    };
+    let (cpu, masks) = run(Device::flex());
+    let (gpu, _) = run(gpu);
+    for (a, b) in cpu.iter().zip(&gpu) {
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-3 * scale, "max |cpu − wgpu| = {diff} (scale {scale})");
+    }
+    for layer in &masks.layers {
+        let w = &gpu[layer.param];
+        assert!((0..w.len()).all(|i| layer.bits.get(i) || w[i] == 0.0), "inactive weights stay exactly zero");
+    }
+}
+
+#[test]
+fn sparse_linear_kernels_match_their_reference() {
+    use ticketlab::kernels::{SparseLinear, sparse_layout_reference, sparse_linear_reference};
+    let Some(gpu) = gpu() else { return };
+    let mut rng = Rng::new(10);
+    // (batch, rows, cols, density): tiny, an empty mask, odd sizes, and conv4's fc shapes at 90–98% sparsity.
+    for (batch, rows, cols, density) in [
+        (2, 3, 5, 0.5),
+        (3, 7, 9, 0.0),
+        (5, 33, 257, 0.3),
+        (64, 10, 256, 0.1),
+        (64, 256, 256, 0.05),
+        (64, 128, 4096, 0.02),
+    ] {
+        let n = rows * cols;
+        let mask: Vec<f32> = (0..n).map(|_| rng.bernoulli(density) as u8 as f32).collect();
+        let nnz = mask.iter().filter(|&&m| m != 0.0).count();
+        let weight: Vec<f32> = mask.iter().map(|&m| m * rng.normal()).collect();
+        let x: Vec<f32> = (0..batch * cols).map(|_| rng.normal()).collect();
+        let dy: Vec<f32> = (0..batch * rows).map(|_| rng.normal()).collect();
+        let (y_ref, dx_ref, dw_ref) = sparse_linear_reference(&x, &weight, &mask, &dy, batch, rows, cols);
+
+        let on = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &gpu);
+        let layer = SparseLinear::from_mask(&on(&mask), rows, cols, nnz).expect("a wgpu device");
+        let index = layer.index().clone().into_data().try_into_vec_as::<i64>().unwrap();
+        let want: Vec<i64> = sparse_layout_reference(&mask, rows, cols).into_iter().map(i64::from).collect();
+        assert!(index == want, "index differs from the reference, {rows}×{cols}");
+
+        let xt = on(&x).reshape([batch, cols]).autodiff().require_grad();
+        let wt = on(&weight).autodiff().require_grad();
+        let y = layer.forward(xt.clone(), wt.clone());
+        let grads = (y.clone() * on(&dy).reshape([batch, rows]).autodiff()).sum().backward();
+        let y = read(y.inner().reshape([batch * rows]));
+        let dx = read(xt.grad(&grads).unwrap().reshape([batch * cols]));
+        let dw = read(wt.grad(&grads).unwrap());
+        for (name, a, b) in [("y", &y_ref, &y), ("dx", &dx_ref, &dx), ("dw", &dw_ref, &dw)] {
+            assert_eq!(a.len(), b.len(), "{name} length");
+            for i in 0..a.len() {
+                assert!(
+                    (a[i] - b[i]).abs() <= 1e-4 * a[i].abs().max(1.0),
+                    "{name}[{i}], {rows}×{cols}: {} vs {}",
+                    a[i],
+                    b[i]
+                );
+            }
+        }
+        assert!((0..n).all(|i| mask[i] != 0.0 || dw[i] == 0.0), "dw is zero at inactive positions");
+        // Untracked (evaluation) use gives the same output.
+        let y_eval = read(layer.forward(on(&x).reshape([batch, cols]), on(&weight)).reshape([batch * rows]));
+        assert_eq!(y_eval, y);
+    }
+}
+
+#[test]
+fn sparse_routed_network_matches_the_dense_one() {
+    use ticketlab::mask::Masks;
+    use ticketlab::model::{NetSpec, Network};
+    let Some(gpu) = gpu() else { return };
+    let spec = NetSpec::new(Arch::Conv4, 0.25, 10);
+    let mut rng = Rng::new(11);
+    let counts: Vec<usize> = spec.prunable().iter().map(|&i| spec.params[i].numel() / 10).collect();
+    let masks = Masks::random(&spec, &counts, &mut rng);
+    let mut values = spec.init_values(&mut rng);
+    let mut mask_tensors = vec![None; spec.params.len()];
+    let mut nnz = vec![None; spec.params.len()];
+    for layer in &masks.layers {
+        let bits = layer.bits.to_f32();
+        values[layer.param].iter_mut().zip(&bits).for_each(|(w, m)| *w *= m);
+        mask_tensors[layer.param] = Some(Tensor::<1>::from_data(TensorData::new(bits, [layer.bits.len()]), &gpu));
+        nnz[layer.param] = Some(layer.bits.count_ones());
+    }
+    // Force the sparse path for every masked linear layer (the automatic choice may keep lavapipe dense).
+    let plan: Vec<_> = (0..spec.params.len())
+        .map(|i| {
+            let p = &spec.params[i];
+            let linear = p.role == ticketlab::model::Role::LinearWeight;
+            mask_tensors[i].as_ref().filter(|_| linear).map(|m| {
+                ticketlab::kernels::SparseLinear::from_mask(m, p.shape[0], p.shape[1], nnz[i].unwrap()).unwrap()
+            })
+        })
+        .collect();
+    assert_eq!(plan.iter().filter(|p| p.is_some()).count(), 3, "fc1, fc2, fc3");
+    let x: Vec<f32> = (0..8 * 3 * 32 * 32).map(|_| rng.normal()).collect();
+    let run = |plan: &[Option<ticketlab::kernels::SparseLinear>]| {
+        let net = Network::from_values(&spec, &values, &gpu);
+        let params: Vec<Tensor<1>> = net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
+        let mut bn = net.bn.clone();
+        let input = Tensor::<4>::from_data(TensorData::new(x.clone(), [8, 3, 32, 32]), &gpu).autodiff();
+        let logits = Network::forward_with(&spec, &params, &mut bn, input, true, plan);
+        let grads = logits.clone().square().sum().backward();
+        let g: Vec<Vec<f32>> = params.iter().map(|p| read(p.grad(&grads).unwrap())).collect();
+        (read(logits.inner().reshape([80])), g)
+    };
+    let (dense_logits, dense_grads) = run(&[]);
+    let (sparse_logits, sparse_grads) = run(&plan);
+    for i in 0..80 {
+        let (a, b) = (dense_logits[i], sparse_logits[i]);
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "logit {i}: {a} vs {b}");
+    }
+    for (i, (a, b)) in dense_grads.iter().zip(&sparse_grads).enumerate() {
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        for j in 0..a.len() {
+            // The sparse path gives no gradient at inactive positions; the dense one does.
+            let want = if plan[i].is_some() && masks_bit(&masks, i, j) == Some(false) { 0.0 } else { a[j] };
+            assert!((want - b[j]).abs() <= 1e-3 * scale, "grad of {} [{j}]: {want} vs {}", spec.params[i].name, b[j]);
+        }
+    }
+}
+
+fn masks_bit(masks: &ticketlab::mask::Masks, param: usize, i: usize) -> Option<bool> {
+    masks.layers.iter().find(|l| l.param == param).map(|l| l.bits.get(i))
 }

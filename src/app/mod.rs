@@ -1,22 +1,37 @@
-//! The egui application: set up a run, train it on the GPU (WebGPU in the browser) or the CPU, and watch it.
+//! The egui application: set up a run (or pick a preset), train it on the GPU (WebGPU in the browser) or the CPU,
+//! and watch tickets form, topologies evolve and ensembles combine.
 //!
-//! The UI talks to the engine through [`Session`] and [`Trainer`](crate::train::Trainer) only; it holds no tensors.
+//! The UI talks to the engine through [`Session`] and plain results only; it holds no tensors.
 
+mod export;
+mod maskview;
+mod presets;
 mod session;
+mod views;
+#[cfg(target_arch = "wasm32")]
+mod web;
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use eframe::egui;
-use egui_plot::{Legend, Line, Plot};
 
 use crate::config::{DatasetSpec, TrainConfig};
+use crate::data::{DataSplits, Dataset};
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
-use crate::sparsity::Distribution;
+use crate::procedure::Outcome;
+use crate::schedule::LrSchedule;
+use crate::sparsity::{Distribution, Method};
+use crate::textconfig;
+use crate::train::TrainData;
 
-pub use session::{Session, Status};
+pub use export::{curves_csv, parse_saved_run};
+pub use presets::{PRESETS, Preset};
+pub use session::{Session, Stage, Status};
 
 /// Where training runs, once known.
 pub enum Backend {
@@ -29,57 +44,219 @@ pub enum Backend {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Training,
+    Tickets,
+    Topology,
+}
+
+/// Images brought by the user (the built-in synthetic set needs none).
+struct UserData {
+    /// How the configuration names it.
+    spec: DatasetSpec,
+    splits: DataSplits,
+}
+
+const STORAGE_KEY: &str = "ticketlab-config";
+
 pub struct TicketlabApp {
     config: TrainConfig,
     backend: Rc<RefCell<Backend>>,
     session: Option<Session>,
-    message: Option<String>,
+    /// Runs still to train (a preset's queue), and the finished ones, for comparison.
+    queue: VecDeque<TrainConfig>,
+    history: Vec<Outcome>,
+    user_data: Option<UserData>,
+    /// The test set of the current session, for the gallery.
+    test_set: Option<Arc<Dataset>>,
+    tab: Tab,
+    views: views::ViewState,
+    /// A message about the last action (an error or where a file went).
+    message: Option<(bool, String)>,
+    link_input: String,
+    path_input: String,
+    /// Whether a new run starts by itself (false after the user opened a saved run).
+    autostart: bool,
     /// The title last set, so it is only sent when it changes (a title command repaints the window).
     title: String,
+    /// A screenshot to save as PNG, once the integration has read the pixels.
+    screenshot: Option<Arc<std::sync::Mutex<Option<Arc<egui::ColorImage>>>>>,
+    #[cfg(target_arch = "wasm32")]
+    arrival: Option<(FileUse, web::Arrival)>,
 }
 
-/// Time per frame given to training, so the UI stays responsive.
-const FRAME_BUDGET: Duration = Duration::from_millis(25);
+#[cfg(target_arch = "wasm32")]
+#[derive(Clone, Copy)]
+enum FileUse {
+    Cifar10,
+    SavedRun,
+}
 
 impl TicketlabApp {
-    pub fn new(backend: Rc<RefCell<Backend>>) -> Self {
-        let config = TrainConfig {
-            dataset: DatasetSpec::Synthetic { train: 5000, test: 1000 },
-            model: Arch::Conv4,
-            width: 0.25,
-            density: 0.2,
-            epochs: 5,
-            optimizer: OptimizerKind::adam(),
-            lr: 1e-3,
-            eval_every: 40,
-            ..TrainConfig::default()
+    /// The app with the settings of `link` if given and valid, else the last settings saved, else the default run.
+    pub fn new(backend: Rc<RefCell<Backend>>, storage: Option<&dyn eframe::Storage>, link: Option<&str>) -> Self {
+        let saved = storage
+            .and_then(|s| s.get_string(STORAGE_KEY))
+            .and_then(|json| serde_json::from_str::<TrainConfig>(&json).ok())
+            .filter(|c| c.validate().is_ok() && matches!(c.dataset, DatasetSpec::Synthetic { .. }));
+        let mut app = TicketlabApp {
+            config: saved.unwrap_or_else(presets::base),
+            backend,
+            session: None,
+            queue: VecDeque::new(),
+            history: vec![],
+            user_data: None,
+            test_set: None,
+            tab: Tab::Training,
+            views: views::ViewState::default(),
+            message: None,
+            link_input: String::new(),
+            path_input: String::new(),
+            autostart: true,
+            title: String::new(),
+            screenshot: None,
+            #[cfg(target_arch = "wasm32")]
+            arrival: None,
         };
-        TicketlabApp { config, backend, session: None, message: None, title: String::new() }
+        #[cfg(target_arch = "wasm32")]
+        let link = link.map(str::to_string).or_else(web::location_hash);
+        if let Some(link) = link {
+            app.open_link(link.as_ref());
+        }
+        app
     }
 
-    fn reset(&mut self, ctx: &egui::Context) {
-        let Backend::Ready { device, .. } = &*self.backend.borrow() else { return };
-        if let Err(e) = self.config.validate() {
-            self.message = Some(e);
-            return;
-        }
-        // The app's datasets are built in; CIFAR from a folder or file arrives with the data views.
-        let DatasetSpec::Synthetic { train, test } = self.config.dataset else { return };
-        let data = crate::data::synthetic(self.config.seed, train, test);
-        let ctx = ctx.clone();
-        match Session::new(self.config.clone(), data, device.clone(), move || ctx.request_repaint()) {
-            Ok(session) => {
-                self.session = Some(session);
-                self.message = None;
+    /// Apply a shared link; a bad one leaves the settings as they were and says why.
+    fn open_link(&mut self, link: &str) {
+        match textconfig::from_fragment(link) {
+            Ok(config) => {
+                self.tab = tab_for(&config);
+                self.config = config;
+                self.queue.clear();
+                self.session = None;
+                self.message = Some((false, "settings restored from the link".into()));
             }
-            Err(e) => self.message = Some(e.to_string()),
+            Err(e) => self.message = Some((true, format!("the link was not applied: {e}"))),
+        }
+    }
+
+    fn link(&self) -> String {
+        let fragment = textconfig::to_fragment(&self.config);
+        #[cfg(target_arch = "wasm32")]
+        return web::link_with(&fragment);
+        #[cfg(not(target_arch = "wasm32"))]
+        format!("ticketlab://run?{fragment}")
+    }
+
+    /// The data `config` names: generated, or what the user brought.
+    fn data_for(&self, config: &TrainConfig) -> Result<DataSplits, String> {
+        match &config.dataset {
+            DatasetSpec::Synthetic { train, test } => Ok(crate::data::synthetic(config.seed, *train, *test)),
+            spec => match &self.user_data {
+                Some(d) if &d.spec == spec => Ok(d.splits.clone()),
+                #[cfg(not(target_arch = "wasm32"))]
+                _ => crate::train::load_dataset(spec, config.seed).map_err(|e| e.to_string()),
+                #[cfg(target_arch = "wasm32")]
+                _ => Err(format!("{spec} is not loaded: pick the CIFAR files again")),
+            },
+        }
+    }
+
+    /// Start `config` as the current session (running if `run`).
+    fn start(&mut self, config: TrainConfig, run: bool, ctx: &egui::Context) {
+        let (device, label) = match &*self.backend.borrow() {
+            Backend::Ready { device, label, .. } => (device.clone(), label.clone()),
+            Backend::Starting => return,
+        };
+        let data = match config.validate().and_then(|_| self.data_for(&config)) {
+            Ok(d) => d,
+            Err(e) => {
+                self.message = Some((true, e));
+                self.session = None;
+                return;
+            }
+        };
+        let data = TrainData::new(data, config.val_fraction, config.seed);
+        self.test_set = Some(data.test.clone());
+        let ctx = ctx.clone();
+        match Session::new(config, data, device, label, move || ctx.request_repaint()) {
+            Ok(mut session) => {
+                session.set_running(run);
+                self.session = Some(session);
+                self.views.clear();
+            }
+            Err(e) => self.message = Some((true, e.to_string())),
+        }
+    }
+
+    /// Train the setup panel's configuration (and nothing queued after it).
+    fn apply(&mut self, ctx: &egui::Context) {
+        self.queue.clear();
+        self.history.clear();
+        self.message = None;
+        self.tab = tab_for(&self.config);
+        self.start(self.config.clone(), true, ctx);
+    }
+
+    fn run_preset(&mut self, preset: &Preset, ctx: &egui::Context) {
+        self.queue = (preset.runs)().into();
+        self.history.clear();
+        self.message = Some((false, preset.about.to_string()));
+        if let Some(first) = self.queue.pop_front() {
+            self.config = first.clone();
+            self.tab = tab_for(&first);
+            self.start(first, true, ctx);
+        }
+    }
+
+    /// When a run of a queue finishes, keep it and start the next one.
+    fn advance_queue(&mut self, ctx: &egui::Context) {
+        let Some(s) = &mut self.session else { return };
+        let Some(outcome) = s.outcome.take() else { return };
+        self.history.push(outcome.clone());
+        s.outcome = Some(outcome);
+        if let Some(next) = self.queue.pop_front() {
+            self.config = next.clone();
+            self.start(next, true, ctx);
         }
     }
 
     fn setup_panel(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Setup");
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.heading("Presets");
+            for preset in PRESETS {
+                if ui.button(preset.name).on_hover_text(preset.about).clicked() {
+                    self.run_preset(preset, ui.ctx());
+                }
+            }
+            ui.separator();
+            ui.heading("Setup");
+            self.setup_grid(ui);
+            ui.add_space(6.0);
+            let ready = matches!(*self.backend.borrow(), Backend::Ready { .. });
+            if ui.add_enabled(ready, egui::Button::new("Apply and train")).clicked() {
+                self.apply(ui.ctx());
+            }
+            ui.separator();
+            ui.heading("Data");
+            self.data_controls(ui);
+            ui.separator();
+            ui.heading("Links and files");
+            self.link_controls(ui);
+        });
+    }
+
+    fn setup_grid(&mut self, ui: &mut egui::Ui) {
         let c = &mut self.config;
-        egui::Grid::new("setup").num_columns(2).spacing([12.0, 6.0]).show(ui, |ui| {
+        egui::Grid::new("setup").num_columns(2).spacing([10.0, 5.0]).show(ui, |ui| {
+            ui.label("method");
+            egui::ComboBox::from_id_salt("method").selected_text(c.method.name()).show_ui(ui, |ui| {
+                for m in Method::ALL {
+                    ui.selectable_value(&mut c.method, m, m.name());
+                }
+            });
+            ui.end_row();
             ui.label("model");
             egui::ComboBox::from_id_salt("model").selected_text(c.model.name()).show_ui(ui, |ui| {
                 for arch in Arch::ALL {
@@ -90,7 +267,7 @@ impl TicketlabApp {
             ui.label("width ×");
             ui.add(egui::Slider::new(&mut c.width, 0.0625..=1.0).logarithmic(true));
             ui.end_row();
-            ui.label("density");
+            ui.label(if c.method == Method::Imp { "final density" } else { "density" });
             ui.add(egui::Slider::new(&mut c.density, 0.01..=1.0).logarithmic(true));
             ui.end_row();
             ui.label("distribution");
@@ -100,6 +277,22 @@ impl TicketlabApp {
                 }
             });
             ui.end_row();
+            if c.method.is_dynamic() {
+                ui.label("update every ΔT");
+                ui.add(egui::DragValue::new(&mut c.dst.update_every).range(1..=10_000));
+                ui.end_row();
+                ui.label("drop fraction");
+                ui.add(egui::Slider::new(&mut c.dst.drop_fraction, 0.0..=1.0));
+                ui.end_row();
+            }
+            if c.method == Method::Imp {
+                ui.label("prune per round");
+                ui.add(egui::Slider::new(&mut c.imp.prune_fraction, 0.05..=0.9));
+                ui.end_row();
+                ui.label("controls");
+                ui.checkbox(&mut c.imp.controls, "re-init and random");
+                ui.end_row();
+            }
             ui.label("epochs");
             ui.add(egui::DragValue::new(&mut c.epochs).range(1..=200));
             ui.end_row();
@@ -122,22 +315,196 @@ impl TicketlabApp {
             ui.label("learning rate");
             ui.add(egui::DragValue::new(&mut c.lr).range(1e-5..=1.0).speed(0.0005));
             ui.end_row();
+            ui.label("schedule");
+            let cosine = matches!(c.schedule, LrSchedule::Cosine { .. });
+            ui.horizontal(|ui| {
+                if ui.selectable_label(cosine, "cosine").clicked() {
+                    c.schedule = LrSchedule::Cosine { final_frac: 0.0 };
+                }
+                if ui.selectable_label(c.schedule == LrSchedule::Constant, "constant").clicked() {
+                    c.schedule = LrSchedule::Constant;
+                }
+            });
+            ui.end_row();
             ui.label("seed");
             ui.add(egui::DragValue::new(&mut c.seed));
             ui.end_row();
         });
-        ui.add_space(8.0);
-        let ready = matches!(*self.backend.borrow(), Backend::Ready { .. });
-        if ui.add_enabled(ready, egui::Button::new("Apply and reset")).clicked() {
-            self.reset(ui.ctx());
+    }
+
+    fn data_controls(&mut self, ui: &mut egui::Ui) {
+        ui.label(format!("using: {}", self.config.dataset));
+        if ui.button("Built-in synthetic images").clicked() {
+            self.config.dataset = DatasetSpec::Synthetic { train: 5000, test: 1000 };
         }
-        if let Some(m) = &self.message {
-            ui.colored_label(ui.visuals().error_fg_color, m);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            ui.label("CIFAR-10 folder or .tar.gz:");
+            ui.text_edit_singleline(&mut self.path_input);
+            if ui.button("Load CIFAR-10").clicked() {
+                let spec = DatasetSpec::Cifar10 { path: self.path_input.trim().to_string() };
+                match crate::train::load_dataset(&spec, self.config.seed) {
+                    Ok(splits) => {
+                        self.message = Some((false, format!("loaded {} training images", splits.train.len())));
+                        self.config.dataset = spec.clone();
+                        self.user_data = Some(UserData { spec, splits });
+                    }
+                    Err(e) => self.message = Some((true, e.to_string())),
+                }
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            if ui
+                .button("Pick CIFAR-10 .bin files…")
+                .on_hover_text("data_batch_1.bin … test_batch.bin, batches.meta.txt")
+                .clicked()
+            {
+                self.arrival = Some((FileUse::Cifar10, web::pick_files(".bin,.txt", true)));
+            }
+            ui.label("or a URL to them (one .bin file):");
+            ui.text_edit_singleline(&mut self.path_input);
+            if ui.button("Fetch").clicked() {
+                self.arrival = Some((FileUse::Cifar10, web::fetch(self.path_input.trim())));
+            }
+        }
+    }
+
+    fn link_controls(&mut self, ui: &mut egui::Ui) {
+        if ui.button("Copy link to these settings").clicked() {
+            let link = self.link();
+            ui.ctx().copy_text(link.clone());
+            self.message = Some((false, format!("copied {link}")));
+        }
+        ui.label("Open a link:");
+        ui.text_edit_singleline(&mut self.link_input);
+        if ui.button("Open link").clicked() {
+            let link = self.link_input.trim().to_string();
+            self.open_link(&link);
+        }
+        ui.horizontal_wrapped(|ui| {
+            let has = self.session.as_ref().is_some_and(|s| s.outcome.is_some());
+            if ui.add_enabled(has, egui::Button::new("Export run (JSON)")).clicked() {
+                self.export_run();
+            }
+            if ui.add_enabled(self.session.is_some(), egui::Button::new("Export curves (CSV)")).clicked() {
+                self.export_curves();
+            }
+            if ui.button("Save view (PNG)").clicked() {
+                let slot: Arc<std::sync::Mutex<Option<Arc<egui::ColorImage>>>> = Arc::default();
+                let (inbox, ctx) = (slot.clone(), ui.ctx().clone());
+                ui.ctx().request_screenshot(move |image| {
+                    if let Ok(mut s) = inbox.lock() {
+                        *s = Some(image);
+                    }
+                    ctx.request_repaint();
+                });
+                self.screenshot = Some(slot);
+            }
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        if ui.button("Open saved run (path above)").clicked() {
+            let path = self.path_input.trim().to_string();
+            match std::fs::read(&path).map_err(|e| format!("could not read {path}: {e}")) {
+                Ok(bytes) => self.open_saved(&bytes),
+                Err(e) => self.message = Some((true, e)),
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        if ui.button("Open saved run…").clicked() {
+            self.arrival = Some((FileUse::SavedRun, web::pick_files(".json", false)));
+        }
+    }
+
+    fn open_saved(&mut self, bytes: &[u8]) {
+        match parse_saved_run(bytes) {
+            Ok(outcome) => {
+                self.config = outcome.config().clone();
+                self.tab = tab_for(&self.config);
+                self.queue.clear();
+                self.autostart = false;
+                self.session = Some(Session::viewer(outcome));
+                self.views.clear();
+                self.message = Some((false, "opened a saved run".into()));
+            }
+            Err(e) => self.message = Some((true, e)),
+        }
+    }
+
+    fn export_run(&mut self) {
+        let Some(outcome) = self.session.as_ref().and_then(|s| s.outcome.as_ref()) else { return };
+        let name = format!("ticketlab-{}-seed{}.json", outcome.config().method, outcome.config().seed);
+        let json = serde_json::to_string_pretty(outcome).unwrap_or_default();
+        self.save_file(&name, json.as_bytes(), "application/json");
+    }
+
+    fn export_curves(&mut self) {
+        let Some(s) = &self.session else { return };
+        let name = format!("ticketlab-{}-seed{}-curves.csv", s.config.method, s.config.seed);
+        let csv = curves_csv(s);
+        self.save_file(&name, csv.as_bytes(), "text/csv");
+    }
+
+    /// Natively: a file in the working directory; in the browser: a download.
+    fn save_file(&mut self, name: &str, bytes: &[u8], mime: &str) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let result = {
+            let _ = mime;
+            std::fs::write(name, bytes)
+                .map(|_| {
+                    format!("wrote {}", std::path::Path::new(name).canonicalize().unwrap_or(name.into()).display())
+                })
+                .map_err(|e| format!("could not write {name}: {e}"))
+        };
+        #[cfg(target_arch = "wasm32")]
+        let result = web::download(name, bytes, mime).map(|_| format!("downloaded {name}"));
+        self.message = Some(match result {
+            Ok(m) => (false, m),
+            Err(e) => (true, e),
+        });
+    }
+
+    /// A screenshot arrived: save it as PNG.
+    fn take_screenshot(&mut self) {
+        let Some(slot) = &self.screenshot else { return };
+        let image = slot.lock().ok().and_then(|mut s| s.take());
+        if let Some(image) = image {
+            self.screenshot = None;
+            match export::png(&image) {
+                Ok(bytes) => self.save_file("ticketlab-view.png", &bytes, "image/png"),
+                Err(e) => self.message = Some((true, e)),
+            }
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn receive_files(&mut self) {
+        let Some((usage, arrival)) = &self.arrival else { return };
+        let Some(result) = arrival.borrow_mut().take() else { return };
+        let usage = *usage;
+        self.arrival = None;
+        let files = match result {
+            Ok(files) if files.is_empty() => return,
+            Ok(files) => files,
+            Err(e) => return self.message = Some((true, e)),
+        };
+        match usage {
+            FileUse::SavedRun => self.open_saved(&files[0].1),
+            FileUse::Cifar10 => match crate::data::cifar10_from_files(&files) {
+                Ok(splits) => {
+                    let spec =
+                        DatasetSpec::Cifar10 { path: files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join("+") };
+                    self.message = Some((false, format!("loaded {} training images", splits.train.len())));
+                    self.config.dataset = spec.clone();
+                    self.user_data = Some(UserData { spec, splits });
+                }
+                Err(e) => self.message = Some((true, e.to_string())),
+            },
         }
     }
 
     fn controls(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.heading("ticketlab");
             ui.separator();
             match &*self.backend.borrow() {
@@ -152,115 +519,129 @@ impl TicketlabApp {
                     }
                 }
             }
-            let Some(s) = &mut self.session else { return };
-            ui.separator();
-            let label = if s.running { "Pause" } else { "Play" };
-            if ui.add_enabled(!s.is_done(), egui::Button::new(label)).clicked() {
-                s.set_running(!s.running);
+            let mut reset = false;
+            if let Some(s) = &mut self.session {
+                ui.separator();
+                let label = if s.running { "Pause" } else { "Play" };
+                if ui.add_enabled(!s.is_done(), egui::Button::new(label)).clicked() {
+                    s.set_running(!s.running);
+                }
+                if ui.add_enabled(!s.running && !s.is_done(), egui::Button::new("Step")).clicked() {
+                    s.step();
+                }
+                reset = ui.button("Reset").clicked();
+                if let Some(t) = &s.status {
+                    ui.add(
+                        egui::ProgressBar::new(t.step as f32 / t.total_steps.max(1) as f32)
+                            .desired_width(120.0)
+                            .text(format!("step {}/{}", t.step, t.total_steps)),
+                    );
+                    ui.label(format!("epoch {:.2} · {:.0} images/s", t.epoch, s.images_per_second));
+                }
+                if let Some(stage) = s.stage() {
+                    ui.label(&stage.label);
+                }
+                if !self.queue.is_empty() {
+                    ui.label(format!("· {} more queued", self.queue.len()));
+                }
             }
-            if ui.add_enabled(!s.running && !s.is_done(), egui::Button::new("Step")).clicked() {
-                s.step();
-            }
-            let reset = ui.button("Reset").clicked();
-            let t = &s.status;
-            ui.label(format!(
-                "step {}/{} · epoch {:.2} · {:.0} images/s",
-                t.step, t.total_steps, t.epoch, s.images_per_second
-            ));
             if reset {
-                self.reset(ui.ctx());
+                let config = self.session.as_ref().map(|s| s.config.clone()).unwrap_or_else(|| self.config.clone());
+                self.start(config, false, ui.ctx());
             }
         });
-    }
-
-    fn training_view(&self, ui: &mut egui::Ui) {
-        let Some(s) = &self.session else {
-            ui.label("Press “Apply and reset” to create a run.");
-            return;
-        };
-        if let Some(e) = &s.error {
+        if let Some((is_error, m)) = &self.message {
+            let color = if *is_error { ui.visuals().error_fg_color } else { ui.visuals().weak_text_color() };
+            ui.colored_label(color, m);
+        }
+        if let Some(e) = self.session.as_ref().and_then(|s| s.error.as_ref()) {
             ui.colored_label(ui.visuals().error_fg_color, format!("The run stopped: {e}"));
         }
-        let acc = &s.status.accounting;
-        ui.label(format!(
-            "{} ×{} · {} of {} weights active ({:.1}%) · {:.1} MFLOPs per image forward ({:.1} if dense) · {:.2e} training FLOPs so far",
-            s.config.model,
-            s.config.width,
-            acc.nonzeros,
-            acc.params,
-            100.0 * acc.nonzeros as f64 / acc.params as f64,
-            acc.sparse_flops / 1e6,
-            acc.dense_flops / 1e6,
-            s.status.train_flops
-        ));
-        if let Some(seconds) = s.first_metrics_seconds {
-            ui.small(format!("first results {seconds:.1} s after the run started (includes compiling GPU kernels)"));
-        }
-        ui.small(
-            "What am I seeing: the loss and accuracy of a sparse network as it trains. Train values are averaged over \
-             the last batches; test values are measured on held-out images.",
-        );
-        let height = (ui.available_height() / 2.0 - 8.0).max(120.0);
-        Plot::new("loss").height(height).legend(Legend::default()).x_axis_label("step").show(ui, |plot| {
-            plot.line(Line::new("train loss", s.train_curve.iter().map(|p| [p[0], p[1]]).collect::<Vec<_>>()));
-            plot.line(Line::new(
-                "test loss",
-                s.test_curve.iter().map(|(st, m)| [*st as f64, m.nll]).collect::<Vec<_>>(),
-            ));
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.tab, Tab::Training, "Training");
+            ui.selectable_value(&mut self.tab, Tab::Tickets, "Tickets forming");
+            ui.selectable_value(&mut self.tab, Tab::Topology, "Topology evolving");
         });
-        Plot::new("accuracy")
-            .height(height)
-            .legend(Legend::default())
-            .x_axis_label("step")
-            .include_y(0.0)
-            .include_y(1.0)
-            .show(ui, |plot| {
-                plot.line(Line::new("train accuracy", s.train_curve.iter().map(|p| [p[0], p[2]]).collect::<Vec<_>>()));
-                plot.line(Line::new(
-                    "test accuracy",
-                    s.test_curve.iter().map(|(st, m)| [*st as f64, m.accuracy]).collect::<Vec<_>>(),
-                ));
-            });
     }
 
-    /// A one-line progress summary, also shown as the window or page title (the browser test reads it there).
+    /// A one-line progress summary, also shown as the window or page title: the browser test reads the backend,
+    /// the progress and the first train loss (which a link must reproduce) there.
     fn progress_line(&self) -> String {
-        match &self.session {
-            None => "ticketlab".into(),
-            Some(s) => {
-                let train = s.train_curve.last().map(|p| format!(" loss={:.4}", p[1])).unwrap_or_default();
-                let test = s.test_curve.last().map(|(_, m)| format!(" test={:.4}", m.accuracy)).unwrap_or_default();
-                format!("ticketlab step={}{train}{test}", s.status.step)
-            }
-        }
+        let Some(s) = &self.session else { return "ticketlab".into() };
+        let step = s.status.as_ref().map_or(0, |t| t.step);
+        let stage = s.stage();
+        let train = stage.and_then(|st| st.train.last()).map(|p| format!(" loss={:.4}", p[1])).unwrap_or_default();
+        let test = stage.and_then(|st| st.test.last()).map(|p| format!(" test={:.4}", p[2])).unwrap_or_default();
+        let first = s.stages.first().and_then(|st| st.train.first()).map(|p| format!(" first={:.6}", p[1]));
+        let backend = match &*self.backend.borrow() {
+            Backend::Ready { label, .. } => label.split_whitespace().next().unwrap_or_default().to_string(),
+            Backend::Starting => "starting".into(),
+        };
+        let done = if s.outcome.is_some() { " done" } else { "" };
+        format!(
+            "ticketlab step={step}{train}{test}{} seed={} backend={backend}{done}",
+            first.unwrap_or_default(),
+            s.config.seed
+        )
+    }
+}
+
+/// The view that shows a configuration's method best.
+fn tab_for(config: &TrainConfig) -> Tab {
+    if config.method == Method::Imp {
+        Tab::Tickets
+    } else if config.method.is_dynamic() {
+        Tab::Topology
+    } else {
+        Tab::Training
     }
 }
 
 impl eframe::App for TicketlabApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        #[cfg(target_arch = "wasm32")]
+        self.receive_files();
+        self.take_screenshot();
         // The first run starts by itself, so opening the app shows a network training.
-        if self.session.is_none() && matches!(*self.backend.borrow(), Backend::Ready { .. }) && self.message.is_none() {
-            self.reset(ui.ctx());
-            if let Some(s) = &mut self.session {
-                s.set_running(true);
-            }
+        if self.session.is_none() && self.autostart && matches!(*self.backend.borrow(), Backend::Ready { .. }) {
+            self.autostart = false;
+            self.tab = tab_for(&self.config);
+            self.start(self.config.clone(), true, &ctx);
         }
         if let Some(s) = &mut self.session {
-            s.update(FRAME_BUDGET);
+            s.update();
             if s.busy() {
-                ui.ctx().request_repaint();
+                ctx.request_repaint_after(Duration::from_millis(30));
             }
         } else {
-            ui.ctx().request_repaint_after(Duration::from_millis(100));
+            ctx.request_repaint_after(Duration::from_millis(100));
         }
+        self.advance_queue(&ctx);
         let title = self.progress_line();
         if title != self.title {
-            set_title(ui.ctx(), &title);
+            set_title(&ctx, &title);
             self.title = title;
         }
         egui::Panel::top("controls").show(ui, |ui| self.controls(ui));
-        egui::Panel::left("setup").resizable(false).show(ui, |ui| self.setup_panel(ui));
-        egui::CentralPanel::default().show(ui, |ui| self.training_view(ui));
+        egui::Panel::left("setup").resizable(true).default_size(270.0).show(ui, |ui| self.setup_panel(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            let Some(s) = &self.session else {
+                ui.label("Choose a preset or press “Apply and train”.");
+                return;
+            };
+            egui::ScrollArea::vertical().show(ui, |ui| match self.tab {
+                Tab::Training => views::training(ui, s, &self.history, self.test_set.as_deref(), &mut self.views),
+                Tab::Tickets => views::tickets(ui, s, &mut self.views),
+                Tab::Topology => views::topology(ui, s, &mut self.views),
+            });
+        });
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if let Ok(json) = serde_json::to_string(&self.config) {
+            storage.set_string(STORAGE_KEY, json);
+        }
     }
 }
 

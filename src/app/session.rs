@@ -1,21 +1,28 @@
-//! Driving a training run without blocking the UI.
+//! Driving a procedure (a run, IMP's rounds) without blocking the UI.
 //!
-//! Natively the trainer lives on a worker thread: the UI sends commands and receives events. In the browser there
-//! are no threads, so the trainer lives in the page and runs steps for a time budget each frame; reading metrics
-//! back is asynchronous there, and the session never runs more than a couple of reads ahead of the device, so the
-//! GPU queue stays short. Both report through the same [`Event`]s, and the UI only sees [`Status`] and curves.
+//! The procedure runs as one future under a [`Pacer`] that, after every step, reports what is new (status, train
+//! metrics, evaluations, mask updates, rounds) as [`Event`]s and waits while the user pauses. Natively the future runs
+//! on a worker thread and waiting blocks that thread; in the browser it runs as a page task that yields to the
+//! browser every frame budget, so the page stays responsive and GPU read-backs stay asynchronous. The UI only sees
+//! the [`Session`]'s plain data.
 
 use burn::prelude::Device;
 use web_time::Instant;
 
 use crate::accounting::Accounting;
 use crate::config::TrainConfig;
-use crate::data::DataSplits;
+use crate::mask::Masks;
 use crate::metrics::EvalMetrics;
-use crate::train::{Split, TrainError, Trainer};
+use crate::pace::{News, Pacer};
+use crate::procedure::{Outcome, run_procedure};
+use crate::sparsity::MaskUpdate;
+use crate::tickets::ImpRound;
+use crate::train::{TrainData, TrainError, Trainer};
 
 /// Train metrics are read back every this many steps.
 const READ_EVERY: usize = 10;
+/// Test predictions kept for the gallery.
+pub const GALLERY: usize = 32;
 
 /// Where a run stands, as the UI shows it.
 #[derive(Clone, Debug)]
@@ -23,6 +30,7 @@ pub struct Status {
     pub step: usize,
     pub total_steps: usize,
     pub epoch: f64,
+    pub lr: f64,
     pub batch_size: usize,
     pub train_flops: f64,
     pub accounting: Accounting,
@@ -34,6 +42,7 @@ impl Status {
             step: t.step,
             total_steps: t.total_steps,
             epoch: t.epoch(),
+            lr: t.lr(),
             batch_size: t.batch_size(),
             train_flops: t.train_flops,
             accounting: t.accounting(),
@@ -41,21 +50,59 @@ impl Status {
     }
 }
 
-enum Event {
+pub enum Event {
     Status(Status),
-    Train { step: usize, loss: f64, accuracy: f64, at: Instant },
-    Test { step: usize, metrics: EvalMetrics },
+    /// A new network starts training.
+    Stage(String),
+    Train {
+        step: usize,
+        loss: f64,
+        accuracy: f64,
+        lr: f64,
+        at: Instant,
+    },
+    /// An evaluation, with the softmax predictions of the first [`GALLERY`] test images.
+    Test {
+        step: usize,
+        metrics: EvalMetrics,
+        gallery: Vec<f32>,
+    },
+    /// The mask at the start of a stage (`update` = None) or after a mask update.
+    Masks {
+        step: usize,
+        update: Option<MaskUpdate>,
+        masks: Box<Masks>,
+    },
+    Round(Box<ImpRound>),
+    Done(Box<Outcome>),
     Failed(String),
+}
+
+/// One trained network's curves (a run has one stage; IMP has one per round and control).
+#[derive(Clone, Debug, Default)]
+pub struct Stage {
+    pub label: String,
+    /// (step, loss, accuracy, learning rate) of the train batches.
+    pub train: Vec<[f64; 4]>,
+    /// (step, test loss, test accuracy).
+    pub test: Vec<[f64; 3]>,
+    /// Mask snapshots: the start, then one per update.
+    pub masks: Vec<(usize, Masks)>,
+    pub updates: Vec<MaskUpdate>,
 }
 
 pub struct Session {
     pub config: TrainConfig,
-    pub status: Status,
+    /// The network's layout (layer shapes for the mask pictures).
+    pub spec: crate::model::NetSpec,
+    pub status: Option<Status>,
     pub running: bool,
-    /// (step, loss, accuracy) of the train batches.
-    pub train_curve: Vec<[f64; 3]>,
-    /// (step, test metrics).
-    pub test_curve: Vec<(usize, EvalMetrics)>,
+    pub stages: Vec<Stage>,
+    pub rounds: Vec<ImpRound>,
+    /// The latest test evaluation, and the softmax predictions of the first test images then.
+    pub last_test: Option<EvalMetrics>,
+    pub gallery: Vec<f32>,
+    pub outcome: Option<Outcome>,
     pub error: Option<String>,
     /// Training throughput measured between completed reads.
     pub images_per_second: f64,
@@ -64,108 +111,247 @@ pub struct Session {
     pub first_metrics_seconds: Option<f64>,
     last_read: Option<(usize, Instant)>,
     started: Instant,
-    driver: driver::Driver,
+    /// `None` for a saved run opened for viewing.
+    driver: Option<driver::Driver>,
 }
 
 impl Session {
-    /// A new run; `on_event` is called (from any thread) whenever the run has news, to wake the UI.
+    /// A new, paused procedure; `on_event` is called (from any thread) whenever it has news, to wake the UI.
     pub fn new(
         config: TrainConfig,
-        data: DataSplits,
+        data: TrainData,
         device: Device,
+        backend: String,
         on_event: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self, TrainError> {
-        let trainer = Trainer::new(config.clone(), data, device)?;
-        Ok(Session {
+        config.validate().map_err(TrainError::Config)?;
+        let classes = data.test.num_classes.max(data.train.num_classes);
+        let driver = driver::Driver::start(config.clone(), data, device, backend, Box::new(on_event));
+        Ok(Session { driver: Some(driver), ..Session::empty(config, classes) })
+    }
+
+    fn empty(config: TrainConfig, classes: usize) -> Self {
+        Session {
+            spec: crate::model::NetSpec::new(config.model, config.width, classes),
             config,
-            status: Status::of(&trainer),
+            status: None,
             running: false,
-            train_curve: vec![],
-            test_curve: vec![],
+            stages: vec![],
+            rounds: vec![],
+            last_test: None,
+            gallery: vec![],
+            outcome: None,
             error: None,
             images_per_second: 0.0,
             first_metrics_seconds: None,
             last_read: None,
             started: Instant::now(),
-            driver: driver::Driver::start(trainer, Box::new(on_event)),
-        })
+            driver: None,
+        }
+    }
+
+    /// A finished run, opened from its saved result, to look at again.
+    pub fn viewer(outcome: Outcome) -> Self {
+        let classes = match &outcome {
+            Outcome::Run(r) => r.test.confusion.len(),
+            Outcome::Imp(r) => r.rounds.first().map_or(10, |r| r.ticket.test.confusion.len()),
+        };
+        let mut session = Session::empty(outcome.config().clone(), classes.max(1));
+        let stage_of = |label: String, curves: &[crate::train::CurvePoint]| Stage {
+            label,
+            train: curves
+                .iter()
+                .filter_map(|p| Some([p.step as f64, p.train_loss?, p.train_accuracy?, p.lr]))
+                .collect(),
+            test: curves.iter().filter_map(|p| Some([p.step as f64, p.test_loss?, p.test_accuracy?])).collect(),
+            ..Stage::default()
+        };
+        match &outcome {
+            Outcome::Run(r) => {
+                let mut stage = stage_of("training".into(), &r.curves);
+                stage.updates = r.mask_updates.clone();
+                session.stages.push(stage);
+                session.last_test = Some(r.test.clone());
+            }
+            Outcome::Imp(r) => {
+                for round in &r.rounds {
+                    let mut stage = stage_of(format!("round {}: ticket", round.round), &round.ticket.curves);
+                    stage.masks.push((0, round.masks.clone()));
+                    session.stages.push(stage);
+                    session.last_test = Some(round.ticket.test.clone());
+                }
+                session.rounds = r.rounds.clone();
+            }
+        }
+        session.outcome = Some(outcome);
+        session
     }
 
     pub fn is_done(&self) -> bool {
-        self.status.step >= self.status.total_steps || self.error.is_some()
+        self.outcome.is_some() || self.error.is_some()
     }
 
     pub fn set_running(&mut self, running: bool) {
         self.running = running && !self.is_done();
-        self.driver.set_running(self.running);
+        if let Some(d) = &mut self.driver {
+            d.set_running(self.running);
+        }
     }
 
     /// One training step (while paused).
     pub fn step(&mut self) {
-        if !self.running && !self.is_done() {
-            self.driver.step();
+        if !self.running
+            && !self.is_done()
+            && let Some(d) = &mut self.driver
+        {
+            d.step();
         }
     }
 
-    /// Apply the news since the last frame, and on the web train for this frame's budget.
-    pub fn update(&mut self, budget: std::time::Duration) {
-        for event in self.driver.poll(budget) {
-            match event {
-                Event::Status(status) => self.status = status,
-                Event::Train { step, loss, accuracy, at } => {
-                    self.first_metrics_seconds.get_or_insert((at - self.started).as_secs_f64());
-                    if let Some((last_step, last_at)) = self.last_read {
-                        let seconds = (at - last_at).as_secs_f64().max(1e-6);
-                        self.images_per_second = ((step - last_step) * self.status.batch_size) as f64 / seconds;
-                    }
-                    self.last_read = Some((step, at));
-                    self.train_curve.push([step as f64, loss, accuracy]);
-                }
-                Event::Test { step, metrics } => self.test_curve.push((step, metrics)),
-                Event::Failed(e) => self.error = Some(e),
-            }
+    /// The stage training now (or last).
+    pub fn stage(&self) -> Option<&Stage> {
+        self.stages.last()
+    }
+
+    /// Apply the news since the last frame.
+    pub fn update(&mut self) {
+        let events = self.driver.as_mut().map(|d| d.poll()).unwrap_or_default();
+        for event in events {
+            self.apply(event);
         }
         if self.is_done() && self.running {
             self.set_running(false);
         }
     }
 
-    /// Whether the UI must keep repainting to make progress (in the browser, frames drive training; natively the
-    /// worker wakes the UI when it has news).
+    fn stage_mut(&mut self) -> &mut Stage {
+        if self.stages.is_empty() {
+            self.stages.push(Stage { label: "training".into(), ..Stage::default() });
+        }
+        self.stages.last_mut().expect("a stage exists")
+    }
+
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Status(status) => self.status = Some(status),
+            Event::Stage(label) => {
+                self.stages.push(Stage { label, ..Stage::default() });
+                self.last_read = None;
+            }
+            Event::Train { step, loss, accuracy, lr, at } => {
+                self.first_metrics_seconds.get_or_insert((at - self.started).as_secs_f64());
+                if let (Some((last_step, last_at)), Some(status)) = (self.last_read, &self.status)
+                    && step > last_step
+                {
+                    let seconds = (at - last_at).as_secs_f64().max(1e-6);
+                    self.images_per_second = ((step - last_step) * status.batch_size) as f64 / seconds;
+                }
+                self.last_read = Some((step, at));
+                self.stage_mut().train.push([step as f64, loss, accuracy, lr]);
+            }
+            Event::Test { step, metrics, gallery } => {
+                self.gallery = gallery;
+                self.stage_mut().test.push([step as f64, metrics.nll, metrics.accuracy]);
+                self.last_test = Some(metrics);
+            }
+            Event::Masks { step, update, masks } => {
+                let stage = self.stage_mut();
+                stage.masks.push((step, *masks));
+                stage.updates.extend(update);
+            }
+            Event::Round(round) => self.rounds.push(*round),
+            Event::Done(outcome) => self.outcome = Some(*outcome),
+            Event::Failed(e) => self.error = Some(e),
+        }
+    }
+
+    /// Whether the UI must keep repainting to show progress (in the browser nothing else wakes it).
     pub fn busy(&self) -> bool {
-        #[cfg(target_arch = "wasm32")]
-        return self.running || self.driver.waiting();
-        #[cfg(not(target_arch = "wasm32"))]
-        false
+        self.running
     }
 }
 
-/// What one training step leads to: the step, then the reads that are due.
-async fn step_and_report(trainer: &mut Trainer, emit: &impl Fn(Event)) {
-    trainer.train_step();
-    emit(Event::Status(Status::of(trainer)));
-    if trainer.step % READ_EVERY == 0 || trainer.is_done() {
-        match trainer.take_train_metrics().await {
-            Ok(Some((loss, accuracy))) => emit(Event::Train { step: trainer.step, loss, accuracy, at: Instant::now() }),
-            Ok(None) => {}
-            Err(e) => emit(Event::Failed(e.to_string())),
+/// What the procedure reports after each step; `wait` blocks (natively) or yields (in the browser) as the user
+/// asked.
+struct Reporter<E: Fn(Event)> {
+    emit: E,
+    seen_masks: usize,
+    seen_curves: usize,
+    last_status: Option<Instant>,
+}
+
+impl<E: Fn(Event)> Reporter<E> {
+    fn new(emit: E) -> Self {
+        Reporter { emit, seen_masks: 0, seen_curves: 0, last_status: None }
+    }
+
+    async fn report(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
+        let now = Instant::now();
+        if self.last_status.is_none_or(|t| (now - t).as_millis() >= 50) || trainer.is_done() {
+            (self.emit)(Event::Status(Status::of(trainer)));
+            self.last_status = Some(now);
+        }
+        while self.seen_masks < trainer.mask_snapshots.len() {
+            let (step, masks) = &trainer.mask_snapshots[self.seen_masks];
+            let update = self.seen_masks.checked_sub(1).and_then(|i| trainer.mask_updates.get(i).cloned());
+            (self.emit)(Event::Masks { step: *step, update, masks: Box::new(masks.clone()) });
+            self.seen_masks += 1;
+        }
+        if trainer.curves.len() > self.seen_curves {
+            self.seen_curves = trainer.curves.len();
+            let point = trainer.curves.last().expect("a new curve point");
+            if let (Some(loss), Some(accuracy)) = (point.train_loss, point.train_accuracy) {
+                let at = Instant::now();
+                (self.emit)(Event::Train { step: point.step, loss, accuracy, lr: point.lr, at });
+            }
+            if let Some((metrics, probs)) = &trainer.last_test {
+                let gallery = probs[..(GALLERY * trainer.spec.num_classes).min(probs.len())].to_vec();
+                (self.emit)(Event::Test { step: point.step, metrics: metrics.clone(), gallery });
+            }
+        } else if trainer.step % READ_EVERY == 0
+            && let Some((loss, accuracy)) = trainer.take_train_metrics().await?
+        {
+            let at = Instant::now();
+            (self.emit)(Event::Train { step: trainer.step, loss, accuracy, lr: trainer.lr(), at });
+        }
+        Ok(())
+    }
+
+    fn news(&mut self, news: News) {
+        match news {
+            News::Stage(label) => {
+                self.seen_masks = 0;
+                self.seen_curves = 0;
+                (self.emit)(Event::Stage(label));
+            }
+            News::Round(round) => (self.emit)(Event::Round(round)),
         }
     }
-    if trainer.eval_due() {
-        match trainer.evaluate(Split::Test).await {
-            Ok(metrics) => emit(Event::Test { step: trainer.step, metrics }),
-            Err(e) => emit(Event::Failed(e.to_string())),
-        }
+}
+
+/// Run the procedure to its end (or failure) and report the outcome.
+async fn run_and_report(
+    config: TrainConfig,
+    data: TrainData,
+    device: Device,
+    backend: String,
+    pacer: &mut impl Pacer,
+    emit: impl Fn(Event),
+) {
+    match run_procedure(&config, data, device, &backend, pacer).await {
+        Ok(outcome) => emit(Event::Done(Box::new(outcome))),
+        Err(TrainError::Cancelled) => {}
+        Err(e) => emit(Event::Failed(e.to_string())),
     }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 mod driver {
-    //! A worker thread owns the trainer; reads block only the worker.
+    //! A worker thread runs the procedure; waiting for the user blocks only the worker.
 
     use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 
-    use super::{Event, Trainer, step_and_report};
+    use super::*;
 
     enum Command {
         Run(bool),
@@ -177,37 +363,65 @@ mod driver {
         events: Receiver<Event>,
     }
 
+    struct ThreadPacer<E: Fn(Event)> {
+        reporter: Reporter<E>,
+        commands: Receiver<Command>,
+        running: bool,
+    }
+
+    impl<E: Fn(Event)> ThreadPacer<E> {
+        /// Block until the user lets the next step run; `Cancelled` once the session is gone.
+        fn wait(&mut self) -> Result<(), TrainError> {
+            loop {
+                let command = if self.running {
+                    self.commands.try_recv()
+                } else {
+                    self.commands.recv().map_err(|_| TryRecvError::Disconnected)
+                };
+                match command {
+                    Ok(Command::Run(r)) => self.running = r,
+                    Ok(Command::Step) => return Ok(()),
+                    Err(TryRecvError::Empty) => return Ok(()),
+                    Err(TryRecvError::Disconnected) => return Err(TrainError::Cancelled),
+                }
+                if self.running {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    impl<E: Fn(Event)> Pacer for ThreadPacer<E> {
+        async fn after_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
+            self.reporter.report(trainer).await?;
+            self.wait()
+        }
+
+        fn news(&mut self, news: News) {
+            self.reporter.news(news);
+        }
+    }
+
     impl Driver {
-        pub fn start(mut trainer: Trainer, wake: Box<dyn Fn() + Send + Sync>) -> Self {
+        pub fn start(
+            config: TrainConfig,
+            data: TrainData,
+            device: Device,
+            backend: String,
+            wake: Box<dyn Fn() + Send + Sync>,
+        ) -> Self {
             let (commands, command_rx) = channel();
             let (event_tx, events) = channel();
-            // The trainer's device handles are shared with burn's runtime and can move threads; the worker ends
-            // when the session (and so the command sender) is dropped.
+            // Device handles are shared with burn's runtime and can move threads; the worker ends when the session
+            // (and so the command sender) is dropped: the pacer then cancels the procedure.
             std::thread::spawn(move || {
-                let emit = |e: Event| {
+                let emit = move |e: Event| {
                     let _ = event_tx.send(e);
                     wake();
                 };
-                let mut running = false;
-                loop {
-                    let command = if running {
-                        command_rx.try_recv()
-                    } else {
-                        command_rx.recv().map_err(|_| TryRecvError::Disconnected)
-                    };
-                    match command {
-                        Ok(Command::Run(r)) => running = r,
-                        Ok(Command::Step) => pollster::block_on(step_and_report(&mut trainer, &emit)),
-                        Err(TryRecvError::Empty) => {}
-                        Err(TryRecvError::Disconnected) => return,
-                    }
-                    if running {
-                        if trainer.is_done() {
-                            running = false;
-                        } else {
-                            pollster::block_on(step_and_report(&mut trainer, &emit));
-                        }
-                    }
+                let mut pacer = ThreadPacer { reporter: Reporter::new(&emit), commands: command_rx, running: false };
+                if pacer.wait().is_ok() {
+                    pollster::block_on(run_and_report(config, data, device, backend, &mut pacer, &emit));
                 }
             });
             Driver { commands, events }
@@ -221,7 +435,7 @@ mod driver {
             let _ = self.commands.send(Command::Step);
         }
 
-        pub fn poll(&mut self, _budget: std::time::Duration) -> Vec<Event> {
+        pub fn poll(&mut self) -> Vec<Event> {
             self.events.try_iter().collect()
         }
     }
@@ -229,65 +443,122 @@ mod driver {
 
 #[cfg(target_arch = "wasm32")]
 mod driver {
-    //! The trainer lives in the page. Each frame hands it to one browser task that trains for the frame's budget;
-    //! the task owns it while it awaits read-backs, so steps stay in order and the GPU queue stays short.
+    //! The procedure runs as a page task that trains for a frame's budget, then yields to the browser (a zero-delay
+    //! timeout), so the UI keeps drawing; while paused it checks back every 50 ms.
 
     use std::cell::RefCell;
     use std::rc::Rc;
+    use std::time::Duration;
 
-    use web_time::Instant;
+    use super::*;
 
-    use super::{Event, Trainer, step_and_report};
+    /// Time given to training before the task yields to the browser.
+    const BUDGET: Duration = Duration::from_millis(25);
 
-    pub struct Driver {
-        trainer: Rc<RefCell<Option<Trainer>>>,
-        events: Rc<RefCell<Vec<Event>>>,
+    #[derive(Default)]
+    struct Control {
         running: bool,
         steps_requested: usize,
+        cancelled: bool,
+    }
+
+    pub struct Driver {
+        control: Rc<RefCell<Control>>,
+        events: Rc<RefCell<Vec<Event>>>,
+    }
+
+    struct PagePacer<E: Fn(Event)> {
+        reporter: Reporter<E>,
+        control: Rc<RefCell<Control>>,
+        since_yield: Instant,
+    }
+
+    impl<E: Fn(Event)> PagePacer<E> {
+        async fn wait(&mut self) -> Result<(), TrainError> {
+            loop {
+                {
+                    let mut c = self.control.borrow_mut();
+                    if c.cancelled {
+                        return Err(TrainError::Cancelled);
+                    }
+                    if c.running {
+                        break;
+                    }
+                    if c.steps_requested > 0 {
+                        c.steps_requested -= 1;
+                        break;
+                    }
+                }
+                sleep(50).await;
+                self.since_yield = Instant::now();
+            }
+            if self.since_yield.elapsed() >= BUDGET {
+                sleep(0).await;
+                self.since_yield = Instant::now();
+            }
+            Ok(())
+        }
+    }
+
+    impl<E: Fn(Event)> Pacer for PagePacer<E> {
+        async fn after_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
+            self.reporter.report(trainer).await?;
+            self.wait().await
+        }
+
+        fn news(&mut self, news: News) {
+            self.reporter.news(news);
+        }
+    }
+
+    /// Resolves after `ms` milliseconds on the browser's timer (a zero delay yields to the event loop).
+    async fn sleep(ms: i32) {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
 
     impl Driver {
-        pub fn start(trainer: Trainer, _wake: Box<dyn Fn() + Send + Sync>) -> Self {
-            Driver {
-                trainer: Rc::new(RefCell::new(Some(trainer))),
-                events: Rc::default(),
-                running: false,
-                steps_requested: 0,
-            }
+        pub fn start(
+            config: TrainConfig,
+            data: TrainData,
+            device: Device,
+            backend: String,
+            _wake: Box<dyn Fn() + Send + Sync>,
+        ) -> Self {
+            let control = Rc::new(RefCell::new(Control::default()));
+            let events: Rc<RefCell<Vec<Event>>> = Rc::default();
+            let (task_control, task_events) = (control.clone(), events.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let emit = move |e: Event| task_events.borrow_mut().push(e);
+                let mut pacer =
+                    PagePacer { reporter: Reporter::new(&emit), control: task_control, since_yield: Instant::now() };
+                if pacer.wait().await.is_ok() {
+                    run_and_report(config, data, device, backend, &mut pacer, &emit).await;
+                }
+            });
+            Driver { control, events }
         }
 
         pub fn set_running(&mut self, running: bool) {
-            self.running = running;
+            self.control.borrow_mut().running = running;
         }
 
         pub fn step(&mut self) {
-            self.steps_requested += 1;
+            self.control.borrow_mut().steps_requested += 1;
         }
 
-        pub fn poll(&mut self, budget: std::time::Duration) -> Vec<Event> {
-            if self.running || self.steps_requested > 0 {
-                let taken = self.trainer.borrow_mut().take();
-                if let Some(mut trainer) = taken {
-                    let steps = if self.running { usize::MAX } else { std::mem::take(&mut self.steps_requested) };
-                    let (slot, events) = (self.trainer.clone(), self.events.clone());
-                    wasm_bindgen_futures::spawn_local(async move {
-                        let emit = |e: Event| events.borrow_mut().push(e);
-                        let start = Instant::now();
-                        let mut done = 0;
-                        while done < steps && !trainer.is_done() && start.elapsed() < budget {
-                            step_and_report(&mut trainer, &emit).await;
-                            done += 1;
-                        }
-                        *slot.borrow_mut() = Some(trainer);
-                    });
-                }
-            }
+        pub fn poll(&mut self) -> Vec<Event> {
             std::mem::take(&mut *self.events.borrow_mut())
         }
+    }
 
-        /// A task is still training or reading.
-        pub fn waiting(&self) -> bool {
-            self.trainer.borrow().is_none()
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            self.control.borrow_mut().cancelled = true;
         }
     }
 }

@@ -4,15 +4,23 @@
 //! CPU backend); the tests run both and compare. Kernels are exposed through a burn backend extension, so they take
 //! and return ordinary tensors and queue on burn's stream: nothing is read back to the CPU.
 
+mod adam;
 mod lerp;
 mod mask_stats;
 mod select;
 mod sgd;
+mod sparse_linear;
 
+pub use adam::{AdamHyper, masked_adam_step};
 pub use lerp::{lerp, lerp_reference};
 pub use mask_stats::{MaskCounts, mask_stats, mask_stats_reference};
 pub use select::{order_key, top_k_mask, top_k_reference};
 pub use sgd::{SgdHyper, masked_sgd_step};
+#[cfg(not(target_arch = "wasm32"))]
+pub use sparse_linear::time_linear;
+pub use sparse_linear::{
+    SparseLinear, SparseShape, sparse_layout_reference, sparse_linear_reference, sparse_linear_wins,
+};
 
 use burn::backend::DispatchDevice;
 use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, SourceTemplate};

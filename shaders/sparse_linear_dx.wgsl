@@ -1,0 +1,35 @@
+// Sparse linear layer, input gradient: dX = dY·W, with W read through its CSC index (see sparse_layout.wgsl).
+// One thread per (b, k), batch fastest; dY comes transposed (rows × batch).
+// Owner: src/kernels/sparse_linear.rs (CPU reference: kernels::sparse_linear_reference).
+
+@group(0) @binding(0) var<storage, read_write> dyt: array<f32>;
+@group(0) @binding(1) var<storage, read_write> weight: array<f32>;
+@group(0) @binding(2) var<storage, read_write> index: array<i32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+// [rows, cols, nnz, batch]
+@group(0) @binding(4) var<storage, read_write> dims: array<u32>;
+// [thread count, threads per row of the dispatch grid]
+@group(0) @binding(5) var<storage, read_write> info: array<u32>;
+
+@compute @workgroup_size({{ workgroup_size }}, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x + gid.y * info[1];
+    if (i >= info[0]) {
+        return;
+    }
+    let rows = dims[0];
+    let cols = dims[1];
+    let nnz = dims[2];
+    let batch = dims[3];
+    let col_ptr = rows + 1u;
+    let row_idx = rows + cols + 2u + 2u * nnz;
+    let b = i % batch;
+    let k = i / batch;
+    let end = index[col_ptr + k + 1u];
+    var acc = 0.0;
+    for (var j = index[col_ptr + k]; j < end; j = j + 1) {
+        let o = u32(index[row_idx + u32(j)]);
+        acc = acc + dyt[o * batch + b] * weight[o * cols + k];
+    }
+    dx[b * cols + k] = acc;
+}

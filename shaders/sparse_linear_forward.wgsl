@@ -1,0 +1,34 @@
+// Sparse linear layer, forward: y = x·Wᵀ with W (rows × cols) read through its CSR index (see sparse_layout.wgsl).
+// One thread per output (b, o), batch fastest, so the threads of a workgroup share the row's index and weights and
+// read x transposed (cols × batch) contiguously. The weights stay in their dense flat storage: the index says where.
+// Owner: src/kernels/sparse_linear.rs (CPU reference: kernels::sparse_linear_reference).
+
+@group(0) @binding(0) var<storage, read_write> xt: array<f32>;
+@group(0) @binding(1) var<storage, read_write> weight: array<f32>;
+@group(0) @binding(2) var<storage, read_write> index: array<i32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+// [rows, cols, nnz, batch]
+@group(0) @binding(4) var<storage, read_write> dims: array<u32>;
+// [thread count, threads per row of the dispatch grid]
+@group(0) @binding(5) var<storage, read_write> info: array<u32>;
+
+@compute @workgroup_size({{ workgroup_size }}, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x + gid.y * info[1];
+    if (i >= info[0]) {
+        return;
+    }
+    let rows = dims[0];
+    let cols = dims[1];
+    let batch = dims[3];
+    let col_idx = rows + cols + 2u;
+    let b = i % batch;
+    let o = i / batch;
+    let end = index[o + 1u];
+    var acc = 0.0;
+    for (var j = index[o]; j < end; j = j + 1) {
+        let k = u32(index[col_idx + u32(j)]);
+        acc = acc + xt[k * batch + b] * weight[o * cols + k];
+    }
+    y[b * rows + o] = acc;
+}

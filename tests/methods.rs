@@ -1,0 +1,266 @@
+//! The sparsity methods on the CPU backend: dynamic sparse training (exact counts, zero-initialised regrowth,
+//! momentum reset, schedule), pruning at initialisation, iterative magnitude pruning and instability.
+
+use burn::prelude::*;
+
+use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::data::synthetic;
+use ticketlab::model::Arch;
+use ticketlab::pace::{News, Pacer, Unpaced};
+use ticketlab::rng::Rng;
+use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method};
+use ticketlab::tickets::{ImpSettings, Rewind, Scope, instability, run_imp};
+use ticketlab::train::{TrainData, Trainer, read_f32};
+
+fn config(method: Method) -> TrainConfig {
+    TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 256, test: 128 },
+        model: Arch::Conv2,
+        width: 0.25,
+        density: 0.2,
+        batch_size: 32,
+        steps: Some(16),
+        method,
+        dst: DstSettings { update_every: 3, drop_fraction: 0.5, ..DstSettings::default() },
+        ..TrainConfig::default()
+    }
+}
+
+fn data(config: &TrainConfig) -> TrainData {
+    let DatasetSpec::Synthetic { train, test } = config.dataset else { panic!("synthetic only here") };
+    TrainData::new(synthetic(config.seed, train, test), config.val_fraction, config.seed)
+}
+
+fn trainer(config: TrainConfig) -> Trainer {
+    let d = data(&config);
+    Trainer::with_data(config, d, Device::flex()).expect("valid config")
+}
+
+fn values(t: &Tensor<1>) -> Vec<f32> {
+    pollster::block_on(read_f32(t.clone())).unwrap()
+}
+
+/// Runs a dynamic method step by step and checks every update: exact per-layer counts, inactive weights and
+/// momentum exactly zero, newly grown weights and their momentum exactly zero right after the update.
+fn check_dynamic(config: TrainConfig) -> Trainer {
+    let mut t = trainer(config);
+    let targets = t.masks.active_counts();
+    let mut updates = 0;
+    while !t.is_done() {
+        let before = t.masks.clone();
+        t.train_step();
+        if !t.has_pending_masks() {
+            continue;
+        }
+        pollster::block_on(t.sync_masks()).unwrap();
+        updates += 1;
+        assert_eq!(t.masks.active_counts(), targets, "exact active counts after the update at step {}", t.step);
+        let record = t.mask_updates.last().unwrap();
+        assert_eq!(record.dropped, record.grown, "each layer regrows what it dropped");
+        for (layer, old) in t.masks.layers.iter().zip(&before.layers) {
+            let w = values(&t.net.params[layer.param]);
+            let m = t.optimizer.first_moment(layer.param).map(values).unwrap_or_else(|| vec![0.0; w.len()]);
+            for i in 0..w.len() {
+                let (now, was) = (layer.bits.get(i), old.bits.get(i));
+                if !now || !was {
+                    assert_eq!(
+                        (w[i], m[i]),
+                        (0.0, 0.0),
+                        "{} [{i}] inactive or just grown",
+                        t.spec.params[layer.param].name
+                    );
+                }
+            }
+        }
+    }
+    let settings = t.config.dst;
+    let expected = (1..=settings.end_step(t.total_steps)).filter(|s| s % settings.update_every == 0).count();
+    assert_eq!(updates, expected, "updates happen every ΔT steps up to the end step");
+    assert_eq!(t.mask_updates.len(), expected);
+    t
+}
+
+#[test]
+fn set_rigl_and_dst_ee_keep_exact_counts_and_zero_regrowth() {
+    let mut rng = Rng::new(11);
+    for (i, method) in [Method::Set, Method::Rigl, Method::DstEe].into_iter().enumerate() {
+        for trial in 0..2 {
+            let c = TrainConfig {
+                seed: rng.next_u64() % 1000,
+                model: [Arch::Conv2, Arch::Resnet20][(i + trial) % 2],
+                density: [0.05, 0.2, 0.5][rng.below(3) as usize],
+                distribution: [Distribution::Erk, Distribution::Uniform][trial],
+                dense_first: trial == 1,
+                dst: DstSettings {
+                    update_every: 2 + rng.below(3) as usize,
+                    drop_fraction: 0.1 + 0.8 * rng.uniform() as f64,
+                    anneal: [Anneal::Cosine, Anneal::Constant][trial],
+                    end_fraction: 0.8,
+                    exploration: 1e-2,
+                },
+                steps: Some(10),
+                ..config(method)
+            };
+            let t = check_dynamic(c);
+            let last = t.mask_updates.last().expect("at least one update");
+            assert!(last.itop_rate >= t.masks.density() - 1e-12, "ITOP rate {} below density", last.itop_rate);
+            assert!(t.mask_updates.iter().any(|u| u.dropped.iter().sum::<usize>() > 0), "{method}: nothing moved");
+        }
+    }
+}
+
+#[test]
+fn itop_rate_only_grows_and_dynamic_runs_are_deterministic() {
+    let run = || check_dynamic(config(Method::Set));
+    let (a, b) = (run(), run());
+    assert_eq!(a.masks, b.masks, "same seed, same topology");
+    assert!(a.mask_updates.windows(2).all(|w| w[1].itop_rate >= w[0].itop_rate));
+    let other = check_dynamic(TrainConfig { seed: 9, ..config(Method::Set) });
+    assert_ne!(a.masks, other.masks);
+}
+
+#[test]
+fn rigl_grows_where_the_dense_gradient_is_largest() {
+    // A single update with drop fraction 1: every layer's new mask is the top-|gradient| positions.
+    let c = TrainConfig {
+        steps: Some(4),
+        dst: DstSettings {
+            update_every: 1,
+            drop_fraction: 1.0,
+            anneal: Anneal::Constant,
+            end_fraction: 0.25,
+            exploration: 0.0,
+        },
+        ..config(Method::Rigl)
+    };
+    let t = check_dynamic(c);
+    assert_eq!(t.mask_updates.len(), 1);
+    assert_eq!(t.mask_updates[0].step, 1);
+}
+
+#[test]
+fn pruning_at_init_hits_the_density_exactly_and_is_deterministic() {
+    for method in [Method::Snip, Method::Grasp, Method::Synflow] {
+        let run = |seed| {
+            let mut t = trainer(TrainConfig { seed, dense_first: method == Method::Snip, ..config(method) });
+            pollster::block_on(t.prepare()).unwrap();
+            t
+        };
+        let t = run(1);
+        let target = (0.2 * t.masks.total() as f64).round() as usize;
+        assert_eq!(t.masks.active(), target, "{method}: exact global budget");
+        if method == Method::Snip {
+            assert_eq!(t.masks.layer_densities()[0], 1.0, "first layer kept dense");
+        }
+        assert_eq!(t.masks, run(1).masks, "{method}: deterministic");
+        assert_ne!(t.masks, run(2).masks, "{method}: depends on the initialisation");
+        // Not a random mask: per-layer densities differ from ERK's.
+        let erk = trainer(config(Method::Static)).masks.layer_densities();
+        assert_ne!(t.masks.layer_densities(), erk, "{method}");
+    }
+}
+
+/// Records the IMP rounds reported.
+struct RoundsSeen(Vec<usize>);
+
+impl Pacer for RoundsSeen {
+    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::train::TrainError> {
+        Ok(())
+    }
+
+    fn news(&mut self, news: News) {
+        if let News::Round(r) = news {
+            self.0.push(r.round);
+        }
+    }
+}
+
+#[test]
+fn imp_masks_are_nested_with_exact_round_densities_and_controls_match_them() {
+    for (scope, rewind, output_rate) in [
+        (Scope::Global, Rewind::Init, 1.0),
+        (Scope::Layerwise, Rewind::Step, 0.5),
+        (Scope::Global, Rewind::LearningRate, 0.5),
+    ] {
+        let c = TrainConfig {
+            density: 0.5,
+            steps: Some(6),
+            imp: ImpSettings { scope, rewind, rewind_step: 2, output_rate, ..ImpSettings::default() },
+            ..config(Method::Imp)
+        };
+        let mut seen = RoundsSeen(vec![]);
+        let result = pollster::block_on(run_imp(&c, data(&c), Device::flex(), "cpu", &mut seen)).unwrap();
+        assert_eq!(seen.0, [0, 1, 2, 3, 4], "rounds reported as they finish");
+        assert!(result.nested, "{scope:?}: each round's mask inside the previous one");
+        let total = result.rounds[0].masks.total();
+        for (round, expected) in result.rounds.iter().skip(1).zip([0.8, 0.64, 0.512, 0.5]) {
+            let active = round.masks.active();
+            if scope == Scope::Global {
+                assert_eq!(active, (expected * total as f64).round() as usize, "global budget, round {}", round.round);
+            } else {
+                assert!((active as f64 / total as f64 - expected).abs() < 0.01, "layerwise, round {}", round.round);
+            }
+            let histogram = round.histogram.as_ref().unwrap();
+            assert!(!histogram.counts.is_empty() && !histogram.thresholds.is_empty());
+            assert!(round.reinit.is_some() && round.random.is_some());
+        }
+        // Output layer at half the rate: it keeps more of its weights than the network as a whole.
+        if output_rate < 1.0 {
+            let last = result.rounds.last().unwrap();
+            assert!(*last.layer_densities.last().unwrap() > last.density);
+        }
+    }
+}
+
+#[test]
+fn imp_rewinds_to_the_initial_weights() {
+    let c = TrainConfig {
+        density: 0.8,
+        steps: Some(4),
+        imp: ImpSettings { controls: false, ..Default::default() },
+        ..config(Method::Imp)
+    };
+    let result = pollster::block_on(run_imp(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).unwrap();
+    assert_eq!(result.rounds.len(), 2);
+    // The ticket of round 1 starts from θ₀ on its mask: training it on the same data moves it by a similar amount,
+    // not by nothing (it was not left at the trained weights) — and the controls were skipped.
+    assert!(result.rounds[1].ticket.l2_from_start > 0.0);
+    assert!(result.rounds[1].reinit.is_none());
+    // The same run twice is the same.
+    let again = pollster::block_on(run_imp(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).unwrap();
+    assert_eq!(result.rounds[1].masks, again.rounds[1].masks);
+    assert_eq!(result.rounds[1].ticket.test.accuracy, again.rounds[1].ticket.test.accuracy);
+}
+
+#[test]
+fn instability_interpolates_between_two_data_orders() {
+    let c = TrainConfig { density: 1.0, steps: Some(8), ..config(Method::Static) };
+    let mut t = trainer(c.clone());
+    for _ in 0..2 {
+        t.train_step();
+    }
+    let result = pollster::block_on(instability(&t, data(&c))).unwrap();
+    assert_eq!(result.alphas.len(), 11);
+    assert_eq!(result.from_step, 2);
+    let max = result.errors.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    assert!((result.barrier - (max - (result.errors[0] + result.errors[10]) / 2.0)).abs() < 1e-9);
+    assert!(result.barrier >= -1e-9, "the maximum includes the endpoints");
+}
+
+#[test]
+fn bad_method_settings_are_rejected() {
+    for bad in [
+        TrainConfig { dst: DstSettings { update_every: 0, ..Default::default() }, ..config(Method::Rigl) },
+        TrainConfig { imp: ImpSettings { prune_fraction: 0.0, ..Default::default() }, ..config(Method::Imp) },
+        TrainConfig { density: 1e-9, ..config(Method::Imp) },
+    ] {
+        let c = bad.clone();
+        let err = match bad.method {
+            Method::Imp => pollster::block_on(run_imp(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).err(),
+            _ => Trainer::with_data(c.clone(), data(&c), Device::flex()).err(),
+        };
+        assert!(err.is_some(), "{bad:?} accepted");
+    }
+    assert!("rigl".parse::<Method>().is_ok() && "dst_ee".parse::<Method>().is_ok());
+    assert!("magic".parse::<Method>().unwrap_err().contains("expected one of"));
+}
