@@ -100,17 +100,19 @@ def main():
 
     for i in range(3):  # warm-up
         step(i)
-    rates = []
+    rates, cpu_rates = [], []
     for r in range(args.rounds):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(args.steps):
             step(i)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         rates.append(bs * args.steps / elapsed)
+        cpu_rates.append(bs * args.steps / cpu)
     print(
         f"pytorch {torch.__version__} conv4 width={args.width} batch={bs} density={args.density} "
         f"(non-zeros {kept}) threads={torch.get_num_threads()} "
-        f"rounds={' '.join(f'{r:.1f}' for r in rates)} images/s={statistics.median(rates):.1f}"
+        f"rounds={' '.join(f'{r:.1f}' for r in rates)} images/s={statistics.median(rates):.1f} "
+        f"images/CPU-s={statistics.median(cpu_rates):.1f}"
     )
 
 

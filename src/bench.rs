@@ -102,12 +102,19 @@ pub struct StepFigures {
     pub masked_step_s: f64,
     /// Per-round masked/dense time ratios (the spread of the ratio).
     pub ratios: Vec<f64>,
+    /// Median CPU times per step (all threads of this process) of the dense and masked steps, where known.
+    pub cpu_steps_s: Option<(f64, f64)>,
     pub rigl: Option<RiglFigures>,
 }
 
 impl StepFigures {
     pub fn ratio(&self) -> f64 {
         self.masked_step_s / self.dense_step_s
+    }
+
+    /// The masked/dense ratio of CPU times, where known.
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        self.cpu_steps_s.map(|(d, m)| m / d)
     }
 }
 
@@ -117,6 +124,8 @@ pub struct RiglFigures {
     pub update_step_s: f64,
     /// Seconds to read back one update's masks (done by the drivers when they record, not inside a step).
     pub readback_s: f64,
+    /// CPU times of a plain and an update step (all threads of this process), where known.
+    pub cpu_steps_s: Option<(f64, f64)>,
     pub update_every: usize,
 }
 
@@ -129,6 +138,13 @@ impl RiglFigures {
     pub fn share(&self) -> f64 {
         let extra = self.extra_s();
         extra / (self.update_every as f64 * self.plain_step_s + extra)
+    }
+
+    /// The share from CPU times (steadier under load), where known.
+    pub fn cpu_share(&self) -> Option<f64> {
+        let (plain, update) = self.cpu_steps_s?;
+        let extra = (update - plain).max(0.0);
+        Some(extra / (self.update_every as f64 * plain + extra))
     }
 
     /// The same with the mask read-back counted in.
@@ -213,19 +229,37 @@ fn trainer(
     Ok(t)
 }
 
-/// Seconds per step over `n` steps, synchronised at the end.
-fn time_steps(t: &mut Trainer, n: usize) -> Result<f64, String> {
-    let start = Instant::now();
+/// CPU time (user + system) of this process so far, in seconds, where the platform tells it (Linux): all its
+/// threads, so it includes burn's CPU work and lavapipe's shader threads. Under load from other processes a step's
+/// CPU time moves much less than its wall-clock time, so ratios of CPU times are the steadier figure there.
+fn process_cpu_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces): utime and stime are the
+    // 12th and 13th of them, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Seconds per step over `n` steps, synchronised at the end: (wall clock, CPU time if known).
+fn time_steps(t: &mut Trainer, n: usize) -> Result<(f64, Option<f64>), String> {
+    let (start, cpu) = (Instant::now(), process_cpu_time());
     for _ in 0..n {
         t.train_step();
     }
     sync(&t.device)?;
     let _ = t.take_pending_metrics();
-    Ok(start.elapsed().as_secs_f64() / n.max(1) as f64)
+    let n = n.max(1) as f64;
+    let cpu = match (cpu, process_cpu_time()) {
+        (Some(a), Some(b)) => Some((b - a) / n),
+        _ => None,
+    };
+    Ok((start.elapsed().as_secs_f64() / n, cpu))
 }
 
 fn first_step(t: &mut Trainer) -> Result<f64, String> {
-    time_steps(t, 1)
+    Ok(time_steps(t, 1)?.0)
 }
 
 /// Dense vs masked steps (and the RigL update) of one model on one device.
@@ -245,6 +279,7 @@ pub fn measure_steps(
     time_steps(&mut dense, 1)?;
     time_steps(&mut masked, 1)?;
     let (mut d, mut m, mut ratios) = (vec![], vec![], vec![]);
+    let (mut d_cpu, mut m_cpu) = (vec![], vec![]);
     for round in 0..opts.rounds.max(1) {
         // Alternate which variant goes first, so neither always follows the other.
         let (a, b) = if round % 2 == 0 {
@@ -254,10 +289,21 @@ pub fn measure_steps(
             let b = time_steps(&mut masked, opts.steps)?;
             (time_steps(&mut dense, opts.steps)?, b)
         };
-        log(&format!("{model} on {kind}: round {}: dense {:.1} ms, masked {:.1} ms", round + 1, a * 1e3, b * 1e3));
-        d.push(a);
-        m.push(b);
-        ratios.push(b / a);
+        log(&format!(
+            "{model} on {kind}: round {}: dense {:.1} ms, masked {:.1} ms (CPU time {} / {} ms)",
+            round + 1,
+            a.0 * 1e3,
+            b.0 * 1e3,
+            a.1.map_or("?".into(), |c| format!("{:.0}", c * 1e3)),
+            b.1.map_or("?".into(), |c| format!("{:.0}", c * 1e3)),
+        ));
+        d.push(a.0);
+        m.push(b.0);
+        ratios.push(b.0 / a.0);
+        if let (Some(x), Some(y)) = (a.1, b.1) {
+            d_cpu.push(x);
+            m_cpu.push(y);
+        }
     }
     drop((dense, masked));
     let rigl = if opts.updates > 0 { Some(measure_rigl(opts, model, kind, device, log)?) } else { None };
@@ -269,6 +315,7 @@ pub fn measure_steps(
         first_masked_step_s,
         dense_step_s: median(&mut d),
         masked_step_s: median(&mut m),
+        cpu_steps_s: (!d_cpu.is_empty()).then(|| (median(&mut d_cpu), median(&mut m_cpu))),
         ratios,
         rigl,
     })
@@ -285,10 +332,11 @@ fn measure_rigl(
     const EVERY: usize = 4;
     let mut t = trainer(opts, model, device, true, Method::Rigl, EVERY)?;
     let (mut plain, mut update, mut readback) = (vec![], vec![], vec![]);
+    let (mut plain_cpu, mut update_cpu) = (vec![], vec![]);
     // The first period (with its first update) warms the selection kernels up and is not counted.
     let mut seen_updates = 0;
     while seen_updates <= opts.updates {
-        let dt = time_steps(&mut t, 1)?;
+        let (dt, cpu) = time_steps(&mut t, 1)?;
         if t.has_pending_masks() {
             let start = Instant::now();
             pollster_block_on(t.sync_masks()).map_err(|e| e.to_string())?;
@@ -296,16 +344,20 @@ fn measure_rigl(
             if seen_updates > 0 {
                 update.push(dt);
                 readback.push(rb);
+                update_cpu.extend(cpu);
             }
             seen_updates += 1;
         } else if seen_updates > 0 {
             plain.push(dt);
+            plain_cpu.extend(cpu);
         }
     }
     let figures = RiglFigures {
         plain_step_s: median(&mut plain),
         update_step_s: median(&mut update),
         readback_s: median(&mut readback),
+        cpu_steps_s: (!plain_cpu.is_empty() && !update_cpu.is_empty())
+            .then(|| (median(&mut plain_cpu), median(&mut update_cpu))),
         update_every: opts.update_every,
     };
     log(&format!(
@@ -417,7 +469,7 @@ impl std::fmt::Display for BenchReport {
         );
         let _ = writeln!(
             out,
-            "{:<10} {:>5} {:<6} {:>10} {:>10} {:>11} {:>11} {:>13} {:>18}",
+            "{:<10} {:>5} {:<6} {:>10} {:>10} {:>11} {:>11} {:>13} {:>18} {:>9} {:>15}",
             "model",
             "width",
             "backend",
@@ -426,13 +478,15 @@ impl std::fmt::Display for BenchReport {
             "dense img/s",
             "masked im/s",
             "masked/dense",
-            "(per round)"
+            "(per round)",
+            "CPU time",
+            "dense img/CPU-s"
         );
         for s in &self.steps {
             let rounds: Vec<String> = s.ratios.iter().map(|r| format!("{r:.2}")).collect();
             let _ = writeln!(
                 out,
-                "{:<10} {:>5} {:<6} {:>10.2} {:>10.2} {:>11.1} {:>11.1} {:>12.3}× {:>18}",
+                "{:<10} {:>5} {:<6} {:>10.2} {:>10.2} {:>11.1} {:>11.1} {:>12.3}× {:>18} {:>9} {:>15}",
                 s.model.name(),
                 s.width,
                 s.backend.name(),
@@ -441,7 +495,9 @@ impl std::fmt::Display for BenchReport {
                 bs / s.dense_step_s,
                 bs / s.masked_step_s,
                 s.ratio(),
-                rounds.join(" ")
+                rounds.join(" "),
+                s.cpu_ratio().map_or("?".into(), |r| format!("{r:.3}×")),
+                s.cpu_steps_s.map_or("?".into(), |(d, _)| format!("{:.1}", bs / d))
             );
         }
         let rigl: Vec<&StepFigures> = self.steps.iter().filter(|s| s.rigl.is_some()).collect();
@@ -449,14 +505,22 @@ impl std::fmt::Display for BenchReport {
             let _ = writeln!(out, "\nRigL mask update (density {} ERK; steps synchronised one by one)", self.density);
             let _ = writeln!(
                 out,
-                "{:<10} {:<6} {:>12} {:>13} {:>10} {:>12} {:>8} {:>16}",
-                "model", "backend", "plain ms", "update ms", "extra ms", "read-back ms", "ΔT", "share (+rb)"
+                "{:<10} {:<6} {:>12} {:>13} {:>10} {:>12} {:>8} {:>16} {:>10}",
+                "model",
+                "backend",
+                "plain ms",
+                "update ms",
+                "extra ms",
+                "read-back ms",
+                "ΔT",
+                "share (+rb)",
+                "CPU time"
             );
             for s in rigl {
                 let r = s.rigl.as_ref().expect("filtered");
                 let _ = writeln!(
                     out,
-                    "{:<10} {:<6} {:>12} {:>13} {:>10} {:>12} {:>8} {:>7.2}% ({:.2}%)",
+                    "{:<10} {:<6} {:>12} {:>13} {:>10} {:>12} {:>8} {:>7.2}% ({:.2}%) {:>10}",
                     s.model.name(),
                     s.backend.name(),
                     ms(r.plain_step_s),
@@ -465,7 +529,8 @@ impl std::fmt::Display for BenchReport {
                     ms(r.readback_s),
                     r.update_every,
                     100.0 * r.share(),
-                    100.0 * r.share_with_readback()
+                    100.0 * r.share_with_readback(),
+                    r.cpu_share().map_or("?".into(), |s| format!("{:.2}%", 100.0 * s))
                 );
             }
         }

@@ -47,6 +47,83 @@ enum Command {
     Ensemble(EnsembleArgs),
     /// Measure training throughput dense vs masked per backend, the RigL update's cost and the sparse linear path.
     Bench(BenchArgs),
+    /// Expand a grid of settings into runs and train them (in parallel, or one shard of them for a job array).
+    Sweep(SweepArgs),
+    /// Merge run results (JSON files or directories) into one table: mean ± std over seeds per setting.
+    Collect(CollectArgs),
+    /// Reproduce the seed papers' claims at small scale over several seeds: markdown tables, JSON, PNG charts and
+    /// whether each claim's ordering held (`all` also writes an index, README.md).
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Args)]
+struct ReproduceArgs {
+    /// all, or an experiment (several separated by commas): dst, tickets, instability, freetickets, sup-tickets,
+    /// prune-tune, soups, double-descent, robustness, prune-at-init
+    experiment: String,
+    /// synthetic | synthetic:TRAIN:TEST | cifar10:PATH | cifar100:PATH | cifar100-coarse:PATH
+    #[arg(long, default_value = "synthetic:3000:1000")]
+    dataset: DatasetSpec,
+    /// conv2 | conv4 | conv6 | vgg11 | resnet20 (vgg11 trains well in the short default runs)
+    #[arg(long, default_value = "vgg11")]
+    model: Arch,
+    /// Channel-width multiplier [default: 0.125 for vgg11, 0.25 for the others]
+    #[arg(long)]
+    width: Option<f32>,
+    /// Seeds, comma-separated; tables show mean ± std over them.
+    #[arg(long, default_value = "0,1")]
+    seeds: String,
+    /// Multiplies every run's length (3 epochs at 1) and, above 1, the number of IMP rounds.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// cpu | wgpu
+    #[arg(long, default_value = "cpu")]
+    backend: BackendKind,
+    /// Directory for <experiment>.md, .json and .png (and README.md for several experiments).
+    #[arg(long, default_value = "reproduce")]
+    out: std::path::PathBuf,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// A grid axis KEY=V1,V2,… (repeatable; values with commas: separate them with ';'). Keys are the
+    /// configuration's settings, e.g. method, density, seed, model, lr, dst.update_every.
+    #[arg(long, required = true)]
+    grid: Vec<String>,
+    /// A fixed setting KEY=VALUE for every run (repeatable).
+    #[arg(long)]
+    set: Vec<String>,
+    /// Train only shard I of N (1-based, round-robin), e.g. 2/8 from a Slurm array task.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Runs trained at the same time [default: the number of CPU cores with --backend cpu, 1 with wgpu].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// cpu | wgpu
+    #[arg(long, default_value = "cpu")]
+    backend: BackendKind,
+    /// Directory for the results, one JSON file per run (named by the run's index in the whole grid).
+    #[arg(long, default_value = "results")]
+    out: std::path::PathBuf,
+    /// Only list the runs.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct CollectArgs {
+    /// Result files or directories (searched for *.json).
+    #[arg(required = true)]
+    paths: Vec<std::path::PathBuf>,
+    /// Group by these settings [default: every setting that varies across the runs, except the seed].
+    #[arg(long, value_delimiter = ',')]
+    group_by: Vec<String>,
+    /// Also write the table as CSV.
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -74,9 +151,10 @@ struct BenchArgs {
     /// ΔT at which the RigL update's share of training time is reported
     #[arg(long, default_value_t = 100)]
     update_every: usize,
-    /// Sparsities of the dense vs sparse linear-layer comparison, comma-separated (empty to skip)
-    #[arg(long, value_delimiter = ',')]
-    sparsities: Option<Vec<f64>>,
+    /// Sparsities of the dense vs sparse linear-layer comparison, comma-separated, or "none"
+    /// [default: 0.5,0.8,0.9,0.95,0.98; 0.5,0.9,0.98 with --quick]
+    #[arg(long)]
+    sparsities: Option<String>,
     /// A fast version (conv4, fewer steps and sparsities)
     #[arg(long)]
     quick: bool,
@@ -131,6 +209,10 @@ struct EnsembleArgs {
 
 #[derive(Args)]
 struct TrainArgs {
+    /// Take every setting from a shared link (ticketlab://run?v=1&… or a web link's #fragment); the other setting
+    /// flags are then ignored.
+    #[arg(long)]
+    link: Option<String>,
     /// synthetic | synthetic:TRAIN:TEST | cifar10:PATH | cifar100:PATH | cifar100-coarse:PATH
     #[arg(long, default_value = "synthetic")]
     dataset: DatasetSpec,
@@ -260,6 +342,9 @@ struct InfoArgs {
 
 impl TrainArgs {
     fn config(&self) -> Result<TrainConfig, String> {
+        if let Some(link) = &self.link {
+            return ticketlab::textconfig::from_fragment(link).map_err(|e| e.to_string());
+        }
         let (optimizer, default_lr) = match self.optimizer.as_str() {
             "sgd" => (
                 OptimizerKind::Sgd { momentum: self.momentum, nesterov: !self.no_nesterov },
@@ -323,6 +408,9 @@ pub fn main() -> ExitCode {
         Some(Command::Info(args)) => info(&args),
         Some(Command::Ensemble(args)) => ensemble(&args),
         Some(Command::Bench(args)) => bench(&args),
+        Some(Command::Sweep(args)) => sweep(&args),
+        Some(Command::Collect(args)) => collect(&args),
+        Some(Command::Reproduce(args)) => reproduce(&args),
         None => run_app(cli.link.as_deref(), cli.backend),
     };
     match result {
@@ -351,8 +439,15 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     opts.rounds = args.rounds;
     opts.density = args.density;
     opts.update_every = args.update_every;
-    if let Some(s) = &args.sparsities {
-        opts.sparsities = s.clone();
+    match args.sparsities.as_deref() {
+        None => {}
+        Some("" | "none") => opts.sparsities.clear(),
+        Some(list) => {
+            opts.sparsities = list
+                .split(',')
+                .map(|s| s.trim().parse::<f64>().map_err(|_| format!("bad sparsity '{s}' (expected e.g. 0.9)")))
+                .collect::<Result<_, _>>()?;
+        }
     }
     let checks = [
         (opts.batch_size >= 1 && opts.batch_size <= 4096, "batch size must be 1..=4096"),
@@ -698,4 +793,107 @@ fn print_progress(p: &Progress) {
         eprintln!();
     }
     let _ = std::io::stderr().flush();
+}
+
+/// Train every run of a grid (or one shard of it), several at a time, each to its own JSON file.
+fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
+    use ticketlab::textconfig::{apply, job_file_name, parse_grid, shard};
+    let base = apply(&TrainConfig::default(), &args.set).map_err(|e| e.to_string())?;
+    let mut jobs = parse_grid(&base, &args.grid).and_then(|g| g.expand()).map_err(|e| e.to_string())?;
+    let total = jobs.len();
+    if let Some(spec) = &args.shard {
+        jobs = shard(&jobs, spec).map_err(|e| e.to_string())?;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parallel = args.jobs.unwrap_or(if args.backend == BackendKind::Cpu { cores } else { 1 }).clamp(1, 64);
+    eprintln!("sweep: {} of {total} runs, {parallel} at a time, results in {}", jobs.len(), args.out.display());
+    if args.dry_run {
+        for job in &jobs {
+            println!("{:>4}  {}", job.index, job.name);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("could not create {}: {e}", args.out.display()))?;
+    let device = device(args.backend)?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(vec![]);
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(jobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let path = args.out.join(job_file_name(job.index, &job.name));
+                    match sweep_one(&job.config, device.clone(), args.backend.name(), &path) {
+                        Ok(summary) => eprintln!("[{:>4}] {}: {summary}", job.index, job.name),
+                        Err(e) => {
+                            eprintln!("[{:>4}] {}: failed: {e}", job.index, job.name);
+                            failures.lock().map(|mut f| f.push(job.index)).ok();
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap_or_default();
+    if failures.is_empty() {
+        println!("sweep done: {} runs in {}; merge with: ticketlab collect {}", jobs.len(), args.out.display(), args.out.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(format!("{} of {} runs failed (indices {failures:?})", failures.len(), jobs.len()))
+    }
+}
+
+/// One run of a sweep: whatever its configuration asks for, written to `path`; returns a one-line summary.
+fn sweep_one(config: &TrainConfig, device: Device, backend: &str, path: &std::path::Path) -> Result<String, String> {
+    use ticketlab::procedure::{Outcome, run_procedure};
+    let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
+    let data = TrainData::new(data, config.val_fraction, config.seed);
+    let outcome = pollster::block_on(run_procedure(config, data, device, backend, &mut ticketlab::pace::Unpaced))
+        .map_err(|e| e.to_string())?;
+    // A single run is written as the `train` command writes it, so `collect` reads both alike.
+    let (json, summary) = match &outcome {
+        Outcome::Run(r) => (serde_json::to_string_pretty(r), format!("test accuracy {:.2}%", 100.0 * r.test.accuracy)),
+        Outcome::Imp(r) => (serde_json::to_string_pretty(r), format!("{} IMP rounds", r.rounds.len())),
+        Outcome::Ensemble(r) => {
+            (serde_json::to_string_pretty(r), format!("ensemble accuracy {:.2}%", 100.0 * r.ensemble.accuracy))
+        }
+    };
+    std::fs::write(path, json.map_err(|e| e.to_string())?).map_err(|e| format!("could not write {}: {e}", path.display()))?;
+    Ok(summary)
+}
+
+/// Merge run results into a markdown table (and CSV).
+fn collect(args: &CollectArgs) -> Result<ExitCode, String> {
+    use ticketlab::textconfig::{collect, load_results};
+    let (runs, errors) = load_results(&args.paths);
+    for e in &errors {
+        eprintln!("skipped {e}");
+    }
+    if runs.is_empty() {
+        return Err("no run results found (JSON files written by `ticketlab train --out` or `ticketlab sweep`)".into());
+    }
+    let table = collect(&runs, &args.group_by).map_err(|e| e.to_string())?;
+    println!("{}", table.to_markdown());
+    if let Some(path) = &args.csv {
+        write_file(path, table.to_csv())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ticketlab reproduce`: the experiments of `ticketlab::reproduce`, their pages and the index.
+fn reproduce(args: &ReproduceArgs) -> Result<ExitCode, String> {
+    use ticketlab::reproduce::{Request, parse_seeds, parse_selection, run_request};
+    let request = Request {
+        experiments: parse_selection(&args.experiment)?,
+        dataset: args.dataset.clone(),
+        model: args.model,
+        width: args.width,
+        seeds: parse_seeds(&args.seeds)?,
+        scale: args.scale,
+        backend: args.backend,
+        out: args.out.clone(),
+        verbose: !args.quiet,
+    };
+    Ok(if run_request(&request)? { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }

@@ -19,7 +19,12 @@
 //! - EDST's tickets are each phase's weights at its end (the reference keeps each phase's best validation
 //!   checkpoint; at the end of a phase its learning rate is at its lowest, so the two coincide in most runs).
 //! - Model soups need a held-out split: without a validation split in the data, one is held out of the training set
-//!   (`held_out_fraction`, stratified) for the whole procedure.
+//!   (`held_out_fraction`, stratified) for the whole procedure. Children keep the parent's mask, so a soup is as
+//!   sparse as its parent; BatchNorm statistics are averaged with the weights, not recalibrated.
+//! - Sup-tickets' base run follows the configuration's schedule compressed into the steps before the cycles; the
+//!   comparison run (`standard_run`) is the configuration trained normally for the whole length, same seed.
+//! - CARD-Deck's members share the clean training set's normaliser and augment a fixed, seeded copy of the
+//!   training set (not fresh corruptions every epoch); the gate compares spectra as [`crate::corrupt::gate`] does.
 //! - Training FLOPs follow RigL's convention ([`crate::accounting`]): a step costs 3× the sparse forward pass, a
 //!   RigL update adds a dense backward pass; a re-exploration that regrows by gradient adds one dense forward and
 //!   backward pass on one batch. The dense reference is `3 × dense forward FLOPs × batch × steps` of one run of the
@@ -472,8 +477,10 @@ pub struct SupCycle {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SupTicketsExtras {
     pub method: Method,
-    /// Steps before the cycles (the configuration's schedule, compressed into them).
+    /// Steps before the cycles (the configuration's schedule, compressed into them) ...
     pub base_steps: usize,
+    /// ... and the test accuracy the run had reached when the cycles began.
+    pub base_accuracy: f64,
     pub cycle_steps: usize,
     pub cycle_lr: (f64, f64),
     pub cycles: Vec<SupCycle>,
@@ -1210,6 +1217,7 @@ async fn sup_tickets(
     let ev = Evaluator::of(&t);
     pacer.news(News::Stage(format!("Sup-tickets base run: {base_steps} steps ({})", config.schedule)));
     advance(&mut t, base_steps, None, pacer).await?;
+    let base_accuracy = ev.test(&t.net).await?.0.accuracy;
     // The cycles: no mask updates inside a cycle; the step counter runs on to the full length.
     let method = config.method;
     t.config.method = Method::Static;
@@ -1280,6 +1288,7 @@ async fn sup_tickets(
     let extras = Extras::SupTickets(Box::new(SupTicketsExtras {
         method,
         base_steps,
+        base_accuracy,
         cycle_steps: cycle_len,
         cycle_lr: (low, high),
         cycles: records,
@@ -1596,14 +1605,14 @@ impl EnsembleResult {
     pub fn table(&self) -> String {
         let c = &self.config;
         let mut out = format!(
-            "{} ensemble of {} members: {} ×{} at density {} ({}), {} steps of batch {}, seed {}\n\n",
+            "{} ensemble of {} members: {} ×{} at density {} ({}), {} of batch {}, seed {}\n\n",
             self.kind,
             self.members.len(),
             c.model,
             c.width,
             c.density,
             c.distribution,
-            c.steps.map_or(format!("{} epochs", c.epochs), |s| s.to_string()),
+            c.steps.map_or(format!("{} epochs", c.epochs), |s| format!("{s} steps")),
             c.batch_size,
             c.seed
         );
@@ -1686,7 +1695,7 @@ impl EnsembleResult {
                 let members: Vec<String> = r.members.iter().map(|a| format!("{:.1}", 100.0 * a)).collect();
                 out += &format!(
                     "{:<16} {:>3}  {:>30}  {:>9}",
-                    r.corruption,
+                    r.corruption.name(),
                     r.severity,
                     members.join(" "),
                     pct(r.ensemble)
@@ -1739,10 +1748,11 @@ impl EnsembleResult {
             }
             Extras::SupTickets(x) => {
                 out += &format!(
-                    "{} ({}): {} base steps, then {} cycles of {} steps at lr {:.2e} → {:.2e}\n",
+                    "{} ({}): {} base steps (test accuracy {} at their end), then {} cycles of {} steps at lr {:.2e} → {:.2e}\n",
                     self.kind,
                     x.method,
                     x.base_steps,
+                    pct(x.base_accuracy),
                     x.cycles.len(),
                     x.cycle_steps,
                     x.cycle_lr.0,

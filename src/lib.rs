@@ -5,6 +5,7 @@ pub mod accounting;
 pub mod app;
 pub mod backend;
 pub mod bench;
+pub mod chart;
 pub mod config;
 pub mod corrupt;
 pub mod data;
@@ -16,6 +17,8 @@ pub mod model;
 pub mod optim;
 pub mod pace;
 pub mod procedure;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod reproduce;
 pub mod rng;
 pub mod run;
 pub mod schedule;

@@ -1,10 +1,11 @@
-//! One entry point for everything a configuration can ask for: a single run, IMP's rounds, an ensemble. The app
+//! One entry point for everything a configuration can ask for: a single run, IMP's rounds, an ensemble procedure. The app
 //! runs it under its pacer; the result is what it exports.
 
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use crate::config::TrainConfig;
+use crate::ensembles::{EnsembleKind, EnsembleResult, run_ensemble};
 use crate::pace::Pacer;
 use crate::run::RunResult;
 use crate::sparsity::Method;
@@ -17,6 +18,7 @@ use crate::train::{TrainData, TrainError, Trainer};
 pub enum Outcome {
     Run(Box<RunResult>),
     Imp(Box<ImpResult>),
+    Ensemble(Box<EnsembleResult>),
 }
 
 impl Outcome {
@@ -24,6 +26,7 @@ impl Outcome {
         match self {
             Outcome::Run(r) => &r.config,
             Outcome::Imp(r) => &r.config,
+            Outcome::Ensemble(r) => &r.config,
         }
     }
 }
@@ -36,6 +39,9 @@ pub async fn run_procedure(
     backend: &str,
     pacer: &mut impl Pacer,
 ) -> Result<Outcome, TrainError> {
+    if config.ensemble.kind != EnsembleKind::None {
+        return Ok(Outcome::Ensemble(Box::new(run_ensemble(config, data, device, backend, pacer).await?)));
+    }
     if config.method == Method::Imp {
         return Ok(Outcome::Imp(Box::new(run_imp(config, data, device, backend, pacer).await?)));
     }

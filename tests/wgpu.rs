@@ -425,3 +425,44 @@ fn sparse_routed_network_matches_the_dense_one() {
 fn masks_bit(masks: &ticketlab::mask::Masks, param: usize, i: usize) -> Option<bool> {
     masks.layers.iter().find(|l| l.param == param).map(|l| l.bits.get(i))
 }
+
+/// The app's training driver (a worker thread under the app's pacer) on lavapipe: it starts paused, takes single
+/// steps, runs to the end, and reports status, metrics, mask updates and the outcome, as the UI reads them.
+#[test]
+fn the_app_session_trains_on_the_gpu() {
+    let Some(gpu) = gpu() else { return };
+    let config = TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 192, test: 64 },
+        model: Arch::Conv2,
+        width: 0.25,
+        density: 0.2,
+        batch_size: 32,
+        steps: Some(12),
+        eval_every: 6,
+        method: Method::Set,
+        dst: DstSettings { update_every: 4, ..DstSettings::default() },
+        ..TrainConfig::default()
+    };
+    let data = ticketlab::train::TrainData::new(synthetic(config.seed, 192, 64), 0.0, config.seed);
+    let mut session = ticketlab::app::Session::new(config, data, gpu, "wgpu".into(), || {}).unwrap();
+    let wait = |session: &mut ticketlab::app::Session, done: &dyn Fn(&ticketlab::app::Session) -> bool| {
+        let start = std::time::Instant::now();
+        while !done(session) && start.elapsed().as_secs() < 300 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            session.update();
+        }
+    };
+    session.step();
+    wait(&mut session, &|s| s.status.as_ref().is_some_and(|t| t.step >= 1));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    session.update();
+    assert_eq!(session.status.as_ref().map(|t| t.step), Some(1), "one step while paused");
+    session.set_running(true);
+    wait(&mut session, &|s| s.is_done());
+    assert!(session.error.is_none(), "{:?}", session.error);
+    let stage = session.stage().expect("a stage");
+    assert!(!stage.train.is_empty() && stage.test.len() == 2, "train points and two evaluations");
+    assert_eq!(stage.updates.len(), 2, "SET updates at steps 4 and 8 (end at 75%)");
+    assert_eq!(stage.masks.len(), 3, "the initial mask and one per update");
+    assert!(matches!(session.outcome, Some(ticketlab::procedure::Outcome::Run(ref r)) if r.steps == 12));
+}

@@ -5,6 +5,7 @@ use eframe::egui::ColorImage;
 use super::session::Session;
 use crate::procedure::Outcome;
 use crate::run::RunResult;
+use crate::ensembles::EnsembleResult;
 use crate::tickets::ImpResult;
 
 /// Every stage's train and test points: `stage,label,step,kind,loss,accuracy,lr`.
@@ -22,7 +23,7 @@ pub fn curves_csv(s: &Session) -> String {
     out
 }
 
-/// A saved run: the app's export, or the JSON the CLI writes for `train` or `train --method imp`.
+/// A saved run: the app's export, or the JSON the CLI writes (`train`, `train --method imp`, `ensemble`).
 pub fn parse_saved_run(bytes: &[u8]) -> Result<Outcome, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the file is not text (expected a ticketlab JSON result)")?;
     if let Ok(outcome) = serde_json::from_str::<Outcome>(text) {
@@ -31,9 +32,12 @@ pub fn parse_saved_run(bytes: &[u8]) -> Result<Outcome, String> {
     if let Ok(run) = serde_json::from_str::<RunResult>(text) {
         return Ok(Outcome::Run(Box::new(run)));
     }
-    match serde_json::from_str::<ImpResult>(text) {
-        Ok(imp) => Ok(Outcome::Imp(Box::new(imp))),
-        Err(e) => Err(format!("not a ticketlab run result: {e}")),
+    if let Ok(imp) = serde_json::from_str::<ImpResult>(text) {
+        return Ok(Outcome::Imp(Box::new(imp)));
+    }
+    match serde_json::from_str::<EnsembleResult>(text) {
+        Ok(ensemble) => Ok(Outcome::Ensemble(Box::new(ensemble))),
+        Err(_) => Err("not a ticketlab result (a run, IMP rounds or an ensemble, as JSON)".into()),
     }
 }
 

@@ -21,6 +21,7 @@ use eframe::egui;
 
 use crate::config::{DatasetSpec, TrainConfig};
 use crate::data::{DataSplits, Dataset};
+use crate::ensembles::EnsembleKind;
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
 use crate::procedure::Outcome;
@@ -49,6 +50,7 @@ enum Tab {
     Training,
     Tickets,
     Topology,
+    Ensembles,
 }
 
 /// Images brought by the user (the built-in synthetic set needs none).
@@ -210,12 +212,13 @@ impl TicketlabApp {
         }
     }
 
-    /// When a run of a queue finishes, keep it and start the next one.
+    /// When a run of a queue finishes, keep it (for comparison) and start the next one.
     fn advance_queue(&mut self, ctx: &egui::Context) {
-        let Some(s) = &mut self.session else { return };
-        let Some(outcome) = s.outcome.take() else { return };
-        self.history.push(outcome.clone());
-        s.outcome = Some(outcome);
+        if self.queue.is_empty() {
+            return;
+        }
+        let Some(outcome) = self.session.as_ref().and_then(|s| s.outcome.clone()) else { return };
+        self.history.push(outcome);
         if let Some(next) = self.queue.pop_front() {
             self.config = next.clone();
             self.start(next, true, ctx);
@@ -257,6 +260,20 @@ impl TicketlabApp {
                 }
             });
             ui.end_row();
+            ui.label("ensemble");
+            egui::ComboBox::from_id_salt("ensemble").selected_text(c.ensemble.kind.name()).show_ui(ui, |ui| {
+                for k in EnsembleKind::ALL {
+                    if ui.selectable_value(&mut c.ensemble.kind, k, k.name()).clicked() {
+                        c.ensemble.members = k.default_members();
+                    }
+                }
+            });
+            ui.end_row();
+            if c.ensemble.kind != EnsembleKind::None {
+                ui.label("members");
+                ui.add(egui::DragValue::new(&mut c.ensemble.members).range(2..=8));
+                ui.end_row();
+            }
             ui.label("model");
             egui::ComboBox::from_id_salt("model").selected_text(c.model.name()).show_ui(ui, |ui| {
                 for arch in Arch::ALL {
@@ -561,6 +578,7 @@ impl TicketlabApp {
             ui.selectable_value(&mut self.tab, Tab::Training, "Training");
             ui.selectable_value(&mut self.tab, Tab::Tickets, "Tickets forming");
             ui.selectable_value(&mut self.tab, Tab::Topology, "Topology evolving");
+            ui.selectable_value(&mut self.tab, Tab::Ensembles, "Ensembles combining");
         });
     }
 
@@ -588,7 +606,9 @@ impl TicketlabApp {
 
 /// The view that shows a configuration's method best.
 fn tab_for(config: &TrainConfig) -> Tab {
-    if config.method == Method::Imp {
+    if config.ensemble.kind != EnsembleKind::None {
+        Tab::Ensembles
+    } else if config.method == Method::Imp {
         Tab::Tickets
     } else if config.method.is_dynamic() {
         Tab::Topology
@@ -634,6 +654,7 @@ impl eframe::App for TicketlabApp {
                 Tab::Training => views::training(ui, s, &self.history, self.test_set.as_deref(), &mut self.views),
                 Tab::Tickets => views::tickets(ui, s, &mut self.views),
                 Tab::Topology => views::topology(ui, s, &mut self.views),
+                Tab::Ensembles => views::ensembles(ui, s),
             });
         });
     }

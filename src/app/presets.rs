@@ -1,6 +1,7 @@
 //! One-click setups for teaching: each preset is a short queue of runs that shows one claim of the literature.
 
 use crate::config::{DatasetSpec, TrainConfig};
+use crate::ensembles::{EnsembleKind, EnsembleSettings};
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
 use crate::sparsity::{DstSettings, Method};
@@ -32,6 +33,14 @@ pub fn base() -> TrainConfig {
 
 fn with_method(method: Method, density: f64) -> TrainConfig {
     TrainConfig { method, density, ..base() }
+}
+
+fn ensemble(kind: EnsembleKind, method: Method) -> TrainConfig {
+    TrainConfig {
+        method,
+        ensemble: EnsembleSettings { kind, members: kind.default_members(), ..EnsembleSettings::default() },
+        ..base()
+    }
 }
 
 pub const PRESETS: &[Preset] = &[
@@ -67,6 +76,18 @@ pub const PRESETS: &[Preset] = &[
                 .map(|m| with_method(m, 0.1))
                 .collect()
         },
+    },
+    Preset {
+        name: "FreeTickets ensemble",
+        about: "Three RigL networks at 20% density from different seeds, their predictions averaged: the ensemble \
+                against its members, at a fraction of the training cost of one dense network.",
+        runs: || vec![ensemble(EnsembleKind::DstEnsemble, Method::Rigl)],
+    },
+    Preset {
+        name: "Model soup",
+        about: "A parent network fine-tuned three ways; the uniform soup averages the children's weights, the greedy \
+                soup adds a child only if held-out accuracy improves.",
+        runs: || vec![ensemble(EnsembleKind::Soup, Method::Static)],
     },
     Preset {
         name: "Dense vs sparse",

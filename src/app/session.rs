@@ -104,11 +104,12 @@ pub struct Session {
     pub gallery: Vec<f32>,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
-    /// Training throughput measured between completed reads.
+    /// Training throughput over the last second or so.
     pub images_per_second: f64,
     /// Seconds from the session's start to its first metrics (the first step includes shader compilation and
     /// autotuning on a GPU).
     pub first_metrics_seconds: Option<f64>,
+    /// The step and time throughput is measured from.
     last_read: Option<(usize, Instant)>,
     started: Instant,
     /// `None` for a saved run opened for viewing.
@@ -155,6 +156,7 @@ impl Session {
         let classes = match &outcome {
             Outcome::Run(r) => r.test.confusion.len(),
             Outcome::Imp(r) => r.rounds.first().map_or(10, |r| r.ticket.test.confusion.len()),
+            Outcome::Ensemble(r) => r.ensemble.confusion.len(),
         };
         let mut session = Session::empty(outcome.config().clone(), classes.max(1));
         let stage_of = |label: String, curves: &[crate::train::CurvePoint]| Stage {
@@ -182,6 +184,7 @@ impl Session {
                 }
                 session.rounds = r.rounds.clone();
             }
+            Outcome::Ensemble(r) => session.last_test = Some(r.ensemble.clone()),
         }
         session.outcome = Some(outcome);
         session
@@ -233,20 +236,26 @@ impl Session {
 
     fn apply(&mut self, event: Event) {
         match event {
-            Event::Status(status) => self.status = Some(status),
+            Event::Status(status) => {
+                // Throughput over the last second or more of status reports.
+                let now = Instant::now();
+                match self.last_read {
+                    Some((step, at)) if status.step > step && (now - at).as_secs_f64() >= 1.0 => {
+                        let seconds = (now - at).as_secs_f64();
+                        self.images_per_second = ((status.step - step) * status.batch_size) as f64 / seconds;
+                        self.last_read = Some((status.step, now));
+                    }
+                    Some((step, _)) if status.step >= step => {}
+                    _ => self.last_read = Some((status.step, now)),
+                }
+                self.status = Some(status);
+            }
             Event::Stage(label) => {
                 self.stages.push(Stage { label, ..Stage::default() });
                 self.last_read = None;
             }
             Event::Train { step, loss, accuracy, lr, at } => {
                 self.first_metrics_seconds.get_or_insert((at - self.started).as_secs_f64());
-                if let (Some((last_step, last_at)), Some(status)) = (self.last_read, &self.status)
-                    && step > last_step
-                {
-                    let seconds = (at - last_at).as_secs_f64().max(1e-6);
-                    self.images_per_second = ((step - last_step) * status.batch_size) as f64 / seconds;
-                }
-                self.last_read = Some((step, at));
                 self.stage_mut().train.push([step as f64, loss, accuracy, lr]);
             }
             Event::Test { step, metrics, gallery } => {

@@ -452,3 +452,114 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
     let key = format!("{}/{}", s.stages.len(), i);
     mask_grid(ui, state, &key, masks, previous, s);
 }
+
+/// Ensemble procedures: members against the ensemble, accuracy as members join, diversity, soups and robustness.
+pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
+    explain(
+        ui,
+        "several sparse networks combined. Averaging the predictions of members that disagree can beat each of \
+         them, at a fraction of a dense model's training cost (FreeTickets); soups average weights instead of \
+         predictions; CARD-Deck routes each test batch to the member trained on images most like it.",
+    );
+    let Some(Outcome::Ensemble(r)) = &s.outcome else {
+        if s.config.ensemble.kind == crate::ensembles::EnsembleKind::None {
+            ui.label("This run is not an ensemble: pick one in Setup (ensemble) or a preset such as “FreeTickets ensemble”.");
+        } else {
+            let stage = s.stage().map_or(String::new(), |st| format!(" Now: {}.", st.label));
+            ui.label(format!("The members are training; the ensemble appears when all are done.{stage}"));
+        }
+        return;
+    };
+    ui.label(format!(
+        "{} · {} members · ensemble test accuracy {:.2}% · NLL {:.3} · ECE {:.3} · training FLOPs {:.2}× one dense run{}",
+        r.kind,
+        r.members.len(),
+        100.0 * r.ensemble.accuracy,
+        r.ensemble.nll,
+        r.ensemble.ece,
+        r.cost.train_flops_vs_dense,
+        if r.cost.within_dense_budget { " (within the dense budget)" } else { "" }
+    ));
+    egui::Grid::new("members").striped(true).show(ui, |ui| {
+        for h in ["network", "test accuracy", "NLL", "ECE", "non-zeros", "training GFLOPs"] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        let row = |ui: &mut egui::Ui, name: &str, t: &crate::metrics::EvalMetrics, nz: String, flops: String| {
+            ui.label(name);
+            ui.label(format!("{:.2}%", 100.0 * t.accuracy));
+            ui.label(format!("{:.3}", t.nll));
+            ui.label(format!("{:.3}", t.ece));
+            ui.label(nz);
+            ui.label(flops);
+            ui.end_row();
+        };
+        for m in &r.members {
+            row(ui, &m.name, &m.test, m.nonzeros.to_string(), format!("{:.1}", m.train_flops / 1e9));
+        }
+        row(ui, "ensemble", &r.ensemble, r.cost.total_nonzeros.to_string(), format!("{:.1}", r.cost.train_flops / 1e9));
+        if let Some(d) = &r.dense_baseline {
+            row(ui, "dense baseline", &d.test, d.nonzeros.to_string(), format!("{:.1}", d.train_flops / 1e9));
+        }
+    });
+    let h = plot_height(ui, 0.3);
+    ui.columns(2, |cols| {
+        let joins: Vec<[f64; 2]> = r.accuracy_as_members_join.iter().enumerate().map(|(i, &a)| [(i + 1) as f64, a]).collect();
+        let best: Vec<[f64; 2]> = (1..=r.members.len())
+            .map(|k| [k as f64, r.members[..k].iter().map(|m| m.test.accuracy).fold(0.0, f64::max)])
+            .collect();
+        Plot::new("joins").height(h).legend(Legend::default()).x_axis_label("members").show(&mut cols[0], |plot| {
+            plot.line(Line::new("ensemble of the first k", joins.clone()));
+            plot.points(Points::new("ensemble of the first k", joins).radius(3.0));
+            plot.line(Line::new("best single member so far", best).style(egui_plot::LineStyle::dashed_loose()));
+        });
+        match &r.extras {
+            crate::ensembles::Extras::Soup(soup) => {
+                let wise: Vec<[f64; 2]> = soup.wise.iter().map(|p| [p.alpha, p.test_accuracy]).collect();
+                Plot::new("wise").height(h).legend(Legend::default()).x_axis_label("α (parent → best child)").show(&mut cols[1], |plot| {
+                    plot.line(Line::new("interpolation", wise));
+                    plot.points(Points::new("uniform soup", vec![[1.05, soup.uniform.test.accuracy]]).radius(5.0));
+                    plot.points(Points::new("greedy soup", vec![[1.1, soup.greedy.test.accuracy]]).radius(5.0));
+                });
+            }
+            _ if !r.robustness.is_empty() => {
+                let rows: Vec<[f64; 2]> = r.robustness.iter().enumerate().map(|(i, c)| [i as f64, c.ensemble]).collect();
+                Plot::new("robustness").height(h).legend(Legend::default()).x_axis_label("corruption × severity (see table)").include_y(0.0).show(&mut cols[1], |plot| {
+                    plot.bar_chart(BarChart::new("ensemble", rows.iter().map(|p| Bar::new(p[0], p[1]).width(0.35)).collect()));
+                    let gated: Vec<Bar> =
+                        r.robustness.iter().enumerate().filter_map(|(i, c)| Some(Bar::new(i as f64 + 0.4, c.gated?).width(0.35))).collect();
+                    if !gated.is_empty() {
+                        plot.bar_chart(BarChart::new("gated (CARD-Deck)", gated));
+                    }
+                });
+            }
+            _ => {
+                cols[1].label("No interpolation or corruption results for this procedure (add corruptions in the CLI: --corruptions).");
+            }
+        }
+    });
+    let names: Vec<String> = r.members.iter().map(|m| m.name.clone()).collect();
+    ui.columns(2, |cols| {
+        cols[0].strong("Disagreement (share of test images predicted differently)");
+        matrix(&mut cols[0], &r.disagreement, &names, |v| format!("{:.2}", v));
+        cols[1].strong("KL divergence between members (nats)");
+        matrix(&mut cols[1], &r.kl, &names, |v| format!("{:.2}", v));
+    });
+    if !r.robustness.is_empty() {
+        ui.strong("Accuracy under corruptions");
+        egui::Grid::new("robustness").striped(true).show(ui, |ui| {
+            for h in ["corruption", "severity", "members", "ensemble", "gated"] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for c in &r.robustness {
+                ui.label(c.corruption.name());
+                ui.label(c.severity.to_string());
+                ui.label(c.members.iter().map(|a| format!("{:.1}", 100.0 * a)).collect::<Vec<_>>().join(" / "));
+                ui.label(format!("{:.1}%", 100.0 * c.ensemble));
+                ui.label(c.gated.map_or("–".into(), |g| format!("{:.1}%", 100.0 * g)));
+                ui.end_row();
+            }
+        });
+    }
+}

@@ -4,7 +4,7 @@
 import { chromium } from 'playwright-core';
 
 const [base, shot] = process.argv.slice(2);
-const link = (seed) => `${base}/#v=1&model=conv2&width=0.25&density=0.5&epochs=1&dataset=synthetic:640:200&seed=${seed}`;
+const link = (seed) => `${base}/#v=1&model=conv2&width=0.25&density=0.5&epochs=3&dataset=synthetic:640:200&seed=${seed}`;
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',

@@ -1,0 +1,224 @@
+//! `ticketlab reproduce`: experiment names, the job lists each experiment expands to, the verdict logic on hand-made
+//! numbers, and one tiny experiment end to end.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use ticketlab::config::DatasetSpec;
+use ticketlab::model::Arch;
+use ticketlab::reproduce::{
+    Experiment, Order, Setup, Stat, Task, Verdict, compare, falls, index_markdown, non_decreasing, parse_seeds,
+    parse_selection, run_experiment, shape, with_label_noise,
+};
+use ticketlab::sparsity::Method;
+
+/// synthetic 256/128, conv2 ×0.25, the given seeds, the shortest runs.
+fn tiny(seeds: Vec<u64>) -> Setup {
+    Setup::new(DatasetSpec::Synthetic { train: 256, test: 128 }, 256, Arch::Conv2, Some(0.25), seeds, 0.1).unwrap()
+}
+
+#[test]
+fn experiment_names_parse_and_unknown_names_list_the_valid_ones() {
+    for e in Experiment::ALL {
+        assert_eq!(e.name().parse::<Experiment>().unwrap(), e);
+        assert_eq!(e.to_string(), e.name());
+    }
+    assert_eq!("double_descent".parse::<Experiment>().unwrap(), Experiment::DoubleDescent);
+    assert_eq!(parse_selection("all").unwrap(), Experiment::ALL.to_vec());
+    assert_eq!(
+        parse_selection("soups, dst,soups").unwrap(),
+        vec![Experiment::Soups, Experiment::Dst],
+        "a list keeps its order and drops repeats"
+    );
+    let err = parse_selection("rigl").unwrap_err();
+    assert!(err.contains("'rigl'"), "{err}");
+    for e in Experiment::ALL {
+        assert!(err.contains(e.name()), "the error lists {}: {err}", e.name());
+    }
+    assert_eq!(parse_seeds("0, 1,7").unwrap(), vec![0, 1, 7]);
+    assert!(parse_seeds("0,x").unwrap_err().contains("'x'"));
+    assert!(parse_seeds("1,1").unwrap_err().contains("twice"));
+    assert!(Setup::new(DatasetSpec::SYNTHETIC_DEFAULT, 5000, Arch::Conv4, None, vec![0], 0.0).is_err());
+    assert!(Setup::new(DatasetSpec::SYNTHETIC_DEFAULT, 5000, Arch::Conv4, Some(9.0), vec![0], 1.0).is_err());
+    assert!(Setup::new(DatasetSpec::SYNTHETIC_DEFAULT, 5000, Arch::Conv4, None, vec![], 1.0).is_err());
+}
+
+#[test]
+fn every_experiment_expands_to_valid_jobs() {
+    let default =
+        Setup::new(DatasetSpec::Synthetic { train: 3000, test: 1000 }, 3000, Arch::Vgg11, None, vec![0, 1], 1.0)
+            .unwrap();
+    let long = Setup { scale: 3.0, ..default.clone() };
+    for setup in [tiny(vec![0, 1]), default.clone(), long] {
+        // RigL's schedule with ΔT scaled to the run: at least 8 updates.
+        let dst = setup.dst();
+        assert!(dst.end_step(setup.steps()) / dst.update_every >= 8, "{dst:?} over {} steps", setup.steps());
+        for e in Experiment::ALL {
+            let jobs = e.jobs(&setup);
+            assert!(!jobs.is_empty(), "{e}");
+            for job in &jobs {
+                job.validate().unwrap_or_else(|m| panic!("{e}: {m}"));
+                assert_eq!(job.config.seed, job.seed, "{e}: {}", job.label);
+                assert_eq!(job.config.steps, Some(setup.steps()), "{e}: {}", job.label);
+                assert_eq!(job.config.model, setup.model);
+            }
+            // The same labelled jobs for every seed, in the same order.
+            let per_seed: Vec<Vec<&str>> = setup
+                .seeds
+                .iter()
+                .map(|&s| jobs.iter().filter(|j| j.seed == s).map(|j| j.label.as_str()).collect())
+                .collect();
+            assert!(per_seed.windows(2).all(|w| w[0] == w[1]), "{e}: {per_seed:?}");
+            assert_eq!(per_seed[0].iter().collect::<BTreeSet<_>>().len(), per_seed[0].len(), "{e}: labels are unique");
+        }
+    }
+    // A few specifics of the claims.
+    let jobs = Experiment::Dst.jobs(&default);
+    assert_eq!(jobs.len(), 2 * 10, "dense + 3 sparsities × 3 methods, per seed");
+    assert!(jobs.iter().any(|j| j.config.method == Method::Rigl && (j.config.density - 0.05).abs() < 1e-12));
+    let tickets = Experiment::Tickets.jobs(&default);
+    let imp = &tickets[0].config;
+    assert_eq!(imp.method, Method::Imp);
+    assert!(imp.imp.controls);
+    let rounds = imp.imp.round_densities(imp.density).unwrap();
+    assert_eq!(rounds.len(), 4);
+    assert!((rounds[3] - imp.density).abs() < 1e-12);
+    assert!(tickets[1].config.imp.rewind_step > 0 && !tickets[1].config.imp.controls);
+    assert!(Experiment::DoubleDescent.jobs(&default).iter().all(|j| j.label_noise > 0.0 && j.config.density <= 0.011));
+    let ks: Vec<usize> = Experiment::Instability
+        .jobs(&default)
+        .iter()
+        .filter(|j| j.seed == 0)
+        .map(|j| match j.task {
+            Task::Instability { from_step } => from_step,
+            _ => panic!("instability jobs only"),
+        })
+        .collect();
+    assert_eq!(ks[0], 0);
+    assert!(ks.windows(2).all(|w| w[0] < w[1]) && ks.len() == 5, "{ks:?}");
+}
+
+#[test]
+fn label_noise_changes_the_share_asked_for_and_never_keeps_the_label() {
+    let data = ticketlab::data::synthetic(3, 500, 10);
+    let noisy = with_label_noise(&data.train, 0.2, 7);
+    let changed = data.train.labels.iter().zip(&noisy.labels).filter(|(a, b)| a != b).count();
+    assert_eq!(changed, 100);
+    assert!(noisy.labels.iter().all(|&l| (l as usize) < noisy.num_classes));
+    assert_eq!(noisy.images, data.train.images);
+    assert_eq!(with_label_noise(&data.train, 0.2, 7).labels, noisy.labels, "seeded");
+}
+
+fn stat(values: &[f64]) -> Stat {
+    Stat::of(values)
+}
+
+#[test]
+fn verdicts_follow_the_numbers() {
+    let s = stat(&[70.0, 72.0]);
+    assert_eq!(s.mean, 71.0);
+    assert!((s.std.unwrap() - 2f64.sqrt()).abs() < 1e-12);
+    assert_eq!(s.show(2), "71.00 ± 1.41");
+    assert_eq!(stat(&[f64::NAN]).show(2), "–");
+    assert_eq!(Stat::paired(&stat(&[3.0, 5.0]), &stat(&[1.0, 1.0]), |a, b| a - b).values, vec![2.0, 4.0]);
+
+    // RigL ≥ SET > static: held, then not held.
+    let (rigl, set, fixed) = (stat(&[60.0, 62.0]), stat(&[59.0, 61.0]), stat(&[50.0, 52.0]));
+    let held = Verdict::of(vec![
+        compare("RigL", &rigl, Order::AtLeast, "SET", &set, "%"),
+        compare("SET", &set, Order::Above, "static", &fixed, "%"),
+    ]);
+    assert!(held.held);
+    assert_eq!(held.word(), "held");
+    assert!(held.checks[0].within_noise, "a 1-point difference with 1.4-point spreads is within the noise");
+    assert!(!held.checks[1].within_noise);
+    assert!(held.checks[0].numbers.contains("61.00 ± 1.41") && held.checks[0].numbers.contains("+1.00"));
+    let failed = Verdict::of(vec![
+        compare("RigL", &rigl, Order::AtLeast, "SET", &set, "%"),
+        compare("SET", &fixed, Order::Above, "static", &fixed, "%"),
+    ]);
+    assert!(!failed.held);
+    assert_eq!(failed.word(), "did not hold");
+    assert!(failed.summary().contains("did not hold") && failed.summary().contains("SET > static"));
+    assert!(compare("a", &set, Order::AtLeast, "b", &set, "").held, "≥ holds on ties");
+    assert!(!compare("a", &set, Order::Above, "b", &set, "").held, "> does not");
+
+    // Observed checks are shown but do not decide.
+    let observed = compare("uniform soup", &fixed, Order::AtLeast, "best child", &rigl, "%").observed();
+    assert!(!observed.held && !observed.part_of_claim);
+    let v = Verdict::of(vec![compare("greedy", &rigl, Order::AtLeast, "best child", &rigl, "%"), observed.clone()]);
+    assert!(v.held && v.checks.len() == 2);
+    assert!(!Verdict::of(vec![]).held, "no checks, no claim held");
+
+    // Gap widening and falling barriers.
+    let pts = |v: &[f64]| -> Vec<(String, Stat)> { v.iter().map(|&x| (format!("{x}"), stat(&[x]))).collect() };
+    assert!(non_decreasing("gap widens", &pts(&[1.0, 2.0, 2.0, 5.0])).held);
+    assert!(!non_decreasing("gap widens", &pts(&[1.0, 3.0, 2.0])).held);
+    assert!(falls("barrier falls", &pts(&[20.0, 12.0, 3.0, 0.5])).held);
+    let bumpy = falls("barrier falls", &pts(&[20.0, 12.0, 14.0, 0.5]));
+    assert!(bumpy.held && bumpy.numbers.contains("not monotone"));
+    assert!(!falls("barrier falls", &pts(&[2.0, 12.0, 14.0, 3.0])).held);
+
+    // Double descent: fall, rise, fall (steps above the tolerance).
+    let dd = shape(&[60.0, 55.0, 58.0, 52.0], 0.5);
+    assert!(dd.rise_after_fall && dd.fall_rise_fall);
+    let monotone = shape(&[60.0, 58.0, 55.0, 40.0], 0.5);
+    assert!(!monotone.rise_after_fall && !monotone.fall_rise_fall);
+    let no_final_fall = shape(&[60.0, 55.0, 58.0, 59.0], 0.5);
+    assert!(no_final_fall.rise_after_fall && !no_final_fall.fall_rise_fall);
+    assert!(!shape(&[60.0, 59.8, 60.1, 59.9], 0.5).rise_after_fall, "wiggles under the tolerance are no rise");
+    assert!(!shape(&[50.0, 55.0, 40.0], 0.5).rise_after_fall, "a rise before the fall is not a second descent");
+}
+
+#[test]
+fn a_tiny_experiment_writes_its_page_json_and_chart() {
+    let setup = tiny(vec![0]);
+    let data = ticketlab::data::synthetic(0, 256, 128);
+    let device = ticketlab::backend::device(ticketlab::backend::BackendKind::Cpu).unwrap();
+    let report = run_experiment(Experiment::PruneAtInit, &setup, &data, &device, "cpu", false).unwrap();
+    assert_eq!(report.jobs.len(), 4);
+    assert_eq!(report.verdict.checks.iter().filter(|c| c.part_of_claim).count(), 3, "SNIP, GraSP, SynFlow vs random");
+
+    let dir = std::env::temp_dir().join(format!("ticketlab-reproduce-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = report.write(&dir).unwrap();
+    assert_eq!(files.len(), 3);
+    let md = std::fs::read_to_string(dir.join("prune-at-init.md")).unwrap();
+    assert!(md.contains(&format!("the claim {}", report.verdict.word())), "{md}");
+    assert!(md.contains("| SNIP |") && md.contains("| random |") && md.contains("(prune-at-init.png)"), "{md}");
+    assert!(md.contains("ticketlab reproduce prune-at-init"), "the page says how to regenerate it");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("prune-at-init.json")).unwrap()).unwrap();
+    assert_eq!(json["experiment"], "prune-at-init");
+    assert_eq!(json["verdict"]["held"], report.verdict.held);
+    assert_eq!(json["jobs"].as_array().unwrap().len(), 4);
+    let acc = &json["tables"][0]["rows"][0][1];
+    assert!(acc["mean"].as_f64().is_some() && acc["values"].as_array().unwrap().len() == 1, "{acc}");
+    let png = std::fs::read(dir.join("prune-at-init.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    let index = index_markdown(
+        &setup,
+        "cpu",
+        &[(Experiment::PruneAtInit, Ok(report)), (Experiment::Dst, Err("it broke".into()))],
+    );
+    assert!(index.contains("(prune-at-init.md)") && index.contains("failed to run**: it broke"), "{index}");
+    assert!(index.contains("ticketlab reproduce prune-at-init,dst"), "{index}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_input_exits_with_status_2_and_a_message() {
+    for (args, needle) in [
+        (vec!["reproduce", "lottery"], "double-descent"),
+        (vec!["reproduce", "dst", "--seeds", "0,a"], "'a'"),
+        (vec!["reproduce", "dst", "--scale", "0"], "scale"),
+        (vec!["reproduce", "dst", "--width", "9"], "width"),
+        (vec!["reproduce", "dst", "--dataset", "cifar10:/nonexistent/dir"], "/nonexistent/dir"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ticketlab")).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: stderr does not mention '{needle}': {stderr}");
+    }
+}
