@@ -30,7 +30,7 @@ use crate::procedure::{Outcome, run_procedure};
 use crate::rng::Rng;
 use crate::run::RunResult;
 use crate::sparsity::{Distribution, DstSettings, Method};
-use crate::tickets::{ImpResult, ImpSettings, Instability, Rewind, instability, train_out};
+use crate::tickets::{self, ImpResult, ImpSettings, Instability, Rewind, train_out};
 use crate::train::{TrainData, TrainError, Trainer, labels_of};
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -67,6 +67,8 @@ pub const TICKET_DENSITY: f64 = 0.05;
 pub const TICKET_ROUNDS: usize = 4;
 /// Weight rewinding goes back to this share of training.
 pub const REWIND_SHARE: f64 = 0.05;
+/// The instability analysis studies a sparse network at this density (a static ERK mask).
+pub const INSTABILITY_DENSITY: f64 = 0.2;
 /// The rewinding points of the instability analysis, as shares of training.
 pub const INSTABILITY_SHARES: [f64; 5] = [0.0, 0.02, 0.05, 0.1, 0.2];
 /// Sparse double descent: IMP down to this density in [`DOUBLE_DESCENT_ROUNDS`] rounds at scale 1, with this share
@@ -220,7 +222,7 @@ impl Experiment {
                 ),
             ],
             Experiment::Instability => vec![format!(
-                "The dense network, trained to step k (k = {} steps), then two copies on different data orders to the \
+                "The sparse network at density {INSTABILITY_DENSITY} (a static ERK mask, fixed from initialisation), trained to step k (k = {} steps), then two copies on different data orders to the \
                  end; test error along (1 − α)·θ₁ + α·θ₂, α = 0, 0.1, …, 1; barrier = max error − mean of the ends.",
                 s.instability_steps().iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
             )],
@@ -296,9 +298,10 @@ impl Experiment {
             ..config
         };
         let job = |label: &str, config: TrainConfig| Job::new(label, seed, config, Task::Procedure);
+        let rigl = || sparse(ENSEMBLE_DENSITY, Method::Rigl);
         match self {
             Experiment::Dst => {
-                let mut jobs = vec![job("dense", base.clone())];
+                let mut jobs = vec![job(DENSE, base.clone())];
                 for d in DST_DENSITIES {
                     for m in DST_METHODS {
                         jobs.push(job(&method_at(m, d), sparse(d, m)));
@@ -313,12 +316,15 @@ impl Experiment {
             Experiment::Instability => s
                 .instability_steps()
                 .into_iter()
-                .map(|k| Job::new(&rewind_label(k), seed, base.clone(), Task::Instability { from_step: k }))
+                .map(|k| {
+                    let config = sparse(INSTABILITY_DENSITY, Method::Static);
+                    Job::new(&rewind_label(k), seed, config, Task::Instability { from_step: k })
+                })
                 .collect(),
             Experiment::Freetickets => vec![
                 job(DENSE, base.clone()),
-                job(DST_ENSEMBLE, ensemble(sparse(ENSEMBLE_DENSITY, Method::Rigl), EnsembleKind::DstEnsemble, false)),
-                job(EDST, ensemble(sparse(ENSEMBLE_DENSITY, Method::Rigl), EnsembleKind::Edst, false)),
+                job(DST_ENSEMBLE, ensemble(rigl(), EnsembleKind::DstEnsemble, false)),
+                job(EDST, ensemble(rigl(), EnsembleKind::Edst, false)),
             ],
             Experiment::SupTickets => {
                 vec![job(SUP, ensemble(sparse(SUP_DENSITY, Method::Rigl), EnsembleKind::SupTickets, false))]
@@ -336,8 +342,8 @@ impl Experiment {
                     base.clone(),
                     Task::Corrupted { corruptions: ROBUST_CORRUPTIONS.to_vec(), severities: SEVERITIES.to_vec() },
                 ),
-                job(DST_ENSEMBLE, ensemble(sparse(ENSEMBLE_DENSITY, Method::Rigl), EnsembleKind::DstEnsemble, true)),
-                job(CARD_DECK, ensemble(sparse(ENSEMBLE_DENSITY, Method::Rigl), EnsembleKind::CardDeck, true)),
+                job(DST_ENSEMBLE, ensemble(rigl(), EnsembleKind::DstEnsemble, true)),
+                job(CARD_DECK, ensemble(rigl(), EnsembleKind::CardDeck, true)),
             ],
             Experiment::PruneAtInit => {
                 PAI_METHODS.iter().map(|&(label, m)| job(label, sparse(PAI_DENSITY, m))).collect()
@@ -771,7 +777,7 @@ async fn measure(
                 pacer.after_step(&mut t).await?;
             }
             pacer.news(News::Stage(format!("two copies from step {from_step}, on different data orders")));
-            Ok(Measured::Instability(instability(&t, data).await?))
+            Ok(Measured::Instability(tickets::instability(&t, data).await?))
         }
     }
 }
@@ -959,6 +965,8 @@ pub enum Order {
     AtLeast,
     /// a > b
     Above,
+    /// a ≤ b (lower is better: NLL, ECE)
+    AtMost,
 }
 
 /// `a` (named) against `b`: held when the means are in the order asked.
@@ -966,6 +974,7 @@ pub fn compare(a_name: &str, a: &Stat, order: Order, b_name: &str, b: &Stat, uni
     let (sign, held) = match order {
         Order::AtLeast => ("≥", a.mean >= b.mean),
         Order::Above => (">", a.mean > b.mean),
+        Order::AtMost => ("≤", a.mean <= b.mean),
     };
     let diff = a.mean - b.mean;
     Check {
@@ -1194,413 +1203,375 @@ fn join_chart(title: &str, r: &Results, labels: &[&str], reference: (&str, &Stat
     chart.series(level(reference.0, reference.1.mean, 1.0, most))
 }
 
-impl Experiment {
-    /// Tables, charts and verdict from the measurements.
-    pub fn summarise(self, r: &Results) -> (Vec<Table>, Vec<(String, Chart)>, Verdict, Vec<String>) {
-        let acc_cols = ["network", "test accuracy (%)", "NLL", "ECE"];
-        match self {
-            Experiment::Dst => {
-                let dense = r.stat(DENSE, accuracy);
-                let grid: Vec<(f64, Vec<Stat>)> = DST_DENSITIES
-                    .iter()
-                    .map(|&d| (d, DST_METHODS.iter().map(|&m| r.stat(&method_at(m, d), accuracy)).collect()))
-                    .collect();
-                let gap = |s: &[Stat]| Stat::paired(&s[2], &s[0], |a, b| a - b);
-                let table =
-                    Table::new("Test accuracy (%)", &["sparsity", "dense", "static", "SET", "RigL", "RigL − static"])
-                        .rows(grid.iter().map(|(d, s)| {
-                            vec![text(sparsity(*d)), pc(&dense), pc(&s[0]), pc(&s[1]), pc(&s[2]), pc(&gap(s))]
-                        }));
-                let mut checks = vec![];
-                for (d, s) in &grid {
-                    let at = sparsity(*d);
-                    checks.push(compare(&format!("RigL at {at}"), &s[2], Order::AtLeast, "SET", &s[1], "%"));
-                    checks.push(compare(&format!("SET at {at}"), &s[1], Order::Above, "static", &s[0], "%"));
-                }
-                let gaps: Vec<(String, Stat)> = grid.iter().map(|(d, s)| (sparsity(*d), gap(s))).collect();
-                checks.push(non_decreasing("the RigL − static gap widens as sparsity grows", &gaps));
-                let x = |d: f64| 100.0 * (1.0 - d);
-                let mut chart = Chart::new("RigL vs SET vs static (ERK)", "sparsity (%)", "test accuracy (%)");
-                for (i, &m) in DST_METHODS.iter().enumerate() {
-                    chart = chart.series(stat_series(method_name(m), grid.iter().map(|(d, s)| (x(*d), s[i].clone()))));
-                }
-                let (lo, hi) = (x(DST_DENSITIES[0]), x(DST_DENSITIES[DST_DENSITIES.len() - 1]));
-                chart = chart.series(level("dense", dense.mean, lo, hi));
-                (vec![table], vec![(String::new(), chart)], Verdict::of(checks), vec![])
-            }
-            Experiment::Tickets => {
-                let rounds = |f: fn(&crate::tickets::ImpRound) -> f64| {
-                    move |m: &Measured| m.imp().map(|i| i.rounds.iter().map(f).collect::<Vec<f64>>())
-                };
-                let maybe = |t: &Option<crate::tickets::Trained>| t.as_ref().map_or(f64::NAN, |t| pct(t.test.accuracy));
-                let density = r.stats(IMP_INIT, rounds(|x| x.density));
-                let ticket = r.stats(IMP_INIT, rounds(|x| pct(x.ticket.test.accuracy)));
-                let reinit =
-                    r.stats(IMP_INIT, move |m| m.imp().map(|i| i.rounds.iter().map(|x| maybe(&x.reinit)).collect()));
-                let random =
-                    r.stats(IMP_INIT, move |m| m.imp().map(|i| i.rounds.iter().map(|x| maybe(&x.random)).collect()));
-                let rewound = r.stats(IMP_STEP, rounds(|x| pct(x.ticket.test.accuracy)));
-                let table = Table::new(
-                    "Test accuracy (%) per IMP round",
-                    &[
-                        "round",
-                        "density",
-                        "ticket (rewind to init)",
-                        "same mask, re-initialised",
-                        "random mask",
-                        "ticket (rewind to step k)",
-                    ],
-                )
-                .rows((0..ticket.len()).map(|i| {
-                    let at = |v: &[Stat]| v.get(i).map_or(text("–"), pc);
-                    vec![
-                        text(i.to_string()),
-                        num(&density[i], 4),
-                        pc(&ticket[i]),
-                        at(&reinit),
-                        at(&random),
-                        at(&rewound),
-                    ]
-                }));
-                let mut checks = vec![];
-                if let (Some(t), Some(re), Some(ra), Some(k)) =
-                    (ticket.last(), reinit.last(), random.last(), rewound.last())
-                {
-                    let at = format!("at density {:.3}", density.last().map_or(f64::NAN, |d| d.mean));
-                    checks.push(compare(
-                        &format!("the ticket {at}"),
-                        t,
-                        Order::Above,
-                        "the same mask re-initialised",
-                        re,
-                        "%",
-                    ));
-                    checks.push(compare(&format!("the ticket {at}"), t, Order::Above, "a random mask", ra, "%"));
-                    checks.push(compare(
-                        &format!("rewinding to step k {at}"),
-                        k,
-                        Order::AtLeast,
-                        "rewinding to init",
-                        t,
-                        "%",
-                    ));
-                    checks.push(
-                        compare(
-                            "the final ticket (rewind to init)",
-                            t,
-                            Order::AtLeast,
-                            "the dense network",
-                            &ticket[0],
-                            "%",
-                        )
-                        .observed(),
-                    );
-                }
-                let x: Vec<f64> = density.iter().map(|d| 100.0 * d.mean).collect();
-                let series = |name: &str, v: &[Stat]| stat_series(name, x.iter().copied().zip(v.iter().cloned()));
-                let chart =
-                    Chart::new("IMP: ticket vs controls", "density (% of weights kept, log)", "test accuracy (%)")
-                        .log_x(true)
-                        .series(series("ticket, rewind to init", &ticket))
-                        .series(series("same mask, re-initialised", &reinit))
-                        .series(series("random mask", &random))
-                        .series(series("ticket, rewind to step k", &rewound));
-                (vec![table], vec![(String::new(), chart)], Verdict::of(checks), vec![])
-            }
-            Experiment::Instability => {
-                let steps = r.setup.steps() as f64;
-                let ks = r.setup.instability_steps();
-                let inst = |k: usize| rewind_label(k);
-                let barrier: Vec<Stat> =
-                    ks.iter().map(|&k| r.stat(&inst(k), |m| m.instability().map(|i| i.barrier))).collect();
-                let errors: Vec<Vec<Stat>> =
-                    ks.iter().map(|&k| r.stats(&inst(k), |m| m.instability().map(|i| i.errors.clone()))).collect();
-                let at = |e: &[Stat], i: usize| e.get(i).map_or(text("–"), pc);
-                let table = Table::new(
-                    "Error barrier (percentage points) and test error (%) along the path",
-                    &[
-                        "k (steps)",
-                        "k (% of training)",
-                        "barrier",
-                        "error at α = 0",
-                        "error at α = 0.5",
-                        "error at α = 1",
-                    ],
-                )
-                .rows(ks.iter().enumerate().map(|(i, &k)| {
-                    vec![
-                        text(k.to_string()),
-                        text(format!("{:.1}", 100.0 * k as f64 / steps)),
-                        pc(&barrier[i]),
-                        at(&errors[i], 0),
-                        at(&errors[i], 5),
-                        at(&errors[i], 10),
-                    ]
-                }));
-                let points: Vec<(String, Stat)> = ks.iter().zip(&barrier).map(|(k, b)| (inst(*k), b.clone())).collect();
-                let checks = vec![falls("the error barrier falls as the rewinding step k grows", &points)];
-                let chart = Chart::new("Instability vs rewinding step", "rewinding step k", "error barrier (points)")
-                    .series(stat_series("barrier", ks.iter().map(|&k| k as f64).zip(barrier.iter().cloned())));
-                let mut path = Chart::new("Test error along (1 − α)·θ₁ + α·θ₂", "α", "test error (%)");
-                for (k, e) in ks.iter().zip(&errors) {
-                    path = path.series(stat_series(
-                        &inst(*k),
-                        e.iter().enumerate().map(|(i, s)| (i as f64 / 10.0, s.clone())),
-                    ));
-                }
-                (vec![table], vec![(String::new(), chart), ("-path".into(), path)], Verdict::of(checks), vec![])
-            }
-            Experiment::Freetickets => {
-                let dense = metric_stats(r, DENSE, |m| m.test().cloned());
-                let dense_flops = r.stat(DENSE, flops_vs_dense);
-                let mut table =
-                    Table::new("", &["network", "test accuracy (%)", "NLL", "ECE", "training FLOPs (× dense)"]).row(
-                        vec![text("dense"), pc(&dense[0]), num(&dense[1], 4), num(&dense[2], 4), num(&dense_flops, 2)],
-                    );
-                let mut checks = vec![];
-                for label in [DST_ENSEMBLE, EDST] {
-                    let e = metric_stats(r, label, ensemble_metrics);
-                    let flops = r.stat(label, flops_vs_dense);
-                    let members = r.stat(label, member_mean);
-                    table = table
-                        .row(vec![text(label), pc(&e[0]), num(&e[1], 4), num(&e[2], 4), num(&flops, 2)])
-                        .row(vec![text(format!("{label}: mean member")), pc(&members), text(""), text(""), text("")]);
-                    checks.push(compare(&format!("{label} accuracy"), &e[0], Order::AtLeast, "dense", &dense[0], "%"));
-                    let cheap = flops.mean <= 1.0;
-                    checks.push(Check {
-                        statement: format!("{label} training FLOPs ≤ one dense run"),
-                        held: cheap,
-                        numbers: format!("{}× dense", flops.show(2)),
-                        within_noise: false,
-                        part_of_claim: true,
-                    });
-                    checks.push(
-                        compare(
-                            &format!("{label} NLL"),
-                            &dense[1],
-                            Order::AtLeast,
-                            "dense NLL (lower is better)",
-                            &e[1],
-                            "",
-                        )
-                        .observed(),
-                    );
-                }
-                let chart =
-                    join_chart("FreeTickets: accuracy as members join", r, &[DST_ENSEMBLE, EDST], ("dense", &dense[0]));
-                (vec![table], vec![(String::new(), chart)], Verdict::of(checks), vec![])
-            }
-            Experiment::SupTickets => {
-                let sup = |f: fn(&crate::ensembles::SupTicketsExtras) -> f64| {
-                    move |m: &Measured| extras(m, |x| if let Extras::SupTickets(s) = x { Some(f(s)) } else { None })
-                };
-                let base = r.stat(SUP, sup(|s| pct(s.standard_run.test.accuracy)));
-                let last = r.stat(SUP, sup(|s| pct(s.final_network.test.accuracy)));
-                let superposed = r.stat(SUP, sup(|s| pct(s.superposed.test.accuracy)));
-                let nz = |f: fn(&crate::ensembles::SupTicketsExtras) -> f64| num(&r.stat(SUP, sup(f)), 0);
-                let table = Table::new("", &["network", "test accuracy (%)", "non-zeros"])
-                    .row(vec![
-                        text("base: the configuration trained normally"),
-                        pc(&base),
-                        nz(|s| s.standard_run.nonzeros as f64),
-                    ])
-                    .row(vec![
-                        text("the cyclic run's final network"),
-                        pc(&last),
-                        nz(|s| s.final_network.nonzeros as f64),
-                    ])
-                    .row(vec![text("superposed tickets"), pc(&superposed), nz(|s| s.superposed.nonzeros as f64)]);
-                let checks = vec![
-                    compare("the superposed network", &superposed, Order::Above, "the base sparse run", &base, "%"),
-                    compare(
-                        "the superposed network",
-                        &superposed,
-                        Order::Above,
-                        "the cyclic run's final network",
-                        &last,
-                        "%",
-                    )
-                    .observed(),
-                ];
-                let cycles = |f: fn(&crate::ensembles::SupCycle) -> f64| {
-                    move |m: &Measured| {
-                        extras(m, |x| {
-                            if let Extras::SupTickets(s) = x { Some(s.cycles.iter().map(f).collect()) } else { None }
-                        })
-                    }
-                };
-                let tickets = r.stats(SUP, cycles(|c| pct(c.ticket_accuracy)));
-                let sups = r.stats(SUP, cycles(|c| pct(c.superposed_accuracy)));
-                let x = |v: Vec<Stat>| v.into_iter().enumerate().map(|(i, s)| ((i + 1) as f64, s)).collect::<Vec<_>>();
-                let n = tickets.len().max(1) as f64;
-                let chart = Chart::new("Sup-tickets: cycle by cycle", "cycle", "test accuracy (%)")
-                    .series(stat_series("cycle's ticket", x(tickets)))
-                    .series(stat_series("superposed so far", x(sups)))
-                    .series(level("base sparse run", base.mean, 1.0, n));
-                (vec![table], vec![(String::new(), chart)], Verdict::of(checks), vec![])
-            }
-            Experiment::PruneTune => {
-                let parent_of = |m: &Measured| {
-                    extras(m, |x| if let Extras::PruneTune(p) = x { Some(p.parent.test.clone()) } else { None })
-                };
-                let parent = metric_stats(r, PRUNE_TUNE, parent_of);
-                let e = metric_stats(r, PRUNE_TUNE, ensemble_metrics);
-                let members = r.stat(PRUNE_TUNE, member_mean);
-                let flops = r.stat(PRUNE_TUNE, flops_vs_dense);
-                let table = Table::new("", &acc_cols)
-                    .row(vec![text("parent (dense)"), pc(&parent[0]), num(&parent[1], 4), num(&parent[2], 4)])
-                    .row(vec![text("children (mean)"), pc(&members), text(""), text("")])
-                    .row(vec![
-                        text(format!("ensemble of the children ({}× dense training FLOPs)", flops.show(2))),
-                        pc(&e[0]),
-                        num(&e[1], 4),
-                        num(&e[2], 4),
-                    ]);
-                let checks = vec![
-                    compare("the ensemble", &e[0], Order::Above, "its parent", &parent[0], "%"),
-                    compare(
-                        "the ensemble's NLL",
-                        &parent[1],
-                        Order::AtLeast,
-                        "its parent's (lower is better)",
-                        &e[1],
-                        "",
-                    )
-                    .observed(),
-                ];
-                let chart =
-                    join_chart("Prune-and-Tune: accuracy as children join", r, &[PRUNE_TUNE], ("parent", &parent[0]));
-                (vec![table], vec![(String::new(), chart)], Verdict::of(checks), vec![])
-            }
-            Experiment::Soups => {
-                let soup = |f: fn(&EnsembleResult, &crate::ensembles::SoupExtras) -> f64| {
-                    move |m: &Measured| {
-                        m.ensemble().and_then(|e| if let Extras::Soup(s) = &e.extras { Some(f(e, s)) } else { None })
-                    }
-                };
-                let parent = r.stat(SOUP, soup(|_, s| pct(s.parent.test.accuracy)));
-                let best = r.stat(SOUP, soup(|e, s| pct(e.members[s.best_child].test.accuracy)));
-                let uniform = r.stat(SOUP, soup(|_, s| pct(s.uniform.test.accuracy)));
-                let greedy = r.stat(SOUP, soup(|_, s| pct(s.greedy.test.accuracy)));
-                let ingredients = r.stat(SOUP, soup(|_, s| s.greedy.ingredients.len() as f64));
-                let averaged = r.stat(SOUP, |m| ensemble_metrics(m).map(|t| pct(t.accuracy)));
-                let table = Table::new("Test accuracy (%)", &["network", "test accuracy (%)"])
-                    .row(vec![text("parent"), pc(&parent)])
-                    .row(vec![text("best child (by held-out accuracy)"), pc(&best)])
-                    .row(vec![text("uniform soup"), pc(&uniform)])
-                    .row(vec![text(format!("greedy soup ({} ingredients)", ingredients.show(1))), pc(&greedy)])
-                    .row(vec![text("children's predictions averaged (an ensemble, for reference)"), pc(&averaged)]);
-                let checks = vec![
-                    compare("the greedy soup", &greedy, Order::AtLeast, "the best child", &best, "%"),
-                    compare("the uniform soup", &uniform, Order::AtLeast, "the best child", &best, "%").observed(),
-                ];
-                let wise = r.stats(SOUP, soup_curve);
-                let chart = Chart::new("Soups: parent → best child interpolation", "α", "test accuracy (%)")
-                    .series(stat_series(
-                        "(1 − α)·parent + α·best child",
-                        wise.into_iter().enumerate().map(|(i, s)| (i as f64 / 10.0, s)),
-                    ))
-                    .series(level("best child", best.mean, 0.0, 1.0))
-                    .series(level("uniform soup", uniform.mean, 0.0, 1.0))
-                    .series(level("greedy soup", greedy.mean, 0.0, 1.0));
-                let notes = vec![format!(
-                    "The greedy soup ended as the best child alone in {} of {} seeds.",
-                    ingredients.values.iter().filter(|&&n| n == 1.0).count(),
-                    ingredients.values.len()
-                )];
-                (vec![table], vec![(String::new(), chart)], Verdict::of(checks), notes)
-            }
-            Experiment::DoubleDescent => {
-                let rounds = |f: fn(&crate::tickets::ImpRound) -> f64| {
-                    move |m: &Measured| m.imp().map(|i| i.rounds.iter().map(f).collect::<Vec<f64>>())
-                };
-                let density = r.stats(IMP_STEP, rounds(|x| x.density));
-                let acc = r.stats(IMP_STEP, rounds(|x| pct(x.ticket.test.accuracy)));
-                let l2 = r.stats(IMP_STEP, rounds(|x| x.ticket.l2_from_start));
-                let table = Table::new(
-                    "IMP under 20% label noise (test set clean)",
-                    &["round", "density", "sparsity (%)", "test accuracy (%)", "ℓ₂ distance from the start"],
-                )
-                .rows((0..acc.len()).map(|i| {
-                    vec![
-                        text(i.to_string()),
-                        num(&density[i], 4),
-                        text(format!("{:.1}", 100.0 * (1.0 - density[i].mean))),
-                        pc(&acc[i]),
-                        num(&l2[i], 3),
-                    ]
-                }));
-                let means: Vec<f64> = acc.iter().map(|s| s.mean).collect();
-                let tolerance = 0.5;
-                let sh = shape(&means, tolerance);
-                let numbers = acc
-                    .iter()
-                    .zip(&density)
-                    .map(|(a, d)| format!("{}: {}", sparsity(d.mean), a.show(2)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let check = |statement: &str, held: bool| Check {
-                    statement: statement.into(),
-                    held,
-                    numbers: numbers.clone(),
-                    within_noise: false,
-                    part_of_claim: true,
-                };
-                let checks = vec![
-                    check(
-                        "test accuracy falls, rises, then falls again as sparsity grows (steps > 0.5 points)",
-                        sh.fall_rise_fall,
-                    ),
-                    check("a rise after a fall occurred", sh.rise_after_fall).observed(),
-                ];
-                let x: Vec<f64> = density.iter().map(|d| 100.0 * d.mean).collect();
-                let chart = Chart::new(
-                    "Sparse double descent (20% label noise)",
-                    "density (% of weights kept, log)",
-                    "test accuracy (%)",
-                )
-                .log_x(true)
-                .series(stat_series("IMP ticket", x.iter().copied().zip(acc.iter().cloned())));
-                let l2_chart = Chart::new(
-                    "ℓ₂ distance travelled vs density",
-                    "density (% of weights kept, log)",
-                    "ℓ₂ from the start",
-                )
-                .log_x(true)
-                .series(stat_series("IMP ticket", x.iter().copied().zip(l2.iter().cloned())));
-                (vec![table], vec![(String::new(), chart), ("-l2".into(), l2_chart)], Verdict::of(checks), vec![])
-            }
-            Experiment::Robustness => robustness(r),
-            Experiment::PruneAtInit => {
-                let stats: Vec<(&str, [Stat; 3])> = PAI_METHODS
-                    .iter()
-                    .map(|&(label, _)| (label, metric_stats(r, label, |m| m.test().cloned())))
-                    .collect();
-                let table = Table::new(
-                    &format!("At {} sparsity", sparsity(PAI_DENSITY)),
-                    &["method", "test accuracy (%)", "NLL", "ECE"],
-                )
-                .rows(stats.iter().map(|(l, s)| vec![text(*l), pc(&s[0]), num(&s[1], 4), num(&s[2], 4)]));
-                let random = &stats[stats.len() - 1].1[0];
-                let checks = stats[..stats.len() - 1]
-                    .iter()
-                    .map(|(l, s)| compare(l, &s[0], Order::Above, "random pruning", random, "%"))
-                    .collect();
-                let x = 100.0 * (1.0 - PAI_DENSITY);
-                let chart = stats
-                    .iter()
-                    .fold(Chart::new("Pruning at initialisation", "sparsity (%)", "test accuracy (%)"), |c, (l, s)| {
-                        c.series(Series::bars(*l, [(x, s[0].mean)]).with_error(vec![s[0].spread()]))
-                    });
-                let notes = vec![
-                    "Frankle et al. (2021) found these methods often beat random pruning by little, and that shuffling \
-                     their masks within each layer does not hurt: what they choose is mostly the layer densities."
-                        .into(),
-                ];
-                (vec![table], vec![(String::new(), chart)], Verdict::of(checks), notes)
-            }
+/// What a summary makes of an experiment's measurements.
+pub struct Summary {
+    pub tables: Vec<Table>,
+    /// Charts with their file-name suffixes (the first has none).
+    pub charts: Vec<(String, Chart)>,
+    pub verdict: Verdict,
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// One table, one chart and the verdict of `checks`.
+    fn new(table: Table, chart: Chart, checks: Vec<Check>) -> Summary {
+        Summary {
+            tables: vec![table],
+            charts: vec![(String::new(), chart)],
+            verdict: Verdict::of(checks),
+            notes: vec![],
         }
     }
+
+    /// A further chart, written as `<name><suffix>.png`.
+    fn chart(mut self, suffix: &str, chart: Chart) -> Summary {
+        self.charts.push((suffix.into(), chart));
+        self
+    }
+
+    fn notes(mut self, notes: Vec<String>) -> Summary {
+        self.notes = notes;
+        self
+    }
+}
+
+impl Experiment {
+    /// Tables, charts and verdict from the measurements.
+    pub fn summarise(self, r: &Results) -> Summary {
+        match self {
+            Experiment::Dst => dst(r),
+            Experiment::Tickets => tickets(r),
+            Experiment::Instability => instability(r),
+            Experiment::Freetickets => freetickets(r),
+            Experiment::SupTickets => sup_tickets(r),
+            Experiment::PruneTune => prune_tune(r),
+            Experiment::Soups => soups(r),
+            Experiment::DoubleDescent => double_descent(r),
+            Experiment::Robustness => robustness(r),
+            Experiment::PruneAtInit => prune_at_init(r),
+        }
+    }
+}
+
+/// Accuracy against sparsity per method; RigL ≥ SET > static at each sparsity, and the RigL − static gap.
+fn dst(r: &Results) -> Summary {
+    let dense = r.stat(DENSE, accuracy);
+    let grid: Vec<(f64, Vec<Stat>)> = DST_DENSITIES
+        .iter()
+        .map(|&d| (d, DST_METHODS.iter().map(|&m| r.stat(&method_at(m, d), accuracy)).collect()))
+        .collect();
+    let gap = |s: &[Stat]| Stat::paired(&s[2], &s[0], |a, b| a - b);
+    let table = Table::new("Test accuracy (%)", &["sparsity", "dense", "static", "SET", "RigL", "RigL − static"]).rows(
+        grid.iter().map(|(d, s)| vec![text(sparsity(*d)), pc(&dense), pc(&s[0]), pc(&s[1]), pc(&s[2]), pc(&gap(s))]),
+    );
+    let mut checks = vec![];
+    for (d, s) in &grid {
+        let at = sparsity(*d);
+        checks.push(compare(&format!("RigL at {at}"), &s[2], Order::AtLeast, "SET", &s[1], "%"));
+        checks.push(compare(&format!("SET at {at}"), &s[1], Order::Above, "static", &s[0], "%"));
+    }
+    let gaps: Vec<(String, Stat)> = grid.iter().map(|(d, s)| (sparsity(*d), gap(s))).collect();
+    checks.push(non_decreasing("the RigL − static gap widens as sparsity grows", &gaps));
+    let x = |d: f64| 100.0 * (1.0 - d);
+    let mut chart = Chart::new("RigL vs SET vs static (ERK)", "sparsity (%)", "test accuracy (%)");
+    for (i, &m) in DST_METHODS.iter().enumerate() {
+        chart = chart.series(stat_series(method_name(m), grid.iter().map(|(d, s)| (x(*d), s[i].clone()))));
+    }
+    let (lo, hi) = (x(DST_DENSITIES[0]), x(DST_DENSITIES[DST_DENSITIES.len() - 1]));
+    chart = chart.series(level("dense", dense.mean, lo, hi));
+    Summary::new(table, chart, checks)
+}
+
+/// Accuracy per IMP round of the ticket, its controls and the step-k ticket; the comparisons at the last round.
+fn tickets(r: &Results) -> Summary {
+    let rounds = |f: fn(&crate::tickets::ImpRound) -> f64| {
+        move |m: &Measured| m.imp().map(|i| i.rounds.iter().map(f).collect::<Vec<f64>>())
+    };
+    let maybe = |t: &Option<crate::tickets::Trained>| t.as_ref().map_or(f64::NAN, |t| pct(t.test.accuracy));
+    let density = r.stats(IMP_INIT, rounds(|x| x.density));
+    let ticket = r.stats(IMP_INIT, rounds(|x| pct(x.ticket.test.accuracy)));
+    let reinit = r.stats(IMP_INIT, move |m| m.imp().map(|i| i.rounds.iter().map(|x| maybe(&x.reinit)).collect()));
+    let random = r.stats(IMP_INIT, move |m| m.imp().map(|i| i.rounds.iter().map(|x| maybe(&x.random)).collect()));
+    let rewound = r.stats(IMP_STEP, rounds(|x| pct(x.ticket.test.accuracy)));
+    let table = Table::new(
+        "Test accuracy (%) per IMP round",
+        &[
+            "round",
+            "density",
+            "ticket (rewind to init)",
+            "same mask, re-initialised",
+            "random mask",
+            "ticket (rewind to step k)",
+        ],
+    )
+    .rows((0..ticket.len()).map(|i| {
+        let at = |v: &[Stat]| v.get(i).map_or(text("–"), pc);
+        vec![text(i.to_string()), num(&density[i], 4), pc(&ticket[i]), at(&reinit), at(&random), at(&rewound)]
+    }));
+    let mut checks = vec![];
+    if let (Some(t), Some(re), Some(ra), Some(k)) = (ticket.last(), reinit.last(), random.last(), rewound.last()) {
+        let at = format!("at density {:.3}", density.last().map_or(f64::NAN, |d| d.mean));
+        checks.push(compare(&format!("the ticket {at}"), t, Order::Above, "the same mask re-initialised", re, "%"));
+        checks.push(compare(&format!("the ticket {at}"), t, Order::Above, "a random mask", ra, "%"));
+        checks.push(compare(&format!("rewinding to step k {at}"), k, Order::AtLeast, "rewinding to init", t, "%"));
+        checks.push(
+            compare("the final ticket (rewind to init)", t, Order::AtLeast, "the dense network", &ticket[0], "%")
+                .observed(),
+        );
+    }
+    let x: Vec<f64> = density.iter().map(|d| 100.0 * d.mean).collect();
+    let series = |name: &str, v: &[Stat]| stat_series(name, x.iter().copied().zip(v.iter().cloned()));
+    let chart = Chart::new("IMP: ticket vs controls", "density (% of weights kept, log)", "test accuracy (%)")
+        .log_x(true)
+        .series(series("ticket, rewind to init", &ticket))
+        .series(series("same mask, re-initialised", &reinit))
+        .series(series("random mask", &random))
+        .series(series("ticket, rewind to step k", &rewound));
+    Summary::new(table, chart, checks)
+}
+
+/// The error barrier per rewinding step, and the error along the path between the copies.
+fn instability(r: &Results) -> Summary {
+    let steps = r.setup.steps() as f64;
+    let ks = r.setup.instability_steps();
+    let inst = |k: usize| rewind_label(k);
+    let barrier: Vec<Stat> = ks.iter().map(|&k| r.stat(&inst(k), |m| m.instability().map(|i| i.barrier))).collect();
+    let errors: Vec<Vec<Stat>> =
+        ks.iter().map(|&k| r.stats(&inst(k), |m| m.instability().map(|i| i.errors.clone()))).collect();
+    let at = |e: &[Stat], i: usize| e.get(i).map_or(text("–"), pc);
+    let table = Table::new(
+        "Error barrier (percentage points) and test error (%) along the path",
+        &["k (steps)", "k (% of training)", "barrier", "error at α = 0", "error at α = 0.5", "error at α = 1"],
+    )
+    .rows(ks.iter().enumerate().map(|(i, &k)| {
+        vec![
+            text(k.to_string()),
+            text(format!("{:.1}", 100.0 * k as f64 / steps)),
+            pc(&barrier[i]),
+            at(&errors[i], 0),
+            at(&errors[i], 5),
+            at(&errors[i], 10),
+        ]
+    }));
+    let points: Vec<(String, Stat)> = ks.iter().zip(&barrier).map(|(k, b)| (inst(*k), b.clone())).collect();
+    let checks = vec![falls("the error barrier falls as the rewinding step k grows", &points)];
+    let chart = Chart::new("Instability vs rewinding step", "rewinding step k", "error barrier (points)")
+        .series(stat_series("barrier", ks.iter().map(|&k| k as f64).zip(barrier.iter().cloned())));
+    let mut path = Chart::new("Test error along (1 − α)·θ₁ + α·θ₂", "α", "test error (%)");
+    for (k, e) in ks.iter().zip(&errors) {
+        path = path.series(stat_series(&inst(*k), e.iter().enumerate().map(|(i, s)| (i as f64 / 10.0, s.clone()))));
+    }
+    Summary::new(table, chart, checks).chart("-path", path)
+}
+
+/// Accuracy, NLL, ECE and training FLOPs of the dense network and the two ensembles.
+fn freetickets(r: &Results) -> Summary {
+    let dense = metric_stats(r, DENSE, |m| m.test().cloned());
+    let dense_flops = r.stat(DENSE, flops_vs_dense);
+    let mut table = Table::new("", &["network", "test accuracy (%)", "NLL", "ECE", "training FLOPs (× dense)"])
+        .row(vec![text("dense"), pc(&dense[0]), num(&dense[1], 4), num(&dense[2], 4), num(&dense_flops, 2)]);
+    let mut checks = vec![];
+    for label in [DST_ENSEMBLE, EDST] {
+        let e = metric_stats(r, label, ensemble_metrics);
+        let flops = r.stat(label, flops_vs_dense);
+        let members = r.stat(label, member_mean);
+        table = table.row(vec![text(label), pc(&e[0]), num(&e[1], 4), num(&e[2], 4), num(&flops, 2)]).row(vec![
+            text(format!("{label}: mean member")),
+            pc(&members),
+            text(""),
+            text(""),
+            text(""),
+        ]);
+        checks.push(compare(&format!("{label} accuracy"), &e[0], Order::AtLeast, "dense", &dense[0], "%"));
+        let cheap = flops.mean <= 1.0;
+        checks.push(Check {
+            statement: format!("{label} training FLOPs ≤ one dense run"),
+            held: cheap,
+            numbers: format!("{}× dense", flops.show(2)),
+            within_noise: false,
+            part_of_claim: true,
+        });
+        checks.push(compare(&format!("{label} NLL"), &e[1], Order::AtMost, "dense NLL", &dense[1], "").observed());
+    }
+    let chart = join_chart("FreeTickets: accuracy as members join", r, &[DST_ENSEMBLE, EDST], ("dense", &dense[0]));
+    Summary::new(table, chart, checks)
+}
+
+/// The superposed network against the base run and the cyclic run's final network.
+fn sup_tickets(r: &Results) -> Summary {
+    let sup = |f: fn(&crate::ensembles::SupTicketsExtras) -> f64| {
+        move |m: &Measured| extras(m, |x| if let Extras::SupTickets(s) = x { Some(f(s)) } else { None })
+    };
+    let base = r.stat(SUP, sup(|s| pct(s.standard_run.test.accuracy)));
+    let last = r.stat(SUP, sup(|s| pct(s.final_network.test.accuracy)));
+    let superposed = r.stat(SUP, sup(|s| pct(s.superposed.test.accuracy)));
+    let nz = |f: fn(&crate::ensembles::SupTicketsExtras) -> f64| num(&r.stat(SUP, sup(f)), 0);
+    let table = Table::new("", &["network", "test accuracy (%)", "non-zeros"])
+        .row(vec![text("base: the configuration trained normally"), pc(&base), nz(|s| s.standard_run.nonzeros as f64)])
+        .row(vec![text("the cyclic run's final network"), pc(&last), nz(|s| s.final_network.nonzeros as f64)])
+        .row(vec![text("superposed tickets"), pc(&superposed), nz(|s| s.superposed.nonzeros as f64)]);
+    let checks = vec![
+        compare("the superposed network", &superposed, Order::Above, "the base sparse run", &base, "%"),
+        compare("the superposed network", &superposed, Order::Above, "the cyclic run's final network", &last, "%")
+            .observed(),
+    ];
+    let cycles = |f: fn(&crate::ensembles::SupCycle) -> f64| {
+        move |m: &Measured| {
+            extras(m, |x| if let Extras::SupTickets(s) = x { Some(s.cycles.iter().map(f).collect()) } else { None })
+        }
+    };
+    let tickets = r.stats(SUP, cycles(|c| pct(c.ticket_accuracy)));
+    let sups = r.stats(SUP, cycles(|c| pct(c.superposed_accuracy)));
+    let x = |v: Vec<Stat>| v.into_iter().enumerate().map(|(i, s)| ((i + 1) as f64, s)).collect::<Vec<_>>();
+    let n = tickets.len().max(1) as f64;
+    let chart = Chart::new("Sup-tickets: cycle by cycle", "cycle", "test accuracy (%)")
+        .series(stat_series("cycle's ticket", x(tickets)))
+        .series(stat_series("superposed so far", x(sups)))
+        .series(level("base sparse run", base.mean, 1.0, n));
+    Summary::new(table, chart, checks)
+}
+
+/// The ensemble of children against the parent.
+fn prune_tune(r: &Results) -> Summary {
+    let parent_of =
+        |m: &Measured| extras(m, |x| if let Extras::PruneTune(p) = x { Some(p.parent.test.clone()) } else { None });
+    let parent = metric_stats(r, PRUNE_TUNE, parent_of);
+    let e = metric_stats(r, PRUNE_TUNE, ensemble_metrics);
+    let members = r.stat(PRUNE_TUNE, member_mean);
+    let flops = r.stat(PRUNE_TUNE, flops_vs_dense);
+    let table = Table::new("", &["network", "test accuracy (%)", "NLL", "ECE"])
+        .row(vec![text("parent (dense)"), pc(&parent[0]), num(&parent[1], 4), num(&parent[2], 4)])
+        .row(vec![text("children (mean)"), pc(&members), text(""), text("")])
+        .row(vec![
+            text(format!("ensemble of the children ({}× dense training FLOPs)", flops.show(2))),
+            pc(&e[0]),
+            num(&e[1], 4),
+            num(&e[2], 4),
+        ]);
+    let checks = vec![
+        compare("the ensemble", &e[0], Order::Above, "its parent", &parent[0], "%"),
+        compare("the ensemble's NLL", &e[1], Order::AtMost, "its parent's", &parent[1], "").observed(),
+    ];
+    let chart = join_chart("Prune-and-Tune: accuracy as children join", r, &[PRUNE_TUNE], ("parent", &parent[0]));
+    Summary::new(table, chart, checks)
+}
+
+/// The soups against the best child; the parent → best child interpolation curve.
+fn soups(r: &Results) -> Summary {
+    let soup = |f: fn(&EnsembleResult, &crate::ensembles::SoupExtras) -> f64| {
+        move |m: &Measured| {
+            m.ensemble().and_then(|e| if let Extras::Soup(s) = &e.extras { Some(f(e, s)) } else { None })
+        }
+    };
+    let parent = r.stat(SOUP, soup(|_, s| pct(s.parent.test.accuracy)));
+    let best = r.stat(SOUP, soup(|e, s| pct(e.members[s.best_child].test.accuracy)));
+    let uniform = r.stat(SOUP, soup(|_, s| pct(s.uniform.test.accuracy)));
+    let greedy = r.stat(SOUP, soup(|_, s| pct(s.greedy.test.accuracy)));
+    let ingredients = r.stat(SOUP, soup(|_, s| s.greedy.ingredients.len() as f64));
+    let averaged = r.stat(SOUP, |m| ensemble_metrics(m).map(|t| pct(t.accuracy)));
+    let table = Table::new("Test accuracy (%)", &["network", "test accuracy (%)"])
+        .row(vec![text("parent"), pc(&parent)])
+        .row(vec![text("best child (by held-out accuracy)"), pc(&best)])
+        .row(vec![text("uniform soup"), pc(&uniform)])
+        .row(vec![text(format!("greedy soup ({} ingredients)", ingredients.show(1))), pc(&greedy)])
+        .row(vec![text("children's predictions averaged (an ensemble, for reference)"), pc(&averaged)]);
+    let checks = vec![
+        compare("the greedy soup", &greedy, Order::AtLeast, "the best child", &best, "%"),
+        compare("the uniform soup", &uniform, Order::AtLeast, "the best child", &best, "%").observed(),
+    ];
+    let wise = r.stats(SOUP, soup_curve);
+    let chart = Chart::new("Soups: parent → best child interpolation", "α", "test accuracy (%)")
+        .series(stat_series(
+            "(1 − α)·parent + α·best child",
+            wise.into_iter().enumerate().map(|(i, s)| (i as f64 / 10.0, s)),
+        ))
+        .series(level("best child", best.mean, 0.0, 1.0))
+        .series(level("uniform soup", uniform.mean, 0.0, 1.0))
+        .series(level("greedy soup", greedy.mean, 0.0, 1.0));
+    let notes = vec![format!(
+        "The greedy soup ended as the best child alone in {} of {} seeds.",
+        ingredients.values.iter().filter(|&&n| n == 1.0).count(),
+        ingredients.values.len()
+    )];
+    Summary::new(table, chart, checks).notes(notes)
+}
+
+/// Accuracy and ℓ₂ distance per IMP round under label noise; the shape of the accuracy curve.
+fn double_descent(r: &Results) -> Summary {
+    let rounds = |f: fn(&crate::tickets::ImpRound) -> f64| {
+        move |m: &Measured| m.imp().map(|i| i.rounds.iter().map(f).collect::<Vec<f64>>())
+    };
+    let density = r.stats(IMP_STEP, rounds(|x| x.density));
+    let acc = r.stats(IMP_STEP, rounds(|x| pct(x.ticket.test.accuracy)));
+    let l2 = r.stats(IMP_STEP, rounds(|x| x.ticket.l2_from_start));
+    let table = Table::new(
+        "IMP under 20% label noise (test set clean)",
+        &["round", "density", "sparsity (%)", "test accuracy (%)", "ℓ₂ distance from the start"],
+    )
+    .rows((0..acc.len()).map(|i| {
+        vec![
+            text(i.to_string()),
+            num(&density[i], 4),
+            text(format!("{:.1}", 100.0 * (1.0 - density[i].mean))),
+            pc(&acc[i]),
+            num(&l2[i], 3),
+        ]
+    }));
+    let means: Vec<f64> = acc.iter().map(|s| s.mean).collect();
+    let tolerance = 0.5;
+    let sh = shape(&means, tolerance);
+    let numbers = acc
+        .iter()
+        .zip(&density)
+        .map(|(a, d)| format!("{}: {}", sparsity(d.mean), a.show(2)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let check = |statement: &str, held: bool| Check {
+        statement: statement.into(),
+        held,
+        numbers: numbers.clone(),
+        within_noise: false,
+        part_of_claim: true,
+    };
+    let checks = vec![
+        check("test accuracy falls, rises, then falls again as sparsity grows (steps > 0.5 points)", sh.fall_rise_fall),
+        check("a rise after a fall occurred", sh.rise_after_fall).observed(),
+    ];
+    let x: Vec<f64> = density.iter().map(|d| 100.0 * d.mean).collect();
+    let chart =
+        Chart::new("Sparse double descent (20% label noise)", "density (% of weights kept, log)", "test accuracy (%)")
+            .log_x(true)
+            .series(stat_series("IMP ticket", x.iter().copied().zip(acc.iter().cloned())));
+    let l2_chart =
+        Chart::new("ℓ₂ distance travelled vs density", "density (% of weights kept, log)", "ℓ₂ from the start")
+            .log_x(true)
+            .series(stat_series("IMP ticket", x.iter().copied().zip(l2.iter().cloned())));
+    Summary::new(table, chart, checks).chart("-l2", l2_chart)
+}
+
+/// Each pruning-at-initialisation method against random pruning.
+fn prune_at_init(r: &Results) -> Summary {
+    let stats: Vec<(&str, [Stat; 3])> =
+        PAI_METHODS.iter().map(|&(label, _)| (label, metric_stats(r, label, |m| m.test().cloned()))).collect();
+    let table =
+        Table::new(&format!("At {} sparsity", sparsity(PAI_DENSITY)), &["method", "test accuracy (%)", "NLL", "ECE"])
+            .rows(stats.iter().map(|(l, s)| vec![text(*l), pc(&s[0]), num(&s[1], 4), num(&s[2], 4)]));
+    let random = &stats[stats.len() - 1].1[0];
+    let checks = stats[..stats.len() - 1]
+        .iter()
+        .map(|(l, s)| compare(l, &s[0], Order::Above, "random pruning", random, "%"))
+        .collect();
+    let x = 100.0 * (1.0 - PAI_DENSITY);
+    let chart =
+        stats.iter().fold(Chart::new("Pruning at initialisation", "sparsity (%)", "test accuracy (%)"), |c, (l, s)| {
+            c.series(Series::bars(*l, [(x, s[0].mean)]).with_error(vec![s[0].spread()]))
+        });
+    let notes = vec![
+        "Frankle et al. (2021) found these methods often beat random pruning by little, and that shuffling \
+             their masks within each layer does not hurt: what they choose is mostly the layer densities."
+            .into(),
+    ];
+    Summary::new(table, chart, checks).notes(notes)
 }
 
 fn soup_curve(m: &Measured) -> Option<Vec<f64>> {
@@ -1611,7 +1582,7 @@ fn soup_curve(m: &Measured) -> Option<Vec<f64>> {
 }
 
 /// The robustness experiment: accuracy per corruption and severity for each network, averaged per severity.
-fn robustness(r: &Results) -> (Vec<Table>, Vec<(String, Chart)>, Verdict, Vec<String>) {
+fn robustness(r: &Results) -> Summary {
     type Getter = Box<dyn Fn(&Measured, Option<(Corruption, u8)>) -> Option<f64>>;
     let row_of = |m: &Measured, c: Corruption, s: u8| {
         m.ensemble().and_then(|e| e.robustness.iter().find(|x| x.corruption == c && x.severity == s).cloned())
@@ -1699,7 +1670,7 @@ fn robustness(r: &Results) -> (Vec<Table>, Vec<(String, Chart)>, Verdict, Vec<St
             .chain(SEVERITIES.iter().zip(&per_severity).map(|(&s, v)| (s as f64, v[i].clone())));
         chart = chart.series(stat_series(name, points));
     }
-    (vec![table], vec![(String::new(), chart)], Verdict::of(checks), vec![])
+    Summary::new(table, chart, checks)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1728,7 +1699,7 @@ pub fn report(
     wall_seconds: f64,
 ) -> Report {
     let results = Results { setup, entries };
-    let (tables, charts, verdict, mut notes) = experiment.summarise(&results);
+    let Summary { tables, charts, verdict, mut notes } = experiment.summarise(&results);
     let mut setup_notes = experiment.setup_notes(setup);
     setup_notes.append(&mut notes);
     Report {

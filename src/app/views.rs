@@ -245,14 +245,18 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
             .x_axis_label("weights remaining (%)")
             .x_axis_formatter(|m, _| format!("{:.1}", 10f64.powf(m.value)))
             .show(&mut cols[0], |plot| {
-                for (name, f) in [
-                    ("ticket", &(|r: &crate::tickets::ImpRound| Some(r.ticket.test.accuracy)) as &dyn Fn(&_) -> _),
-                    ("random re-init", &|r: &crate::tickets::ImpRound| r.reinit.as_ref().map(|t| t.test.accuracy)),
-                    ("random pruning", &|r: &crate::tickets::ImpRound| r.random.as_ref().map(|t| t.test.accuracy)),
+                type Pick = dyn Fn(&crate::tickets::ImpRound) -> Option<f64>;
+                let ticket: &Pick = &|r| Some(r.ticket.test.accuracy);
+                let reinit: &Pick = &|r| r.reinit.as_ref().map(|t| t.test.accuracy);
+                let random: &Pick = &|r| r.random.as_ref().map(|t| t.test.accuracy);
+                for (name, f, color) in [
+                    ("ticket", ticket, Color32::from_rgb(0, 114, 178)),
+                    ("random re-init", reinit, Color32::from_rgb(230, 159, 0)),
+                    ("random pruning", random, Color32::from_rgb(204, 121, 167)),
                 ] {
                     let pts = series(f);
-                    plot.line(Line::new(name, pts.clone()));
-                    plot.points(Points::new(name, pts).radius(3.0));
+                    plot.line(Line::new(name, pts.clone()).color(color));
+                    plot.points(Points::new(name, pts).radius(3.5).color(color));
                 }
             });
         let round = state.round.min(s.rounds.len() - 1);
@@ -328,7 +332,10 @@ fn mask_grid(
     s: &Session,
 ) {
     let spec = &s.spec;
-    ui.horizontal_wrapped(|ui| {
+    const CELL: f32 = 170.0;
+    let columns = ((ui.available_width() / CELL).floor() as usize).max(1);
+    egui::Grid::new(format!("masks/{key}")).spacing([10.0, 10.0]).show(ui, |ui| {
+        let mut shown = 0;
         for (l, layer) in masks.layers.iter().enumerate() {
             let Some(param) = spec.params.get(layer.param) else { continue };
             if param.numel() != layer.bits.len() {
@@ -337,16 +344,17 @@ fn mask_grid(
             let before = previous.and_then(|p| p.layers.get(l)).map(|p| &p.bits);
             let tex = state.texture(ui.ctx(), format!("{key}/{l}"), || layer_image(&param.shape, &layer.bits, before));
             let size = tex.size_vec2();
-            let scale = (160.0 / size.x.max(size.y)).clamp(0.5, 6.0);
+            // 160 px on the long side (small layers at most 6× their size).
+            let scale = (160.0 / size.x.max(size.y)).min(6.0);
             let id = tex.id();
             ui.vertical(|ui| {
                 ui.image((id, size * scale));
-                ui.small(format!(
-                    "{} · {:.1}%",
-                    param.name,
-                    100.0 * layer.bits.count_ones() as f64 / layer.bits.len() as f64
-                ));
+                ui.small(format!("{} · {:.1}%", param.name, 100.0 * layer.bits.count_ones() as f64 / layer.bits.len() as f64));
             });
+            shown += 1;
+            if shown % columns == 0 {
+                ui.end_row();
+            }
         }
     });
 }
