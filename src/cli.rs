@@ -15,7 +15,7 @@ use ticketlab::run::{Progress, run_to_end};
 use ticketlab::schedule::LrSchedule;
 use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, distribution};
 use ticketlab::pace::{News, Pacer};
-use ticketlab::tickets::run_imp;
+use ticketlab::tickets::run_iterative;
 use ticketlab::tickets::{ImpSettings, Rewind, Scope};
 use ticketlab::train::{Split, TrainData, Trainer, load_dataset};
 
@@ -533,7 +533,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
         args.backend,
         config.seed
     );
-    if config.method == Method::Imp {
+    if config.method.is_iterative() {
         return imp(args, config, data, device);
     }
     if let Some(k) = args.instability_from {
@@ -650,7 +650,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
 fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) -> Result<ExitCode, String> {
     let data = TrainData::new(data, config.val_fraction, config.seed);
     println!("round  density  ticket    reinit    random   ℓ₂ travelled");
-    let result = pollster::block_on(run_imp(&config, data, device, args.backend.name(), &mut RoundPrinter))
+    let result = pollster::block_on(run_iterative(&config, data, device, args.backend.name(), &mut RoundPrinter))
         .map_err(|e| e.to_string())?;
     println!("masks nested across rounds: {}", result.nested);
     if let Some(path) = &args.out {

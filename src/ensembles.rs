@@ -1040,7 +1040,7 @@ pub async fn run_ensemble(
     pacer: &mut impl Pacer,
 ) -> Result<EnsembleResult, TrainError> {
     config.validate().map_err(TrainError::Config)?;
-    if config.method == Method::Imp {
+    if config.method.is_iterative() {
         return Err(TrainError::Config(
             "IMP is a procedure of its own; ensemble members train with static, pruning-at-init or dynamic methods"
                 .into(),

@@ -229,14 +229,17 @@ impl Masks {
 
     /// Layer-wise union (for the in-time over-parameterisation rate).
     pub fn union(&self, other: &Masks) -> Masks {
-        Masks {
-            layers: self
-                .layers
-                .iter()
-                .zip(&other.layers)
-                .map(|(a, b)| LayerMask { param: a.param, bits: a.bits.or(&b.bits) })
-                .collect(),
-        }
+        self.combine(other, Bits::or)
+    }
+
+    /// Layer-wise intersection (COLT keeps the weights two masks share).
+    pub fn intersect(&self, other: &Masks) -> Masks {
+        self.combine(other, Bits::and)
+    }
+
+    fn combine(&self, other: &Masks, f: impl Fn(&Bits, &Bits) -> Bits) -> Masks {
+        let layers = self.layers.iter().zip(&other.layers);
+        Masks { layers: layers.map(|(a, b)| LayerMask { param: a.param, bits: f(&a.bits, &b.bits) }).collect() }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::ensembles::{EnsembleKind, EnsembleResult, run_ensemble};
 use crate::pace::Pacer;
 use crate::run::RunResult;
 use crate::sparsity::Method;
-use crate::tickets::{ImpResult, run_imp, train_out};
+use crate::tickets::{ImpResult, run_colt, run_imp, train_out};
 use crate::train::{TrainData, TrainError, Trainer};
 
 /// What a finished procedure produced.
@@ -42,8 +42,10 @@ pub async fn run_procedure(
     if config.ensemble.kind != EnsembleKind::None {
         return Ok(Outcome::Ensemble(Box::new(run_ensemble(config, data, device, backend, pacer).await?)));
     }
-    if config.method == Method::Imp {
-        return Ok(Outcome::Imp(Box::new(run_imp(config, data, device, backend, pacer).await?)));
+    match config.method {
+        Method::Imp => return Ok(Outcome::Imp(Box::new(run_imp(config, data, device, backend, pacer).await?))),
+        Method::Colt => return Ok(Outcome::Imp(Box::new(run_colt(config, data, device, backend, pacer).await?))),
+        _ => {}
     }
     let mut trainer = Trainer::with_data(config.clone(), data, device)?;
     let start = Instant::now();

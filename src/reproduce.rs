@@ -1306,7 +1306,14 @@ fn tickets(r: &Results) -> Summary {
     )
     .rows((0..ticket.len()).map(|i| {
         let at = |v: &[Stat]| v.get(i).map_or(text("–"), pc);
-        vec![text(i.to_string()), num(&density[i], 4), pc(&ticket[i]), at(&reinit), at(&random), at(&rewound)]
+        vec![
+            text(i.to_string()),
+            text(format!("{:.4}", density[i].mean)),
+            pc(&ticket[i]),
+            at(&reinit),
+            at(&random),
+            at(&rewound),
+        ]
     }));
     let mut checks = vec![];
     if let (Some(t), Some(re), Some(ra), Some(k)) = (ticket.last(), reinit.last(), random.last(), rewound.last()) {
@@ -1511,7 +1518,7 @@ fn double_descent(r: &Results) -> Summary {
     .rows((0..acc.len()).map(|i| {
         vec![
             text(i.to_string()),
-            num(&density[i], 4),
+            text(format!("{:.4}", density[i].mean)),
             text(format!("{:.1}", 100.0 * (1.0 - density[i].mean))),
             pc(&acc[i]),
             num(&l2[i], 3),

@@ -1,5 +1,5 @@
 //! Tickets forming: iterative magnitude pruning with rewinding (Frankle & Carbin 2019; Frankle et al. 2020), its
-//! controls (Liu et al. 2019) and the instability analysis of linear mode connectivity.
+//! controls (Liu et al. 2019), COLT's overlapping tickets and the instability analysis of linear mode connectivity.
 //!
 //! Round 0 trains the dense network. Each later round prunes a share of the remaining weights by magnitude (one
 //! global threshold or per layer), rewinds the survivors (to initialisation, to step k, or keeps them and replays the
@@ -279,6 +279,96 @@ pub async fn run_imp(
         pacer.news(News::Round(Box::new(result.clone())));
         rounds.push(result);
         previous = ticket;
+    }
+    let nested = rounds.windows(2).all(|w| w[1].masks.is_subset_of(&w[0].masks));
+    Ok(ImpResult { format: crate::run::RESULT_FORMAT, config: config.clone(), backend: backend.into(), rounds, nested })
+}
+
+/// IMP or COLT, as the configuration's method says.
+pub async fn run_iterative(
+    config: &TrainConfig,
+    data: TrainData,
+    device: burn::prelude::Device,
+    backend: &str,
+    pacer: &mut impl Pacer,
+) -> Result<ImpResult, TrainError> {
+    match config.method {
+        Method::Colt => run_colt(config, data, device, backend, pacer).await,
+        _ => run_imp(config, data, device, backend, pacer).await,
+    }
+}
+
+/// COLT (cyclic overlapping lottery tickets): the training set is split in two seeded halves. Each round trains the
+/// current subnetwork from the initial weights on each half, prunes each by magnitude (IMP's settings: rate, scope,
+/// output rate), keeps only the weights both kept, and trains that ticket from the initial weights on all the data
+/// (the round's result). Rounds go on until the density reaches the target; since the overlap keeps fewer weights
+/// than either half, the last round may end below it (the result reports the density reached).
+pub async fn run_colt(
+    config: &TrainConfig,
+    data: TrainData,
+    device: burn::prelude::Device,
+    backend: &str,
+    pacer: &mut impl Pacer,
+) -> Result<ImpResult, TrainError> {
+    config.validate().map_err(TrainError::Config)?;
+    let settings = config.imp;
+    let densities = settings.round_densities(config.density).map_err(TrainError::Config)?;
+    let base = round_config(config);
+    let order = Rng::stream(config.seed, "colt-halves").permutation(data.train.len());
+    let (a, b) = order.split_at(order.len() / 2);
+    let half = |idx: &[usize]| TrainData { train: std::sync::Arc::new(data.train.subset(idx)), ..data.clone() };
+    let halves = [half(a), half(b)];
+    let mut full = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
+    let init = full.net.clone();
+    pacer.news(News::Stage("round 0: dense, all the data".into()));
+    let ticket = train_out(&mut full, pacer).await?;
+    let mut rounds = vec![ImpRound {
+        round: 0,
+        density: 1.0,
+        layer_densities: full.masks.layer_densities(),
+        ticket,
+        reinit: None,
+        random: None,
+        histogram: None,
+        masks: full.masks.clone(),
+    }];
+    pacer.news(News::Round(Box::new(rounds[0].clone())));
+    let mut masks = full.masks.clone();
+    for (r, &target) in densities.iter().enumerate() {
+        let round = r + 1;
+        if masks.density() <= config.density + 1e-12 {
+            break;
+        }
+        let mut kept = vec![];
+        let mut histogram = None;
+        for (h, half_data) in halves.iter().enumerate() {
+            let mut t = Trainer::with_data(base.clone(), half_data.clone(), device.clone())?;
+            t.set_masks(masks.clone());
+            t.load_network(init.clone());
+            pacer.news(News::Stage(format!("round {round}: half {} of the data", h + 1)));
+            train_out(&mut t, pacer).await?;
+            let (pruned, hist) = prune_round(&t, &settings, target).await?;
+            histogram.get_or_insert(hist);
+            kept.push(pruned);
+        }
+        masks = kept[0].intersect(&kept[1]);
+        let mut ticket = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
+        ticket.set_masks(masks.clone());
+        ticket.load_network(init.clone());
+        pacer.news(News::Stage(format!("round {round}: the overlap ({:.3} dense), all the data", masks.density())));
+        let trained = train_out(&mut ticket, pacer).await?;
+        let result = ImpRound {
+            round,
+            density: masks.density(),
+            layer_densities: masks.layer_densities(),
+            ticket: trained,
+            reinit: None,
+            random: None,
+            histogram,
+            masks: masks.clone(),
+        };
+        pacer.news(News::Round(Box::new(result.clone())));
+        rounds.push(result);
     }
     let nested = rounds.windows(2).all(|w| w[1].masks.is_subset_of(&w[0].masks));
     Ok(ImpResult { format: crate::run::RESULT_FORMAT, config: config.clone(), backend: backend.into(), rounds, nested })

@@ -9,7 +9,7 @@ use ticketlab::model::Arch;
 use ticketlab::pace::{News, Pacer, Unpaced};
 use ticketlab::rng::Rng;
 use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method};
-use ticketlab::tickets::{ImpSettings, Rewind, Scope, instability, run_imp};
+use ticketlab::tickets::{ImpSettings, Rewind, Scope, instability, run_colt, run_imp};
 use ticketlab::train::{TrainData, Trainer, read_f32};
 
 fn config(method: Method) -> TrainConfig {
@@ -263,4 +263,24 @@ fn bad_method_settings_are_rejected() {
     }
     assert!("rigl".parse::<Method>().is_ok() && "dst_ee".parse::<Method>().is_ok());
     assert!("magic".parse::<Method>().unwrap_err().contains("expected one of"));
+}
+
+#[test]
+fn colt_keeps_the_overlap_of_two_halves_and_nests() {
+    let c = TrainConfig {
+        density: 0.5,
+        steps: Some(4),
+        imp: ImpSettings { controls: false, ..ImpSettings::default() },
+        ..config(Method::Colt)
+    };
+    let result = pollster::block_on(run_colt(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).unwrap();
+    assert!(result.nested, "each round's mask inside the previous one");
+    let rounds = &result.rounds;
+    assert!(rounds.len() >= 2 && rounds.len() <= 5);
+    // The overlap of two masks that each keep 80% keeps at most 80%, and the rounds stop once at the target.
+    assert!(rounds[1].density <= 0.8 + 1e-9, "round 1 density {}", rounds[1].density);
+    assert!(rounds.last().unwrap().density <= 0.5 + 1e-9);
+    assert!(rounds[rounds.len() - 2].density > 0.5, "no round after reaching the target");
+    let again = pollster::block_on(run_colt(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).unwrap();
+    assert_eq!(rounds.last().unwrap().masks, again.rounds.last().unwrap().masks, "deterministic");
 }

@@ -406,7 +406,15 @@ fn sparse_routed_network_matches_the_dense_one() {
         let g: Vec<Vec<f32>> = params.iter().map(|p| read(p.grad(&grads).unwrap())).collect();
         (read(logits.inner().reshape([80])), g)
     };
+    // The automatic plan (measured on this device) may choose any subset of the linear layers, and nothing else.
+    let auto = Network::sparse_plan(&spec, &mask_tensors, &nnz, 8);
+    assert!((0..spec.params.len()).all(|i| auto[i].is_none() || plan[i].is_some()), "only masked linear layers");
     let (dense_logits, dense_grads) = run(&[]);
+    let (auto_logits, _) = run(&auto);
+    for i in 0..80 {
+        let (a, b) = (dense_logits[i], auto_logits[i]);
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "logit {i} with the automatic plan: {a} vs {b}");
+    }
     let (sparse_logits, sparse_grads) = run(&plan);
     for i in 0..80 {
         let (a, b) = (dense_logits[i], sparse_logits[i]);

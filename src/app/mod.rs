@@ -284,7 +284,7 @@ impl TicketlabApp {
             ui.label("width ×");
             ui.add(egui::Slider::new(&mut c.width, 0.0625..=1.0).logarithmic(true));
             ui.end_row();
-            ui.label(if c.method == Method::Imp { "final density" } else { "density" });
+            ui.label(if c.method.is_iterative() { "final density" } else { "density" });
             ui.add(egui::Slider::new(&mut c.density, 0.01..=1.0).logarithmic(true));
             ui.end_row();
             ui.label("distribution");
@@ -302,7 +302,7 @@ impl TicketlabApp {
                 ui.add(egui::Slider::new(&mut c.dst.drop_fraction, 0.0..=1.0));
                 ui.end_row();
             }
-            if c.method == Method::Imp {
+            if c.method.is_iterative() {
                 ui.label("prune per round");
                 ui.add(egui::Slider::new(&mut c.imp.prune_fraction, 0.05..=0.9));
                 ui.end_row();
@@ -608,7 +608,7 @@ impl TicketlabApp {
 fn tab_for(config: &TrainConfig) -> Tab {
     if config.ensemble.kind != EnsembleKind::None {
         Tab::Ensembles
-    } else if config.method == Method::Imp {
+    } else if config.method.is_iterative() {
         Tab::Tickets
     } else if config.method.is_dynamic() {
         Tab::Topology

@@ -10,7 +10,6 @@ use super::maskview::layer_image;
 use super::session::{GALLERY, Session};
 use crate::data::Dataset;
 use crate::procedure::Outcome;
-use crate::sparsity::Method;
 
 /// What the views remember between frames.
 #[derive(Default)]
@@ -226,7 +225,7 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
          them, and trains again. A winning ticket keeps its accuracy as weights go; the same mask from fresh random \
          weights (re-init) and a random mask of the same layer densities usually fall behind at high sparsity.",
     );
-    if s.config.method != Method::Imp && s.rounds.is_empty() {
+    if !s.config.method.is_iterative() && s.rounds.is_empty() {
         ui.label("This run is not iterative magnitude pruning: choose the method “imp” or the preset “Lottery ticket on conv4”.");
         return;
     }

@@ -32,10 +32,12 @@ pub enum Method {
     DstEe,
     /// Iterative magnitude pruning with rewinding: lottery tickets (Frankle & Carbin 2019; Frankle et al. 2020).
     Imp,
+    /// Cyclic overlapping lottery tickets: prune on two halves of the data, keep the overlap of the two masks.
+    Colt,
 }
 
 impl Method {
-    pub const ALL: [Method; 8] = [
+    pub const ALL: [Method; 9] = [
         Method::Static,
         Method::Snip,
         Method::Grasp,
@@ -44,6 +46,7 @@ impl Method {
         Method::Rigl,
         Method::DstEe,
         Method::Imp,
+        Method::Colt,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,12 +59,18 @@ impl Method {
             Method::Rigl => "rigl",
             Method::DstEe => "dst-ee",
             Method::Imp => "imp",
+            Method::Colt => "colt",
         }
     }
 
     /// Whether the mask changes during training (dynamic sparse training).
     pub fn is_dynamic(self) -> bool {
         matches!(self, Method::Set | Method::Rigl | Method::DstEe)
+    }
+
+    /// Whether the method is a procedure of pruning rounds (IMP, COLT) rather than one run.
+    pub fn is_iterative(self) -> bool {
+        matches!(self, Method::Imp | Method::Colt)
     }
 
     /// Whether the initial mask is chosen by scoring the initialised network.
