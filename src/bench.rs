@@ -13,6 +13,9 @@
 //!   record, not inside a step) is reported separately.
 //! - **Sparse vs dense linear layers**: forward + backward of the model's fully connected layers at each sparsity,
 //!   through burn's dense matmul and through the sparse WGSL path (wgpu only), and what the automatic routing picks.
+//!
+//! Native only (timing needs blocking device syncs).
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::fmt::Write as _;
 
@@ -339,7 +342,7 @@ fn measure_rigl(
         let (dt, cpu) = time_steps(&mut t, 1)?;
         if t.has_pending_masks() {
             let start = Instant::now();
-            pollster_block_on(t.sync_masks()).map_err(|e| e.to_string())?;
+            pollster::block_on(t.sync_masks()).map_err(|e| e.to_string())?;
             let rb = start.elapsed().as_secs_f64();
             if seen_updates > 0 {
                 update.push(dt);
@@ -369,16 +372,6 @@ fn measure_rigl(
     Ok(figures)
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-fn pollster_block_on<F: std::future::Future>(f: F) -> F::Output {
-    pollster::block_on(f)
-}
-
-#[cfg(target_arch = "wasm32")]
-fn pollster_block_on<F: std::future::Future>(_: F) -> F::Output {
-    unreachable!("the benchmarks run natively")
-}
-
 /// The fully connected layers of a model: (name, rows, cols).
 pub fn linear_layers(spec: &NetSpec) -> Vec<(String, usize, usize)> {
     spec.params
@@ -389,7 +382,6 @@ pub fn linear_layers(spec: &NetSpec) -> Vec<(String, usize, usize)> {
 }
 
 /// Dense vs sparse forward + backward of `model`'s linear layers at each sparsity, on a wgpu device.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn measure_linear(
     opts: &BenchOptions,
     model: Arch,
@@ -416,7 +408,6 @@ pub fn measure_linear(
 }
 
 /// Run every measurement `opts` asks for; `log` gets a line as each finishes.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn run(opts: &BenchOptions, mut log: impl FnMut(&str)) -> BenchReport {
     let mut report = BenchReport {
         batch_size: opts.batch_size,

@@ -247,15 +247,21 @@ impl Experiment {
                  interpolation curve runs from the parent (α = 0) to the best child (α = 1)."
                     .into(),
             ],
-            Experiment::DoubleDescent => vec![format!(
+            Experiment::DoubleDescent => vec![
+                format!(
                 "{:.0}% of the training labels replaced by another class (symmetric noise, seeded per seed; the test set \
                  is clean). Global IMP to density {DOUBLE_DESCENT_DENSITY} in {} rounds, rewinding to step k = {}. \
-                 He et al. train 160 epochs per round, long enough to fit the noise; these runs are far shorter, so \
-                 the overfitting regime that produces the second descent may not be reached (more with --scale).",
+                 He et al. train 160 epochs per round, long enough for the dense network to memorise the noise; \
+                 these runs are far shorter, so the dense network may never fit the noise and the first descent \
+                 (light pruning hurting a network that memorised it) may not appear (longer runs: --scale).",
                 100.0 * LABEL_NOISE,
                 s.grid(DOUBLE_DESCENT_ROUNDS),
                 s.rewind_step()
-            )],
+            ),
+            "ℓ₂ distance of the prunable weights between the start and the end of each round's training: from \
+             initialisation in round 0, from the rewinding point at step k in later rounds."
+                .into(),
+            ],
             Experiment::Robustness => vec![format!(
                 "Dense network; a DST Ensemble (3 RigL members at density {ENSEMBLE_DENSITY}; its members are the sparse \
                  single networks); a CARD-Deck of 3 RigL members at the same density trained on clean, Gaussian-noise- \
@@ -730,7 +736,7 @@ impl Progress {
 
 impl Pacer for Progress {
     async fn after_step(&mut self, t: &mut Trainer) -> Result<(), TrainError> {
-        if self.counter && (t.step % 10 == 0 || t.is_done()) {
+        if self.counter && (t.step.is_multiple_of(10) || t.is_done()) {
             eprint!("\r\x1b[K    step {}/{}", t.step, t.total_steps);
         }
         Ok(())
@@ -1021,34 +1027,33 @@ pub fn falls(statement: &str, points: &[(String, Stat)]) -> Check {
     }
 }
 
-/// The shape of a curve: whether it fell, then rose (by more than `tolerance` each time), and whether it then fell
-/// again.
+/// The shape of an accuracy-vs-sparsity curve that starts at the dense network. Every step counts only when it is
+/// larger than `tolerance`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Shape {
+    /// Somewhere the curve fell (below an earlier point) and later rose again (above the low point).
     pub rise_after_fall: bool,
+    /// Sparse double descent: the curve falls below its first (dense) point, rises again, then falls again.
     pub fall_rise_fall: bool,
 }
 
 pub fn shape(ys: &[f64], tolerance: f64) -> Shape {
     let n = ys.len();
-    let mut rise_after_fall = false;
-    let mut fall_rise_fall = false;
-    // A fall to index b (from an earlier point), a rise from b to c, then a fall after c.
+    let mut shape = Shape { rise_after_fall: false, fall_rise_fall: false };
+    // A fall to index b, a rise from b to c, then a fall after c.
     for b in 1..n {
-        let fell = ys[..b].iter().any(|&a| a - ys[b] > tolerance);
-        if !fell {
+        let from_start = ys[0] - ys[b] > tolerance;
+        if !from_start && !ys[..b].iter().any(|&a| a - ys[b] > tolerance) {
             continue;
         }
         for c in b + 1..n {
             if ys[c] - ys[b] > tolerance {
-                rise_after_fall = true;
-                if ys[c + 1..].iter().any(|&d| ys[c] - d > tolerance) {
-                    fall_rise_fall = true;
-                }
+                shape.rise_after_fall = true;
+                shape.fall_rise_fall |= from_start && ys[c + 1..].iter().any(|&d| ys[c] - d > tolerance);
             }
         }
     }
-    Shape { rise_after_fall, fall_rise_fall }
+    shape
 }
 
 /// The verdict: held when every check that is part of the claim held.
@@ -1364,7 +1369,7 @@ fn instability(r: &Results) -> Summary {
     let checks = vec![falls("the error barrier falls as the rewinding step k grows", &points)];
     let chart = Chart::new("Instability vs rewinding step", "rewinding step k", "error barrier (points)")
         .series(stat_series("barrier", ks.iter().map(|&k| k as f64).zip(barrier.iter().cloned())));
-    let mut path = Chart::new("Test error along (1 − α)·θ₁ + α·θ₂", "α", "test error (%)");
+    let mut path = Chart::new("Test error between the two copies", "alpha (0: copy 1, 1: copy 2)", "test error (%)");
     for (k, e) in ks.iter().zip(&errors) {
         path = path.series(stat_series(&inst(*k), e.iter().enumerate().map(|(i, s)| (i as f64 / 10.0, s.clone()))));
     }
@@ -1487,14 +1492,15 @@ fn soups(r: &Results) -> Summary {
         compare("the uniform soup", &uniform, Order::AtLeast, "the best child", &best, "%").observed(),
     ];
     let wise = r.stats(SOUP, soup_curve);
-    let chart = Chart::new("Soups: parent → best child interpolation", "α", "test accuracy (%)")
-        .series(stat_series(
-            "(1 − α)·parent + α·best child",
-            wise.into_iter().enumerate().map(|(i, s)| (i as f64 / 10.0, s)),
-        ))
-        .series(level("best child", best.mean, 0.0, 1.0))
-        .series(level("uniform soup", uniform.mean, 0.0, 1.0))
-        .series(level("greedy soup", greedy.mean, 0.0, 1.0));
+    let chart =
+        Chart::new("Soups: from the parent to the best child", "alpha (0: parent, 1: best child)", "test accuracy (%)")
+            .series(stat_series(
+                "interpolated weights",
+                wise.into_iter().enumerate().map(|(i, s)| (i as f64 / 10.0, s)),
+            ))
+            .series(level("best child", best.mean, 0.0, 1.0))
+            .series(level("uniform soup", uniform.mean, 0.0, 1.0))
+            .series(level("greedy soup", greedy.mean, 0.0, 1.0));
     let notes = vec![format!(
         "The greedy soup ended as the best child alone in {} of {} seeds.",
         ingredients.values.iter().filter(|&&n| n == 1.0).count(),
@@ -1541,18 +1547,24 @@ fn double_descent(r: &Results) -> Summary {
         part_of_claim: true,
     };
     let checks = vec![
-        check("test accuracy falls, rises, then falls again as sparsity grows (steps > 0.5 points)", sh.fall_rise_fall),
-        check("a rise after a fall occurred", sh.rise_after_fall).observed(),
+        check(
+            "from the dense network, test accuracy falls, rises, then falls again as sparsity grows (steps > 0.5 points)",
+            sh.fall_rise_fall,
+        ),
+        check("somewhere, a rise after a fall (steps > 0.5 points)", sh.rise_after_fall).observed(),
     ];
     let x: Vec<f64> = density.iter().map(|d| 100.0 * d.mean).collect();
     let chart =
         Chart::new("Sparse double descent (20% label noise)", "density (% of weights kept, log)", "test accuracy (%)")
             .log_x(true)
             .series(stat_series("IMP ticket", x.iter().copied().zip(acc.iter().cloned())));
-    let l2_chart =
-        Chart::new("ℓ₂ distance travelled vs density", "density (% of weights kept, log)", "ℓ₂ from the start")
-            .log_x(true)
-            .series(stat_series("IMP ticket", x.iter().copied().zip(l2.iter().cloned())));
+    let l2_chart = Chart::new(
+        "L2 distance travelled vs density",
+        "density (% of weights kept, log)",
+        "L2 distance from the start",
+    )
+    .log_x(true)
+    .series(stat_series("IMP ticket", x.iter().copied().zip(l2.iter().cloned())));
     Summary::new(table, chart, checks).chart("-l2", l2_chart)
 }
 

@@ -168,6 +168,9 @@ fn verdicts_follow_the_numbers() {
     assert!(no_final_fall.rise_after_fall && !no_final_fall.fall_rise_fall);
     assert!(!shape(&[60.0, 59.8, 60.1, 59.9], 0.5).rise_after_fall, "wiggles under the tolerance are no rise");
     assert!(!shape(&[50.0, 55.0, 40.0], 0.5).rise_after_fall, "a rise before the fall is not a second descent");
+    // Rising from dense, a dip and a recovery, then the final fall: a rise after a fall, but no fall from dense.
+    let from_dense = shape(&[27.0, 33.0, 38.0, 35.0, 37.0, 27.0], 0.5);
+    assert!(from_dense.rise_after_fall && !from_dense.fall_rise_fall);
 }
 
 #[test]

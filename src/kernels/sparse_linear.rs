@@ -335,6 +335,7 @@ pub fn time_linear(device: &Device, shape: SparseShape, batch: usize, reps: usiz
     (median(&mut dense), median(&mut sparse))
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -360,6 +361,7 @@ pub fn sparse_linear_wins(device: &Device, shape: SparseShape, batch: usize) -> 
     }
     #[cfg(target_arch = "wasm32")]
     {
+        let _ = batch;
         false
     }
     #[cfg(not(target_arch = "wasm32"))]
