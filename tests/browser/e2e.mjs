@@ -21,7 +21,7 @@ async function run(url, minStep, screenshot) {
   const t0 = Date.now();
   await page.goto(url);
   let title = '';
-  for (let i = 0; i < 80; i++) {
+  for (let i = 0; i < 200; i++) {
     await page.waitForTimeout(3000);
     title = await page.title();
     console.log(`${((Date.now() - t0) / 1000).toFixed(0)}s ${title}`);
