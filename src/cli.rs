@@ -11,10 +11,10 @@ use ticketlab::config::{DatasetSpec, TrainConfig};
 use ticketlab::data::DataSplits;
 use ticketlab::model::{Arch, NetSpec};
 use ticketlab::optim::OptimizerKind;
+use ticketlab::pace::{News, Pacer};
 use ticketlab::run::{Progress, run_to_end};
 use ticketlab::schedule::LrSchedule;
 use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, distribution};
-use ticketlab::pace::{News, Pacer};
 use ticketlab::tickets::run_iterative;
 use ticketlab::tickets::{ImpSettings, Rewind, Scope};
 use ticketlab::train::{Split, TrainData, Trainer, load_dataset};
@@ -487,9 +487,10 @@ fn run_app(link: Option<&str>, kind: BackendKind) -> Result<ExitCode, String> {
         viewport: eframe::egui::ViewportBuilder::default().with_inner_size([1280.0, 800.0]),
         ..Default::default()
     };
-    eframe::run_native("ticketlab", options, Box::new(|cc| Ok(Box::new(TicketlabApp::new(backend, cc.storage, link))))).map_err(
-        |e| format!("could not open the app window: {e} (the command line works without one: ticketlab train --help)"),
-    )?;
+    eframe::run_native("ticketlab", options, Box::new(|cc| Ok(Box::new(TicketlabApp::new(backend, cc.storage, link)))))
+        .map_err(|e| {
+            format!("could not open the app window: {e} (the command line works without one: ticketlab train --help)")
+        })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -837,7 +838,12 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
     });
     let failures = failures.into_inner().unwrap_or_default();
     if failures.is_empty() {
-        println!("sweep done: {} runs in {}; merge with: ticketlab collect {}", jobs.len(), args.out.display(), args.out.display());
+        println!(
+            "sweep done: {} runs in {}; merge with: ticketlab collect {}",
+            jobs.len(),
+            args.out.display(),
+            args.out.display()
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         Err(format!("{} of {} runs failed (indices {failures:?})", failures.len(), jobs.len()))
@@ -859,7 +865,8 @@ fn sweep_one(config: &TrainConfig, device: Device, backend: &str, path: &std::pa
             (serde_json::to_string_pretty(r), format!("ensemble accuracy {:.2}%", 100.0 * r.ensemble.accuracy))
         }
     };
-    std::fs::write(path, json.map_err(|e| e.to_string())?).map_err(|e| format!("could not write {}: {e}", path.display()))?;
+    std::fs::write(path, json.map_err(|e| e.to_string())?)
+        .map_err(|e| format!("could not write {}: {e}", path.display()))?;
     Ok(summary)
 }
 

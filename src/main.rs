@@ -38,7 +38,11 @@ fn main() {
             .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
             .expect("index.html has a <canvas id=\"ticketlab\">");
         let start = eframe::WebRunner::new()
-            .start(canvas, eframe::WebOptions::default(), Box::new(|cc| Ok(Box::new(TicketlabApp::new(backend, cc.storage, None)))))
+            .start(
+                canvas,
+                eframe::WebOptions::default(),
+                Box::new(|cc| Ok(Box::new(TicketlabApp::new(backend, cc.storage, None)))),
+            )
             .await;
         if let Err(e) = start {
             web_sys::console::error_1(&e);

@@ -87,14 +87,20 @@ fn a_sweep_runs_its_shard_and_collect_merges_it() {
     let dir = std::env::temp_dir().join(format!("ticketlab-sweep-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = dir.to_str().unwrap();
-    let common = ["--set", "dataset=synthetic:200:100", "--set", "model=conv2", "--set", "width=0.25", "--set", "steps=3"];
+    let common =
+        ["--set", "dataset=synthetic:200:100", "--set", "model=conv2", "--set", "width=0.25", "--set", "steps=3"];
     let mut args = vec!["sweep", "--grid", "density=0.2,0.5", "--grid", "seed=0,1", "--shard", "1/2", "--out", out];
     args.extend(common);
     let (code, _, stderr) = ticketlab(&args);
     assert_eq!(code, 0, "{stderr}");
-    let mut files: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     files.sort();
-    assert_eq!(files, ["run-0000-density=0.2_seed=0.json", "run-0002-density=0.5_seed=0.json"], "shard 1 of 2 is jobs 0 and 2");
+    assert_eq!(
+        files,
+        ["run-0000-density=0.2_seed=0.json", "run-0002-density=0.5_seed=0.json"],
+        "shard 1 of 2 is jobs 0 and 2"
+    );
     let (code, stdout, stderr) = ticketlab(&["collect", out]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("| density |") && stdout.contains("| 0.2 |") && stdout.contains("| 0.5 |"), "{stdout}");

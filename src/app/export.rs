@@ -3,9 +3,9 @@
 use eframe::egui::ColorImage;
 
 use super::session::Session;
+use crate::ensembles::EnsembleResult;
 use crate::procedure::Outcome;
 use crate::run::RunResult;
-use crate::ensembles::EnsembleResult;
 use crate::tickets::ImpResult;
 
 /// Every stage's train and test points: `stage,label,step,kind,loss,accuracy,lr`.

@@ -348,7 +348,11 @@ fn mask_grid(
             let id = tex.id();
             ui.vertical(|ui| {
                 ui.image((id, size * scale));
-                ui.small(format!("{} · {:.1}%", param.name, 100.0 * layer.bits.count_ones() as f64 / layer.bits.len() as f64));
+                ui.small(format!(
+                    "{} · {:.1}%",
+                    param.name,
+                    100.0 * layer.bits.count_ones() as f64 / layer.bits.len() as f64
+                ));
             });
             shown += 1;
             if shown % columns == 0 {
@@ -470,7 +474,9 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
     );
     let Some(Outcome::Ensemble(r)) = &s.outcome else {
         if s.config.ensemble.kind == crate::ensembles::EnsembleKind::None {
-            ui.label("This run is not an ensemble: pick one in Setup (ensemble) or a preset such as “FreeTickets ensemble”.");
+            ui.label(
+                "This run is not an ensemble: pick one in Setup (ensemble) or a preset such as “FreeTickets ensemble”.",
+            );
         } else {
             let stage = s.stage().map_or(String::new(), |st| format!(" Now: {}.", st.label));
             ui.label(format!("The members are training; the ensemble appears when all are done.{stage}"));
