@@ -165,6 +165,30 @@ pub struct ImpResult {
     pub nested: bool,
 }
 
+impl ImpRound {
+    /// Round 0: the dense network, trained.
+    fn dense(trainer: &Trainer, ticket: Trained) -> Self {
+        let masks = trainer.masks.clone();
+        ImpRound {
+            round: 0,
+            density: 1.0,
+            layer_densities: masks.layer_densities(),
+            ticket,
+            reinit: None,
+            random: None,
+            histogram: None,
+            masks,
+        }
+    }
+}
+
+impl ImpResult {
+    fn new(config: &TrainConfig, backend: &str, rounds: Vec<ImpRound>) -> Self {
+        let nested = rounds.windows(2).all(|w| w[1].masks.is_subset_of(&w[0].masks));
+        ImpResult { format: crate::run::RESULT_FORMAT, config: config.clone(), backend: backend.into(), rounds, nested }
+    }
+}
+
 /// Train one network to the end of its schedule (from its current step) and summarise it.
 pub async fn train_out(trainer: &mut Trainer, pacer: &mut impl Pacer) -> Result<Trained, TrainError> {
     trainer.prepare().await?;
@@ -191,8 +215,8 @@ fn round_config(config: &TrainConfig) -> TrainConfig {
     TrainConfig { density: 1.0, method: Method::Static, ..config.clone() }
 }
 
-/// Iterative magnitude pruning from `config` (its `density` is the final target, `imp` the procedure). `on_round`
-/// sees every round as it completes.
+/// Iterative magnitude pruning from `config` (its `density` is the final target, `imp` the procedure). The pacer
+/// hears of every round as it completes.
 pub async fn run_imp(
     config: &TrainConfig,
     data: TrainData,
@@ -224,16 +248,7 @@ pub async fn run_imp(
         rewind_net = dense.net.clone();
     }
     let ticket = train_out(&mut dense, pacer).await?;
-    let mut rounds = vec![ImpRound {
-        round: 0,
-        density: 1.0,
-        layer_densities: dense.masks.layer_densities(),
-        ticket,
-        reinit: None,
-        random: None,
-        histogram: None,
-        masks: dense.masks.clone(),
-    }];
+    let mut rounds = vec![ImpRound::dense(&dense, ticket)];
     pacer.news(News::Round(Box::new(rounds[0].clone())));
     let mut previous = dense;
     for (r, &density) in densities.iter().enumerate() {
@@ -280,8 +295,7 @@ pub async fn run_imp(
         rounds.push(result);
         previous = ticket;
     }
-    let nested = rounds.windows(2).all(|w| w[1].masks.is_subset_of(&w[0].masks));
-    Ok(ImpResult { format: crate::run::RESULT_FORMAT, config: config.clone(), backend: backend.into(), rounds, nested })
+    Ok(ImpResult::new(config, backend, rounds))
 }
 
 /// IMP or COLT, as the configuration's method says.
@@ -322,16 +336,7 @@ pub async fn run_colt(
     let init = full.net.clone();
     pacer.news(News::Stage("round 0: dense, all the data".into()));
     let ticket = train_out(&mut full, pacer).await?;
-    let mut rounds = vec![ImpRound {
-        round: 0,
-        density: 1.0,
-        layer_densities: full.masks.layer_densities(),
-        ticket,
-        reinit: None,
-        random: None,
-        histogram: None,
-        masks: full.masks.clone(),
-    }];
+    let mut rounds = vec![ImpRound::dense(&full, ticket)];
     pacer.news(News::Round(Box::new(rounds[0].clone())));
     let mut masks = full.masks.clone();
     for (r, &target) in densities.iter().enumerate() {
@@ -370,8 +375,7 @@ pub async fn run_colt(
         pacer.news(News::Round(Box::new(result.clone())));
         rounds.push(result);
     }
-    let nested = rounds.windows(2).all(|w| w[1].masks.is_subset_of(&w[0].masks));
-    Ok(ImpResult { format: crate::run::RESULT_FORMAT, config: config.clone(), backend: backend.into(), rounds, nested })
+    Ok(ImpResult::new(config, backend, rounds))
 }
 
 /// The mask of the next round: prune `previous`'s trained weights by magnitude down to `density` overall.
