@@ -13,7 +13,7 @@ use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{self, SparseLinear, SparseShape};
+use crate::kernels::{SparseLinear, SparsePath, SparseShape};
 use crate::rng::Rng;
 
 pub const BN_EPSILON: f64 = 1e-5;
@@ -445,15 +445,16 @@ impl Network {
 
 impl Network {
     /// Which linear layers to compute through the sparse path: for each masked linear weight (`masks[i]` its 0/1
-    /// mask on the device, `counts[i]` its exact active count), a [`SparseLinear`] where
-    /// [`kernels::sparse_linear_wins`] says the compressed path is faster than the dense matmul on the mask's device
-    /// at this batch size; `None` everywhere else (conv layers, the CPU backend, dense-enough layers). Build it again
-    /// whenever the masks change; a step that needs dense weight gradients (a RigL update) runs without it.
+    /// mask on the device, `counts[i]` its exact active count), a [`SparseLinear`] where `path` chooses the
+    /// compressed path on the mask's device at this batch size (by default where it measures faster than the dense
+    /// matmul); `None` everywhere else (conv layers, the CPU backend, dense-enough layers). Build it again whenever
+    /// the masks change; a step that needs dense weight gradients (a RigL update) runs without it.
     pub fn sparse_plan(
         spec: &NetSpec,
         masks: &[Option<Tensor<1>>],
         counts: &[Option<usize>],
         batch: usize,
+        path: SparsePath,
     ) -> Vec<Option<SparseLinear>> {
         (0..spec.params.len())
             .map(|i| {
@@ -465,7 +466,7 @@ impl Network {
                     return None;
                 }
                 let shape = SparseShape { rows: p.shape[0], cols: p.shape[1], nnz };
-                if !kernels::sparse_linear_wins(&mask.device(), shape, batch) {
+                if !path.uses_sparse(&mask.device(), shape, batch) {
                     return None;
                 }
                 SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz)

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounting::Accounting;
 use crate::config::TrainConfig;
 use crate::data::{DataError, DataSplits, Dataset, Normalizer, fill_batch};
+use crate::kernels::{SparseLinear, SparsePath};
 use crate::mask::{Bits, Masks};
 use crate::metrics::{EvalMetrics, evaluate};
 use crate::model::{NetSpec, Network};
@@ -109,6 +110,9 @@ pub struct Trainer {
     targets: Vec<Option<usize>>,
     /// The parameters this run started from (for the ℓ₂ distance travelled).
     start_params: Vec<Tensor<1>>,
+    /// The linear layers computed from their compressed weight (see [`Network::sparse_plan`]), rebuilt with the masks.
+    sparse_plan: Vec<Option<SparseLinear>>,
+    sparse_path: SparsePath,
     /// The updater of the dynamic methods.
     dst: Option<DynamicSparsity>,
     /// Mask updates done on the device but not yet read back: (step, drop fraction, masks).
@@ -175,6 +179,8 @@ impl Trainer {
             start_params: net.params.clone(),
             net,
             mask_tensors: vec![],
+            sparse_plan: vec![],
+            sparse_path: SparsePath::default(),
             targets: vec![],
             dst: None,
             pending_updates: vec![],
@@ -236,6 +242,7 @@ impl Trainer {
         }
         self.mask_tensors = tensors;
         self.targets = targets;
+        self.rebuild_sparse_plan();
         self.sparse_flops = Accounting::new(&self.spec, &masks, 0.0).sparse_flops;
         self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
         self.dst =
@@ -248,6 +255,22 @@ impl Trainer {
         self.initial_masks = masks.clone();
         self.ever_active = masks.clone();
         self.masks = masks;
+    }
+
+    /// Choose when masked linear layers run through the sparse path (by default where it measures faster).
+    pub fn set_sparse_path(&mut self, path: SparsePath) {
+        self.sparse_path = path;
+        self.rebuild_sparse_plan();
+    }
+
+    /// How many layers the training step computes through the sparse path.
+    pub fn sparse_layers(&self) -> usize {
+        self.sparse_plan.iter().flatten().count()
+    }
+
+    fn rebuild_sparse_plan(&mut self) {
+        let (spec, masks, targets) = (&self.spec, &self.mask_tensors, &self.targets);
+        self.sparse_plan = Network::sparse_plan(spec, masks, targets, self.batch_size(), self.sparse_path);
     }
 
     /// The 0/1 mask tensors on the device (current, even while updates are pending).
@@ -345,8 +368,12 @@ impl Trainer {
         let targets = self.smoothed_targets();
         let labels = Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [bs]), &self.device);
 
+        // A mask update scores regrowth with this step's dense gradients: that step runs without the sparse path
+        // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones).
+        let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
+        let plan: &[Option<SparseLinear>] = if update.is_some() { &[] } else { &self.sparse_plan };
         let params: Vec<Tensor<1>> = self.net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
-        let logits = Network::forward(&self.spec, &params, &mut self.net.bn, x.autodiff(), true);
+        let logits = Network::forward_with(&self.spec, &params, &mut self.net.bn, x.autodiff(), true, plan);
         let loss = cross_entropy_with_logits(logits.clone(), targets.autodiff());
         let grads = loss.backward();
         let grads: Vec<Tensor<1>> = params
@@ -354,9 +381,6 @@ impl Trainer {
             .zip(&self.net.params)
             .map(|(p, w)| p.grad(&grads).unwrap_or_else(|| w.zeros_like()))
             .collect();
-        let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
-        // The mask update scores regrowth with this step's dense gradients (inactive weights are zero, not masked
-        // out of the forward pass, so their gradients are the dense ones).
         let dense_grads = update.map(|_| grads.clone());
         self.optimizer.step(&mut self.net.params, grads, &self.mask_tensors, lr);
 
@@ -378,6 +402,7 @@ impl Trainer {
                 dst.update(self.step, drop_fraction, &self.net.params, &grads, &self.mask_tensors, &self.targets);
             self.optimizer.apply_masks(&mut self.net.params, &masks);
             self.mask_tensors = masks.clone();
+            self.rebuild_sparse_plan();
             self.pending_updates.push((self.step, drop_fraction, masks));
             // RigL's accounting: the update step also computes the dense gradient (one dense backward pass).
             self.train_flops += 2.0 * self.dense_flops() * bs as f64;

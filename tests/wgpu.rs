@@ -9,7 +9,7 @@ use ticketlab::backend::{BackendKind, device};
 use ticketlab::config::{DatasetSpec, TrainConfig};
 use ticketlab::data::synthetic;
 use ticketlab::kernels::{
-    MaskCounts, SgdHyper, lerp, lerp_reference, mask_stats, masked_sgd_step, top_k_mask, top_k_reference,
+    MaskCounts, SgdHyper, SparsePath, lerp, lerp_reference, mask_stats, masked_sgd_step, top_k_mask, top_k_reference,
     uses_gpu_kernels,
 };
 use ticketlab::mask::{Bits, Overlap};
@@ -407,7 +407,7 @@ fn sparse_routed_network_matches_the_dense_one() {
         (read(logits.inner().reshape([80])), g)
     };
     // The automatic plan (measured on this device) may choose any subset of the linear layers, and nothing else.
-    let auto = Network::sparse_plan(&spec, &mask_tensors, &nnz, 8);
+    let auto = Network::sparse_plan(&spec, &mask_tensors, &nnz, 8, SparsePath::Auto);
     assert!((0..spec.params.len()).all(|i| auto[i].is_none() || plan[i].is_some()), "only masked linear layers");
     let (dense_logits, dense_grads) = run(&[]);
     let (auto_logits, _) = run(&auto);
@@ -427,6 +427,52 @@ fn sparse_routed_network_matches_the_dense_one() {
             let want = if plan[i].is_some() && masks_bit(&masks, i, j) == Some(false) { 0.0 } else { a[j] };
             assert!((want - b[j]).abs() <= 1e-3 * scale, "grad of {} [{j}]: {want} vs {}", spec.params[i].name, b[j]);
         }
+    }
+}
+
+/// The trainer routes masked linear layers through the sparse path between mask updates and rebuilds the plan after
+/// each update: training with it follows training without it, and RigL keeps exact counts.
+#[test]
+fn the_trainer_trains_through_the_sparse_path() {
+    let Some(gpu) = gpu() else { return };
+    let config = TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 64, test: 32 },
+        model: Arch::Conv4,
+        width: 0.25,
+        density: 0.1,
+        batch_size: 8,
+        steps: Some(4),
+        ..TrainConfig::default()
+    };
+    let run = |config: &TrainConfig, path: SparsePath| {
+        let mut t = Trainer::new(config.clone(), synthetic(config.seed, 64, 32), gpu.clone()).unwrap();
+        t.set_sparse_path(path);
+        while !t.is_done() {
+            t.train_step();
+            pollster::block_on(t.sync_masks()).unwrap();
+        }
+        (t.sparse_layers(), pollster::block_on(t.param_values()).unwrap(), t)
+    };
+    let (none, dense, _) = run(&config, SparsePath::Never);
+    let (three, sparse, _) = run(&config, SparsePath::Always);
+    assert_eq!((none, three), (0, 3), "fc1, fc2 and fc3 go sparse only when asked");
+    for (a, b) in dense.iter().zip(&sparse) {
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-3 * scale, "max |dense − sparse path| = {diff} (scale {scale})");
+    }
+    let rigl = TrainConfig {
+        method: Method::Rigl,
+        dst: DstSettings { update_every: 2, drop_fraction: 0.5, ..DstSettings::default() },
+        ..config
+    };
+    let (layers, values, t) = run(&rigl, SparsePath::Always);
+    assert_eq!(layers, 3, "the plan is rebuilt after the update");
+    assert_eq!(t.mask_updates.len(), 1, "one update, at step 2");
+    assert_eq!(t.mask_updates[0].active, t.initial_masks.active_counts(), "exact counts");
+    for layer in &t.masks.layers {
+        let w = &values[layer.param];
+        assert!((0..w.len()).all(|i| layer.bits.get(i) || w[i] == 0.0), "inactive weights are exactly zero");
     }
 }
 

@@ -19,7 +19,7 @@ pub use sgd::{SgdHyper, masked_sgd_step};
 #[cfg(not(target_arch = "wasm32"))]
 pub use sparse_linear::time_linear;
 pub use sparse_linear::{
-    SparseLinear, SparseShape, sparse_layout_reference, sparse_linear_reference, sparse_linear_wins,
+    SparseLinear, SparsePath, SparseShape, sparse_layout_reference, sparse_linear_reference, sparse_linear_wins,
 };
 
 use burn::backend::DispatchDevice;

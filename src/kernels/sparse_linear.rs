@@ -341,20 +341,38 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// When the trainer computes masked linear layers through the sparse path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SparsePath {
+    /// Where [`sparse_linear_wins`] measures it faster.
+    #[default]
+    Auto,
+    /// Every masked linear layer on a wgpu device (for tests and comparisons).
+    Always,
+    /// Never: dense matmuls over the masked weights.
+    Never,
+}
+
+impl SparsePath {
+    /// Whether a masked linear layer of `shape` at `batch` on `device` goes through the sparse path.
+    pub fn uses_sparse(self, device: &Device, shape: SparseShape, batch: usize) -> bool {
+        match self {
+            SparsePath::Auto => sparse_linear_wins(device, shape, batch),
+            SparsePath::Always => uses_gpu_kernels(device),
+            SparsePath::Never => false,
+        }
+    }
+}
+
 /// Whether a linear layer of `shape` at `batch` should run through the sparse path on `device`: never on the CPU
 /// backend (no sparse CPU kernel) nor above 50% density (a dense matmul does the same FLOPs with regular access);
 /// otherwise measured once per shape, batch and density (rounded to 1%) with [`time_linear`] and cached for the
-/// process: the sparse path must be at least 1.25× faster, so noise does not flip the choice. The environment
-/// variable `TICKETLAB_SPARSE_LINEAR=always|never` overrides the measurement (for tests and comparisons). In the
-/// browser (no blocking sync for timing) the dense path is kept.
+/// process: the sparse path must be at least 1.25× faster, so noise does not flip the choice. In the browser (no
+/// blocking sync for timing) the dense path is kept.
 pub fn sparse_linear_wins(device: &Device, shape: SparseShape, batch: usize) -> bool {
     if !uses_gpu_kernels(device) || shape.nnz == 0 {
         return false;
-    }
-    match std::env::var("TICKETLAB_SPARSE_LINEAR").as_deref() {
-        Ok("always") => return true,
-        Ok("never") => return false,
-        _ => {}
     }
     if shape.density() > 0.5 {
         return false;
