@@ -31,9 +31,10 @@ struct Cli {
     /// Open the app with the settings of a shared link (ticketlab://run?v=1&… or a web link's #fragment).
     #[arg(long)]
     link: Option<String>,
-    /// Where the app trains: wgpu (the GPU, falling back to the CPU if there is none) or cpu.
-    #[arg(long, default_value = "wgpu")]
-    backend: BackendKind,
+    /// Where the app trains: wgpu or cpu [default: the GPU the app draws on, or the CPU where there is none or it
+    /// is a software renderer].
+    #[arg(long)]
+    backend: Option<BackendKind>,
 }
 
 #[derive(Subcommand)]
@@ -464,30 +465,22 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_app(link: Option<&str>, kind: BackendKind) -> Result<ExitCode, String> {
-    use std::{cell::RefCell, rc::Rc};
-    use ticketlab::app::{Backend, TicketlabApp};
-    let gpu = match kind {
-        BackendKind::Wgpu => device(BackendKind::Wgpu),
-        BackendKind::Cpu => Err("the CPU was asked for".into()),
-    };
-    let backend = match gpu {
-        Ok(device) => Backend::Ready { device, label: "GPU (wgpu)".into(), notice: None },
-        Err(_) if kind == BackendKind::Cpu => {
-            Backend::Ready { device: device(BackendKind::Cpu)?, label: "CPU".into(), notice: None }
-        }
-        Err(e) => Backend::Ready {
-            device: device(BackendKind::Cpu)?,
-            label: "CPU".into(),
-            notice: Some(format!("no GPU: {e}; training on the CPU")),
-        },
-    };
-    let backend = Rc::new(RefCell::new(backend));
+fn run_app(link: Option<&str>, kind: Option<BackendKind>) -> Result<ExitCode, String> {
+    use ticketlab::app::{TicketlabApp, choose_backend, wgpu_configuration};
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default().with_inner_size([1280.0, 800.0]),
+        wgpu_options: wgpu_configuration(),
         ..Default::default()
     };
-    eframe::run_native("ticketlab", options, Box::new(|cc| Ok(Box::new(TicketlabApp::new(backend, cc.storage, link)))))
+    let app = move |cc: &eframe::CreationContext| {
+        let backend = choose_backend(
+            cc.wgpu_render_state.as_ref(),
+            kind == Some(BackendKind::Cpu),
+            kind == Some(BackendKind::Wgpu),
+        );
+        Ok(Box::new(TicketlabApp::new(backend, cc.storage, link)) as Box<dyn eframe::App>)
+    };
+    eframe::run_native("ticketlab", options, Box::new(app))
         .map_err(|e| {
             format!("could not open the app window: {e} (the command line works without one: ticketlab train --help)")
         })?;

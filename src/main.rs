@@ -24,29 +24,14 @@ fn keep_freed_memory() {
 #[cfg(not(any(all(target_os = "linux", target_env = "gnu"), target_arch = "wasm32")))]
 fn keep_freed_memory() {}
 
-/// The web entry point: request WebGPU for training (falling back to the CPU with a notice) and start the app on
-/// the page's canvas.
+/// The web entry point: the app on the page's canvas, training on the page's WebGPU device (on the CPU, with a
+/// notice, where the page has only WebGL).
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    use std::{cell::RefCell, rc::Rc};
-
-    use burn::prelude::Device;
-    use ticketlab::app::{Backend, TicketlabApp};
+    use ticketlab::app::{TicketlabApp, choose_backend, wgpu_configuration};
     use wasm_bindgen::JsCast;
 
     console_error_panic_hook::set_once();
-    let backend = Rc::new(RefCell::new(Backend::Starting));
-    let slot = backend.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        *slot.borrow_mut() = match Device::wgpu_options().init_async().await {
-            Ok(device) => Backend::Ready { device, label: "WebGPU".into(), notice: None },
-            Err(e) => Backend::Ready {
-                device: Device::flex(),
-                label: "CPU".into(),
-                notice: Some(format!("WebGPU is not available in this browser ({e}); training on the CPU, slowly")),
-            },
-        };
-    });
     wasm_bindgen_futures::spawn_local(async move {
         let canvas = web_sys::window()
             .and_then(|w| w.document())
@@ -56,8 +41,11 @@ fn main() {
         let start = eframe::WebRunner::new()
             .start(
                 canvas,
-                eframe::WebOptions::default(),
-                Box::new(|cc| Ok(Box::new(TicketlabApp::new(backend, cc.storage, None)))),
+                eframe::WebOptions { wgpu_options: wgpu_configuration(), ..Default::default() },
+                Box::new(|cc| {
+                    let backend = choose_backend(cc.wgpu_render_state.as_ref(), false, true);
+                    Ok(Box::new(TicketlabApp::new(backend, cc.storage, None)))
+                }),
             )
             .await;
         if let Err(e) = start {

@@ -4,6 +4,7 @@
 //! The UI talks to the engine through [`Session`] and plain results only; it holds no tensors.
 
 mod export;
+mod gpu;
 mod maskview;
 mod presets;
 mod session;
@@ -11,9 +12,7 @@ mod views;
 #[cfg(target_arch = "wasm32")]
 mod web;
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,18 +30,17 @@ use crate::textconfig;
 use crate::train::TrainData;
 
 pub use export::{curves_csv, parse_saved_run};
+pub use gpu::{choose_backend, wgpu_configuration};
 pub use presets::{PRESETS, Preset};
 pub use session::{Session, Stage, Status};
 
-/// Where training runs, once known.
-pub enum Backend {
-    /// The GPU device is still being requested (the browser answers asynchronously).
-    Starting,
-    Ready {
-        device: burn::prelude::Device,
-        label: String,
-        notice: Option<String>,
-    },
+/// Where training runs (see [`choose_backend`]).
+pub struct Backend {
+    pub device: burn::prelude::Device,
+    /// What the UI shows, e.g. "GPU (NVIDIA …)"; its first word goes into the title.
+    pub label: String,
+    /// Why training runs somewhere else than asked, if it does.
+    pub notice: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -64,7 +62,7 @@ const STORAGE_KEY: &str = "ticketlab-config";
 
 pub struct TicketlabApp {
     config: TrainConfig,
-    backend: Rc<RefCell<Backend>>,
+    backend: Backend,
     session: Option<Session>,
     /// Runs still to train (a preset's queue), and the finished ones, for comparison.
     queue: VecDeque<TrainConfig>,
@@ -97,7 +95,7 @@ enum FileUse {
 
 impl TicketlabApp {
     /// The app with the settings of `link` if given and valid, else the last settings saved, else the default run.
-    pub fn new(backend: Rc<RefCell<Backend>>, storage: Option<&dyn eframe::Storage>, link: Option<&str>) -> Self {
+    pub fn new(backend: Backend, storage: Option<&dyn eframe::Storage>, link: Option<&str>) -> Self {
         let saved = storage
             .and_then(|s| s.get_string(STORAGE_KEY))
             .and_then(|json| serde_json::from_str::<TrainConfig>(&json).ok())
@@ -167,10 +165,7 @@ impl TicketlabApp {
 
     /// Start `config` as the current session (running if `run`).
     fn start(&mut self, config: TrainConfig, run: bool, ctx: &egui::Context) {
-        let (device, label) = match &*self.backend.borrow() {
-            Backend::Ready { device, label, .. } => (device.clone(), label.clone()),
-            Backend::Starting => return,
-        };
+        let (device, label) = (self.backend.device.clone(), self.backend.label.clone());
         let data = match config.validate().and_then(|_| self.data_for(&config)) {
             Ok(d) => d,
             Err(e) => {
@@ -237,8 +232,7 @@ impl TicketlabApp {
             ui.heading("Setup");
             self.setup_grid(ui);
             ui.add_space(6.0);
-            let ready = matches!(*self.backend.borrow(), Backend::Ready { .. });
-            if ui.add_enabled(ready, egui::Button::new("Apply and train")).clicked() {
+            if ui.button("Apply and train").clicked() {
                 self.apply(ui.ctx());
             }
             ui.separator();
@@ -524,17 +518,9 @@ impl TicketlabApp {
         ui.horizontal_wrapped(|ui| {
             ui.heading("ticketlab");
             ui.separator();
-            match &*self.backend.borrow() {
-                Backend::Starting => {
-                    ui.spinner();
-                    ui.label("starting the GPU…");
-                }
-                Backend::Ready { label, notice, .. } => {
-                    ui.label(format!("backend: {label}"));
-                    if let Some(n) = notice {
-                        ui.colored_label(ui.visuals().warn_fg_color, n);
-                    }
-                }
+            ui.label(format!("backend: {}", self.backend.label));
+            if let Some(n) = &self.backend.notice {
+                ui.colored_label(ui.visuals().warn_fg_color, n);
             }
             let mut reset = false;
             if let Some(s) = &mut self.session {
@@ -591,10 +577,7 @@ impl TicketlabApp {
         let train = stage.and_then(|st| st.train.last()).map(|p| format!(" loss={:.4}", p[1])).unwrap_or_default();
         let test = stage.and_then(|st| st.test.last()).map(|p| format!(" test={:.4}", p[2])).unwrap_or_default();
         let first = s.stages.first().and_then(|st| st.train.first()).map(|p| format!(" first={:.6}", p[1]));
-        let backend = match &*self.backend.borrow() {
-            Backend::Ready { label, .. } => label.split_whitespace().next().unwrap_or_default().to_string(),
-            Backend::Starting => "starting".into(),
-        };
+        let backend = self.backend.label.split_whitespace().next().unwrap_or_default();
         let done = if s.outcome.is_some() { " done" } else { "" };
         format!(
             "ticketlab step={step}{train}{test}{} seed={} backend={backend}{done}",
@@ -624,7 +607,7 @@ impl eframe::App for TicketlabApp {
         self.receive_files();
         self.take_screenshot();
         // The first run starts by itself, so opening the app shows a network training.
-        if self.session.is_none() && self.autostart && matches!(*self.backend.borrow(), Backend::Ready { .. }) {
+        if self.session.is_none() && self.autostart {
             self.autostart = false;
             self.tab = tab_for(&self.config);
             self.start(self.config.clone(), true, &ctx);

@@ -1,0 +1,77 @@
+//! One GPU device for the UI and for training. eframe creates the wgpu device, asking for everything the adapter
+//! offers (as burn's own runtime would: its limits and features), and burn registers that same device and queue,
+//! so the app's rendering and its training share one device instead of opening two.
+
+use std::sync::Arc;
+
+use burn::prelude::Device;
+use eframe::egui_wgpu::{self, WgpuConfiguration, WgpuSetup, WgpuSetupCreateNew, wgpu};
+
+use super::Backend;
+
+/// eframe's wgpu configuration for a device burn can compute on.
+pub fn wgpu_configuration() -> WgpuConfiguration {
+    let create = WgpuSetupCreateNew {
+        device_descriptor: Arc::new(|adapter| wgpu::DeviceDescriptor {
+            label: Some("ticketlab: UI and training"),
+            // Experimental features need an unsafe opt-in, and burn's WGSL path does not use them.
+            required_features: adapter
+                .features()
+                .difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS | wgpu::Features::all_experimental_mask()),
+            required_limits: adapter.limits(),
+            memory_hints: wgpu::MemoryHints::MemoryUsage,
+            ..Default::default()
+        }),
+        ..WgpuSetupCreateNew::without_display_handle()
+    };
+    WgpuConfiguration { wgpu_setup: WgpuSetup::CreateNew(create), ..Default::default() }
+}
+
+/// Burn's device on eframe's wgpu device, with the adapter's description; an error where there is none or it
+/// cannot compute (WebGL has no compute shaders).
+fn shared_device(render: Option<&egui_wgpu::RenderState>) -> Result<(Device, wgpu::AdapterInfo), String> {
+    let render = render.ok_or("the app is not drawn with wgpu")?;
+    let info = render.adapter.get_info();
+    if info.backend == wgpu::Backend::Gl {
+        return Err("the page draws with WebGL, which cannot run compute shaders".into());
+    }
+    let setup = burn::tensor::wgpu::WgpuSetup {
+        instance: render.instance.clone(),
+        adapter: render.adapter.clone(),
+        device: render.device.clone(),
+        queue: render.queue.clone(),
+        backend: info.backend,
+    };
+    let device = Device::wgpu_options().setup(setup).init().map_err(|e| e.to_string())?;
+    Ok((device, info))
+}
+
+/// Where the app trains: on the UI's GPU device unless `cpu_only`; on the CPU where there is no usable GPU and,
+/// natively, where the only adapter is a software rasteriser (llvmpipe/lavapipe runs burn's kernels about 20×
+/// slower than burn's CPU backend on the same cores) unless `force_gpu`. Each fallback says why.
+pub fn choose_backend(render: Option<&egui_wgpu::RenderState>, cpu_only: bool, force_gpu: bool) -> Backend {
+    let cpu = |notice: Option<String>| Backend { device: Device::flex(), label: "CPU".into(), notice };
+    if cpu_only {
+        return cpu(None);
+    }
+    match shared_device(render) {
+        Ok((device, info)) if cfg!(target_arch = "wasm32") => {
+            Backend { device, label: named("WebGPU", &info), notice: None }
+        }
+        Ok((_, info)) if info.device_type == wgpu::DeviceType::Cpu && !force_gpu => cpu(Some(format!(
+            "the only GPU is a software renderer ({}); training on the CPU backend, which is faster there \
+             (--backend wgpu to train on it anyway)",
+            info.name
+        ))),
+        Ok((device, info)) => Backend { device, label: named("GPU", &info), notice: None },
+        Err(e) if cfg!(target_arch = "wasm32") => {
+            cpu(Some(format!("WebGPU is not available ({e}); training on the CPU, slowly")))
+        }
+        Err(e) => cpu(Some(format!("no GPU for training ({e}); training on the CPU"))),
+    }
+}
+
+/// "GPU (adapter name)", or just "GPU" where the adapter has no name (browsers hide it).
+fn named(kind: &str, info: &wgpu::AdapterInfo) -> String {
+    if info.name.is_empty() { kind.into() } else { format!("{kind} ({})", info.name) }
+}
