@@ -1,10 +1,11 @@
 // Sparse linear layer, weight gradient at the active positions only: dW[o, k] = Σ_b dY[b, o]·X[b, k] for each entry
 // (o, k) of the CSR index (see sparse_layout.wgsl), one thread per entry, into a zeroed dense flat gradient.
-// dY and X come transposed (rows × batch, cols × batch) so each thread reads two contiguous vectors.
+// dY and X come transposed and padded (rows × batch4, cols × batch4, zeros in the padding), so each thread takes
+// the dot product of two contiguous runs of vec4s.
 // Owner: src/kernels/sparse_linear.rs (CPU reference: kernels::sparse_linear_reference).
 
-@group(0) @binding(0) var<storage, read_write> dyt: array<f32>;
-@group(0) @binding(1) var<storage, read_write> xt: array<f32>;
+@group(0) @binding(0) var<storage, read_write> dyt: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> xt: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> index: array<i32>;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 // [rows, cols, nnz, batch]
@@ -21,13 +22,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let rows = dims[0];
     let cols = dims[1];
     let nnz = dims[2];
-    let batch = dims[3];
+    let groups = (dims[3] + 3u) / 4u;
     let col_idx = rows + cols + 2u;
     let k = u32(index[col_idx + j]);
     let o = u32(index[col_idx + nnz + j]);
-    var acc = 0.0;
-    for (var b = 0u; b < batch; b = b + 1u) {
-        acc = acc + dyt[o * batch + b] * xt[k * batch + b];
+    var acc = vec4<f32>(0.0);
+    for (var g = 0u; g < groups; g = g + 1u) {
+        acc = acc + dyt[o * groups + g] * xt[k * groups + g];
     }
-    dw[o * cols + k] = acc;
+    dw[o * cols + k] = acc.x + acc.y + acc.z + acc.w;
 }

@@ -1,8 +1,9 @@
 // Sparse linear layer, input gradient: dX = dY·W, with W read through its CSC index (see sparse_layout.wgsl).
-// One thread per (b, k), batch fastest; dY comes transposed (rows × batch).
+// dY comes transposed and padded (rows × batch4, as x in the forward pass) and is read as vec4s: one thread per
+// (4 batch rows, k), batch groups fastest.
 // Owner: src/kernels/sparse_linear.rs (CPU reference: kernels::sparse_linear_reference).
 
-@group(0) @binding(0) var<storage, read_write> dyt: array<f32>;
+@group(0) @binding(0) var<storage, read_write> dyt: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(2) var<storage, read_write> index: array<i32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
@@ -21,15 +22,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cols = dims[1];
     let nnz = dims[2];
     let batch = dims[3];
+    let groups = (batch + 3u) / 4u;
     let col_ptr = rows + 1u;
     let row_idx = rows + cols + 2u + 2u * nnz;
-    let b = i % batch;
-    let k = i / batch;
+    let g = i % groups;
+    let k = i / groups;
     let end = index[col_ptr + k + 1u];
-    var acc = 0.0;
+    var acc = vec4<f32>(0.0);
     for (var j = index[col_ptr + k]; j < end; j = j + 1) {
         let o = u32(index[row_idx + u32(j)]);
-        acc = acc + dyt[o * batch + b] * weight[o * cols + k];
+        acc = acc + dyt[o * groups + g] * weight[o * cols + k];
     }
-    dx[b * cols + k] = acc;
+    for (var l = 0u; l < 4u && 4u * g + l < batch; l = l + 1u) {
+        dx[(4u * g + l) * cols + k] = acc[l];
+    }
 }

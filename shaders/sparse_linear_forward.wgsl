@@ -1,9 +1,11 @@
 // Sparse linear layer, forward: y = x·Wᵀ with W (rows × cols) read through its CSR index (see sparse_layout.wgsl).
-// One thread per output (b, o), batch fastest, so the threads of a workgroup share the row's index and weights and
-// read x transposed (cols × batch) contiguously. The weights stay in their dense flat storage: the index says where.
+// x comes transposed and padded (cols × batch4, batch4 = batch rounded up to 4, zeros in the padding) and is read as
+// vec4s: one thread computes 4 consecutive batch rows of one output o, so each index and weight load serves 4
+// multiply-adds and the x loads are 16-byte vectors. Batch groups are fastest, so the threads of a workgroup share
+// the row's index and weights. The weights stay in their dense flat storage: the index says where.
 // Owner: src/kernels/sparse_linear.rs (CPU reference: kernels::sparse_linear_reference).
 
-@group(0) @binding(0) var<storage, read_write> xt: array<f32>;
+@group(0) @binding(0) var<storage, read_write> xt: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(2) var<storage, read_write> index: array<i32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
@@ -21,14 +23,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let rows = dims[0];
     let cols = dims[1];
     let batch = dims[3];
+    let groups = (batch + 3u) / 4u;
     let col_idx = rows + cols + 2u;
-    let b = i % batch;
-    let o = i / batch;
+    let g = i % groups;
+    let o = i / groups;
     let end = index[o + 1u];
-    var acc = 0.0;
+    var acc = vec4<f32>(0.0);
     for (var j = index[o]; j < end; j = j + 1) {
         let k = u32(index[col_idx + u32(j)]);
-        acc = acc + xt[k * batch + b] * weight[o * cols + k];
+        acc = acc + xt[k * groups + g] * weight[o * cols + k];
     }
-    y[b * rows + o] = acc;
+    for (var l = 0u; l < 4u && 4u * g + l < batch; l = l + 1u) {
+        y[(4u * g + l) * rows + o] = acc[l];
+    }
 }

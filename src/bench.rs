@@ -40,7 +40,7 @@ pub struct BenchOptions {
     pub backends: Vec<BackendKind>,
     /// Density of the masked variant (ERK).
     pub density: f64,
-    /// Timed steps per variant per round.
+    /// Timed steps per variant per round (0: no training-step figures, only the linear-layer comparison).
     pub steps: usize,
     /// Interleaved rounds (each figure is the median over rounds).
     pub rounds: usize,
@@ -423,7 +423,7 @@ pub fn run(opts: &BenchOptions, mut log: impl FnMut(&str)) -> BenchReport {
                 continue;
             }
         };
-        for &model in &opts.models {
+        for &model in opts.models.iter().filter(|_| opts.steps > 0) {
             match measure_steps(opts, model, kind, &device, &mut log) {
                 Ok(f) => report.steps.push(f),
                 Err(e) => report.notes.push(format!("{model} on {kind}: failed ({e})")),
@@ -453,43 +453,45 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut out = String::new();
         let bs = self.batch_size as f64;
-        let _ = writeln!(
-            out,
-            "Training steps (batch {}, synthetic data; masked = density {} ERK, static; medians of interleaved rounds)",
-            self.batch_size, self.density
-        );
-        let _ = writeln!(
-            out,
-            "{:<10} {:>5} {:<6} {:>10} {:>10} {:>11} {:>11} {:>13} {:>18} {:>9} {:>15}",
-            "model",
-            "width",
-            "backend",
-            "1st step s",
-            "1st mask s",
-            "dense img/s",
-            "masked im/s",
-            "masked/dense",
-            "(per round)",
-            "CPU time",
-            "dense img/CPU-s"
-        );
-        for s in &self.steps {
-            let rounds: Vec<String> = s.ratios.iter().map(|r| format!("{r:.2}")).collect();
+        if !self.steps.is_empty() {
             let _ = writeln!(
                 out,
-                "{:<10} {:>5} {:<6} {:>10.2} {:>10.2} {:>11.1} {:>11.1} {:>12.3}× {:>18} {:>9} {:>15}",
-                s.model.name(),
-                s.width,
-                s.backend.name(),
-                s.first_step_s,
-                s.first_masked_step_s,
-                bs / s.dense_step_s,
-                bs / s.masked_step_s,
-                s.ratio(),
-                rounds.join(" "),
-                s.cpu_ratio().map_or("?".into(), |r| format!("{r:.3}×")),
-                s.cpu_steps_s.map_or("?".into(), |(d, _)| format!("{:.1}", bs / d))
+                "Training steps (batch {}, synthetic data; masked = density {} ERK, static; medians of interleaved rounds)",
+                self.batch_size, self.density
             );
+            let _ = writeln!(
+                out,
+                "{:<10} {:>5} {:<6} {:>10} {:>10} {:>11} {:>11} {:>13} {:>18} {:>9} {:>15}",
+                "model",
+                "width",
+                "backend",
+                "1st step s",
+                "1st mask s",
+                "dense img/s",
+                "masked im/s",
+                "masked/dense",
+                "(per round)",
+                "CPU time",
+                "dense img/CPU-s"
+            );
+            for s in &self.steps {
+                let rounds: Vec<String> = s.ratios.iter().map(|r| format!("{r:.2}")).collect();
+                let _ = writeln!(
+                    out,
+                    "{:<10} {:>5} {:<6} {:>10.2} {:>10.2} {:>11.1} {:>11.1} {:>12.3}× {:>18} {:>9} {:>15}",
+                    s.model.name(),
+                    s.width,
+                    s.backend.name(),
+                    s.first_step_s,
+                    s.first_masked_step_s,
+                    bs / s.dense_step_s,
+                    bs / s.masked_step_s,
+                    s.ratio(),
+                    rounds.join(" "),
+                    s.cpu_ratio().map_or("?".into(), |r| format!("{r:.3}×")),
+                    s.cpu_steps_s.map_or("?".into(), |(d, _)| format!("{:.1}", bs / d))
+                );
+            }
         }
         let rigl: Vec<&StepFigures> = self.steps.iter().filter(|s| s.rigl.is_some()).collect();
         if !rigl.is_empty() {

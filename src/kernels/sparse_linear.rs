@@ -94,9 +94,23 @@ fn empty_f32(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
     CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape.into(), handle, DType::F32)
 }
 
-/// The transpose of a 2-D tensor as a contiguous copy.
-fn transposed(t: CubeTensor) -> CubeTensor {
+/// The transpose of a 2-D `batch × n` tensor as a contiguous `n × batch4` copy, with `batch4` the batch rounded up
+/// to a multiple of 4 and zeros in the padding: the kernels read it as vec4s over the batch.
+fn transposed_padded(t: CubeTensor) -> CubeTensor {
+    let [batch, n] = [t.meta.shape()[0], t.meta.shape()[1]];
+    let pad = batch.next_multiple_of(4) - batch;
+    let t = if pad == 0 {
+        t
+    } else {
+        let zeros = Cube::float_zeros([pad, n].into(), &t.device, FloatDType::F32);
+        Cube::float_cat(vec![t, zeros], 0)
+    };
     into_contiguous(Cube::float_transpose(t))
+}
+
+/// Threads of the forward and dX kernels: one per 4 batch rows and output (input) column.
+fn vec4_threads(batch: usize, columns: usize) -> usize {
+    batch.div_ceil(4) * columns
 }
 
 impl SparseLinearBackend for Cube {
@@ -126,7 +140,7 @@ impl SparseLinearBackend for Cube {
         shape: SparseShape,
     ) -> FloatTensor<Self> {
         let batch = x.meta.shape()[0];
-        let (xt, weight, index) = (transposed(x), into_contiguous(weight), into_contiguous(index));
+        let (xt, weight, index) = (transposed_padded(x), into_contiguous(weight), into_contiguous(index));
         let y = empty_f32(&xt, vec![batch, shape.rows]);
         let bindings = vec![
             xt.handle.clone().binding(),
@@ -135,7 +149,7 @@ impl SparseLinearBackend for Cube {
             y.handle.clone().binding(),
             dims_binding(&xt, shape, batch),
         ];
-        launch_grid(FORWARD, &xt, batch * shape.rows, bindings);
+        launch_grid(FORWARD, &xt, vec4_threads(batch, shape.rows), bindings);
         y
     }
 
@@ -146,7 +160,7 @@ impl SparseLinearBackend for Cube {
         shape: SparseShape,
     ) -> FloatTensor<Self> {
         let batch = dy.meta.shape()[0];
-        let (dyt, weight, index) = (transposed(dy), into_contiguous(weight), into_contiguous(index));
+        let (dyt, weight, index) = (transposed_padded(dy), into_contiguous(weight), into_contiguous(index));
         let dx = empty_f32(&dyt, vec![batch, shape.cols]);
         let bindings = vec![
             dyt.handle.clone().binding(),
@@ -155,7 +169,7 @@ impl SparseLinearBackend for Cube {
             dx.handle.clone().binding(),
             dims_binding(&dyt, shape, batch),
         ];
-        launch_grid(DX, &dyt, batch * shape.cols, bindings);
+        launch_grid(DX, &dyt, vec4_threads(batch, shape.cols), bindings);
         dx
     }
 
@@ -166,7 +180,7 @@ impl SparseLinearBackend for Cube {
         shape: SparseShape,
     ) -> FloatTensor<Self> {
         let batch = dy.meta.shape()[0];
-        let (dyt, xt, index) = (transposed(dy), transposed(x), into_contiguous(index));
+        let (dyt, xt, index) = (transposed_padded(dy), transposed_padded(x), into_contiguous(index));
         let dw = Cube::float_zeros([shape.rows * shape.cols].into(), &dyt.device, FloatDType::F32);
         if shape.nnz > 0 {
             let bindings = vec![
