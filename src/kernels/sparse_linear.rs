@@ -356,8 +356,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// When the trainer computes masked linear layers through the sparse path.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SparsePath {
     /// Where [`sparse_linear_wins`] measures it faster.
     #[default]
