@@ -578,7 +578,7 @@ fn format_tick(v: f64, step: f64, magnitude: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    if magnitude >= 1e5 || magnitude < 1e-3 {
+    if !(1e-3..1e5).contains(&magnitude) {
         let e = v.abs().log10().floor();
         let decimals = (e - step.log10().floor()).clamp(0.0, 6.0) as usize;
         let m = format!("{:.*}", decimals, v / 10f64.powf(e));
@@ -1220,7 +1220,7 @@ mod tests {
         let (t, _) = nice_ticks(1e6, 3e6, 5);
         assert!(close(&t, &[1e6, 1.5e6, 2e6, 2.5e6, 3e6]), "{t:?}");
         let (t, _) = nice_ticks(3.0, 3.0, 5);
-        assert!(t.len() >= 2 && t.iter().any(|&v| v == 3.0) && t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
+        assert!(t.len() >= 2 && t.contains(&3.0) && t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
         let (t, _) = nice_ticks(0.0, 0.0, 5);
         assert!(close(&t, &[-1.0, -0.5, 0.0, 0.5, 1.0]), "{t:?}");
         assert_eq!(nice_ticks(f64::NAN, f64::INFINITY, 5).0.len(), 6);
@@ -1309,7 +1309,7 @@ mod tests {
             .flat_map(|y| (x0..x0 + cells.cell).map(move |x| (x, y)))
             .map(|(x, y)| c.get(x, y))
             .collect();
-        assert!(cell.iter().any(|&p| p == WHITE), "no text in a dark cell");
+        assert!(cell.contains(&WHITE), "no text in a dark cell");
 
         let png = heatmap_png("t", &values, &names, &names).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");

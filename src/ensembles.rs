@@ -280,7 +280,7 @@ impl EnsembleSettings {
         )?;
         if self.kind == EnsembleKind::PruneTune {
             check(
-                self.members % 2 == 0,
+                self.members.is_multiple_of(2),
                 format!(
                     "Prune-and-Tune trains children in anti-random pairs: members must be even, not {}",
                     self.members
@@ -699,7 +699,7 @@ async fn advance(
         if t.has_pending_masks() {
             t.sync_masks().await?;
         }
-        if t.step % CHECK_EVERY == 0 || t.step == until {
+        if t.step.is_multiple_of(CHECK_EVERY) || t.step == until {
             t.take_train_metrics().await?;
         }
         pacer.after_step(t).await?;
@@ -1003,7 +1003,7 @@ pub struct StderrProgress {
 
 impl Pacer for StderrProgress {
     async fn after_step(&mut self, t: &mut Trainer) -> Result<(), TrainError> {
-        if self.every > 0 && t.step % self.every == 0 {
+        if self.every > 0 && t.step.is_multiple_of(self.every) {
             eprint!("\r  step {}/{}   ", t.step, t.total_steps);
         }
         Ok(())

@@ -40,7 +40,7 @@ impl Bits {
     }
 
     fn clear_tail(&mut self) {
-        if self.len % 64 != 0 {
+        if !self.len.is_multiple_of(64) {
             let last = self.words.len() - 1;
             self.words[last] &= (1u64 << (self.len % 64)) - 1;
         }

@@ -67,7 +67,7 @@ pub async fn run_to_end(
         let eval_due = trainer.eval_due();
         let outcome = if eval_due {
             trainer.record_point().await.map(|p| p.train_loss.zip(p.train_accuracy).map(|t| (t, p.test_accuracy)))
-        } else if trainer.step % log_every.max(1) == 0 {
+        } else if trainer.step.is_multiple_of(log_every.max(1)) {
             trainer.take_train_metrics().await.map(|t| t.map(|t| (t, None)))
         } else {
             Ok(None)

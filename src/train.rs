@@ -472,7 +472,7 @@ impl Trainer {
     /// Whether the step just taken ends an evaluation period.
     pub fn eval_due(&self) -> bool {
         let every = if self.config.eval_every == 0 { self.steps_per_epoch } else { self.config.eval_every };
-        self.step % every == 0 || self.is_done()
+        self.step.is_multiple_of(every) || self.is_done()
     }
 
     /// Read the train metrics, evaluate on the test set and append a curve point.

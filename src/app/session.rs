@@ -317,7 +317,7 @@ impl<E: Fn(Event)> Reporter<E> {
                 let gallery = probs[..(GALLERY * trainer.spec.num_classes).min(probs.len())].to_vec();
                 (self.emit)(Event::Test { step: point.step, metrics: metrics.clone(), gallery });
             }
-        } else if trainer.step % READ_EVERY == 0
+        } else if trainer.step.is_multiple_of(READ_EVERY)
             && let Some((loss, accuracy)) = trainer.take_train_metrics().await?
         {
             let at = Instant::now();

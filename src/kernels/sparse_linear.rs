@@ -517,6 +517,6 @@ mod tests {
             }
         }
         assert_eq!(dw[1], 0.0, "inactive positions get no gradient");
-        assert_eq!(dw[0], 1.0 * 1.0 + 0.5 * -1.0);
+        assert_eq!(dw[0], 1.0 * 1.0 + -0.5);
     }
 }

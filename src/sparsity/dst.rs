@@ -77,7 +77,7 @@ impl DstSettings {
     /// The drop fraction of the update after `step` steps, or `None` if no update is due then.
     pub fn drop_fraction_at(&self, step: usize, total_steps: usize) -> Option<f64> {
         let end = self.end_step(total_steps);
-        if step == 0 || step > end || step % self.update_every != 0 {
+        if step == 0 || step > end || !step.is_multiple_of(self.update_every) {
             return None;
         }
         Some(self.drop_fraction_for(step, total_steps))
