@@ -275,7 +275,10 @@ pub fn measure_steps(
 ) -> Result<StepFigures, String> {
     let mut dense = trainer(opts, model, device, false, Method::Static, 100)?;
     let mut masked = trainer(opts, model, device, true, Method::Static, 100)?;
-    log(&format!("{model} on {kind}: first steps"));
+    log(&format!(
+        "{model} on {kind}: first steps (the masked trainer computes {} linear layer(s) through the sparse path)",
+        masked.sparse_layers()
+    ));
     let first_step_s = first_step(&mut dense)?;
     let first_masked_step_s = first_step(&mut masked)?;
     // One more untimed step each (buffers and autotune caches settle).
