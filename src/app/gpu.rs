@@ -47,7 +47,7 @@ fn shared_device(render: Option<&egui_wgpu::RenderState>) -> Result<(Device, wgp
 }
 
 /// Where the app trains: on the UI's GPU device unless `cpu_only`; on the CPU where there is no usable GPU and,
-/// natively, where the only adapter is a software rasteriser (conv4 trains 30–60× slower on llvmpipe than on
+/// natively, where the only adapter is a software rasteriser (conv4 trains about 17× slower on llvmpipe than on
 /// burn's CPU backend on the same cores) unless `force_gpu`. Each fallback says why.
 pub fn choose_backend(render: Option<&egui_wgpu::RenderState>, cpu_only: bool, force_gpu: bool) -> Backend {
     let cpu = |notice: Option<String>| Backend { device: Device::flex(), label: "CPU".into(), notice };
