@@ -426,7 +426,8 @@ pub fn run(opts: &BenchOptions, mut log: impl FnMut(&str)) -> BenchReport {
                 continue;
             }
         };
-        for &model in opts.models.iter().filter(|_| opts.steps > 0) {
+        let step_models = if opts.steps > 0 { &opts.models[..] } else { &[] };
+        for &model in step_models {
             match measure_steps(opts, model, kind, &device, &mut log) {
                 Ok(f) => report.steps.push(f),
                 Err(e) => report.notes.push(format!("{model} on {kind}: failed ({e})")),

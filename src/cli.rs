@@ -473,11 +473,7 @@ fn run_app(link: Option<&str>, kind: Option<BackendKind>) -> Result<ExitCode, St
         ..Default::default()
     };
     let app = move |cc: &eframe::CreationContext| {
-        let backend = choose_backend(
-            cc.wgpu_render_state.as_ref(),
-            kind == Some(BackendKind::Cpu),
-            kind == Some(BackendKind::Wgpu),
-        );
+        let backend = choose_backend(cc.wgpu_render_state.as_ref(), kind);
         Ok(Box::new(TicketlabApp::new(backend, cc.storage, link)) as Box<dyn eframe::App>)
     };
     eframe::run_native("ticketlab", options, Box::new(app)).map_err(|e| {

@@ -43,7 +43,7 @@ fn main() {
                 canvas,
                 eframe::WebOptions { wgpu_options: wgpu_configuration(), ..Default::default() },
                 Box::new(|cc| {
-                    let backend = choose_backend(cc.wgpu_render_state.as_ref(), false, true);
+                    let backend = choose_backend(cc.wgpu_render_state.as_ref(), None);
                     Ok(Box::new(TicketlabApp::new(backend, cc.storage, None)))
                 }),
             )

@@ -8,6 +8,7 @@ use burn::prelude::Device;
 use eframe::egui_wgpu::{self, WgpuConfiguration, WgpuSetup, WgpuSetupCreateNew, wgpu};
 
 use super::Backend;
+use crate::backend::BackendKind;
 
 /// eframe's wgpu configuration for a device burn can compute on.
 pub fn wgpu_configuration() -> WgpuConfiguration {
@@ -46,19 +47,19 @@ fn shared_device(render: Option<&egui_wgpu::RenderState>) -> Result<(Device, wgp
     Ok((device, info))
 }
 
-/// Where the app trains: on the UI's GPU device unless `cpu_only`; on the CPU where there is no usable GPU and,
+/// Where the app trains: where `asked` says, else on the UI's GPU device; on the CPU where there is no usable GPU and,
 /// natively, where the only adapter is a software rasteriser (conv4 trains about 17× slower on llvmpipe than on
-/// burn's CPU backend on the same cores) unless `force_gpu`. Each fallback says why.
-pub fn choose_backend(render: Option<&egui_wgpu::RenderState>, cpu_only: bool, force_gpu: bool) -> Backend {
+/// burn's CPU backend on the same cores) unless the GPU was asked for. Each fallback says why.
+pub fn choose_backend(render: Option<&egui_wgpu::RenderState>, asked: Option<BackendKind>) -> Backend {
     let cpu = |notice: Option<String>| Backend { device: Device::flex(), label: "CPU".into(), notice };
-    if cpu_only {
+    if asked == Some(BackendKind::Cpu) {
         return cpu(None);
     }
     match shared_device(render) {
         Ok((device, info)) if cfg!(target_arch = "wasm32") => {
             Backend { device, label: named("WebGPU", &info), notice: None }
         }
-        Ok((_, info)) if info.device_type == wgpu::DeviceType::Cpu && !force_gpu => cpu(Some(format!(
+        Ok((_, info)) if info.device_type == wgpu::DeviceType::Cpu && asked.is_none() => cpu(Some(format!(
             "the only GPU is a software renderer ({}); training on the CPU backend, which is faster there \
              (--backend wgpu to train on it anyway)",
             info.name
