@@ -29,7 +29,12 @@ async function run(url, minStep, screenshot) {
     if (errors.length || (step >= minStep && title.includes('first='))) break;
   }
   const body = await page.evaluate(() => document.body.innerText);
-  if (screenshot) await page.screenshot({ path: screenshot });
+  // The page draws and trains on one (software) WebGPU queue, so a fresh frame can wait behind training work for
+  // longer than Playwright's default 30 s. The screenshot is a record for people, not a check: a late one is noted.
+  if (screenshot) {
+    await page.screenshot({ path: screenshot, timeout: 180000 })
+      .catch((e) => console.log(`no screenshot: ${e.message.split('\n')[0]}`));
+  }
   await page.close();
   if (errors.length) throw new Error(`errors in the page: ${errors.join(' | ')}`);
   if (!title.includes('first=')) throw new Error(`no training progress: last title '${title}'`);
