@@ -33,7 +33,6 @@
 use std::sync::Arc;
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use burn::tensor::loss::cross_entropy_with_logits;
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
@@ -606,6 +605,8 @@ pub struct Evaluator {
     pub device: Device,
     pub test: Arc<Dataset>,
     pub held_out: Option<Arc<Dataset>>,
+    /// Flip test-time augmentation, as the run's configuration asks.
+    pub tta: bool,
 }
 
 impl Evaluator {
@@ -616,24 +617,13 @@ impl Evaluator {
             device: trainer.device.clone(),
             test: trainer.test_set.clone(),
             held_out: trainer.val_set.clone(),
+            tta: trainer.config.tta,
         }
     }
 
-    /// Softmax rows (n × classes) of `net` on `set`, in batches of 500 (as the trainer's own evaluation).
+    /// Softmax rows (n × classes) of `net` on `set`, as the trainer's own evaluation.
     pub async fn predict(&self, net: &Network, set: &Dataset) -> Result<Vec<f32>, TrainError> {
-        const BATCH: usize = 500;
-        let mut out = Vec::with_capacity(set.len() * self.spec.num_classes);
-        let (mut images, mut labels) = (vec![], vec![]);
-        let mut bn = net.bn.clone();
-        let mut rng = Rng::new(0); // not drawn from without augmentation
-        let indices: Vec<usize> = (0..set.len()).collect();
-        for chunk in indices.chunks(BATCH) {
-            fill_batch(set, chunk, false, &self.normalizer, &mut rng, &mut images, &mut labels);
-            let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), &self.device);
-            let logits = Network::forward(&self.spec, &net.params, &mut bn, x, false);
-            out.extend(read_f32(softmax(logits, 1)).await?);
-        }
-        Ok(out)
+        crate::train::predict(&self.spec, net, set, &self.normalizer, &self.device, self.tta).await
     }
 
     /// Test metrics and softmax rows.
@@ -737,7 +727,7 @@ fn dense_gradients(t: &Trainer, seed: u64) -> Vec<Tensor<1>> {
     let mut rng = Rng::stream(seed, "regrow-batch");
     let indices: Vec<usize> = rng.permutation(t.train_set.len())[..bs].to_vec();
     let (mut images, mut labels) = (vec![], vec![]);
-    fill_batch(&t.train_set, &indices, t.config.augment, &t.normalizer, &mut rng, &mut images, &mut labels);
+    fill_batch(&t.train_set, &indices, t.config.augmentation(), &t.normalizer, &mut rng, &mut images, &mut labels);
     let c = t.spec.num_classes;
     let mut onehot = vec![0.0f32; bs * c];
     for (row, &label) in labels.iter().enumerate() {
@@ -913,7 +903,7 @@ pub async fn recalibrate_bn(t: &Trainer, net: &Network, batches: usize, seed: u6
         fill_batch(
             &t.train_set,
             &order[b * bs..(b + 1) * bs],
-            t.config.augment,
+            t.config.augmentation(),
             &t.normalizer,
             &mut rng,
             &mut images,

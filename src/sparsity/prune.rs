@@ -101,7 +101,7 @@ fn batch_gradients(trainer: &Trainer, params: &[Tensor<1>], temperature: f32) ->
     let mut rng = Rng::stream(trainer.config.seed, "prune-at-init");
     let indices: Vec<usize> = rng.permutation(trainer.train_set.len())[..bs].to_vec();
     let (mut images, mut labels) = (vec![], vec![]);
-    fill_batch(&trainer.train_set, &indices, false, &trainer.normalizer, &mut rng, &mut images, &mut labels);
+    fill_batch(&trainer.train_set, &indices, None, &trainer.normalizer, &mut rng, &mut images, &mut labels);
     let device = &trainer.device;
     let c = trainer.spec.num_classes;
     let mut onehot = vec![0.0f32; bs * c];
