@@ -423,6 +423,9 @@ impl Trainer {
             let masks =
                 dst.update(self.step, drop_fraction, &self.net.params, &grads, &self.mask_tensors, &self.targets);
             self.optimizer.apply_masks(&mut self.net.params, &masks);
+            if let Some(average) = &mut self.average {
+                apply_masks(&mut average.params, &masks);
+            }
             self.mask_tensors = masks.clone();
             self.rebuild_sparse_plan();
             self.pending_updates.push((self.step, drop_fraction, masks));
