@@ -7,16 +7,15 @@ use clap::{Args, Parser, Subcommand};
 
 use burn::prelude::Device;
 use ticketlab::backend::{BackendKind, device};
-use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::config::{DatasetSpec, ImpSettings, Rewind, TrainConfig};
 use ticketlab::data::DataSplits;
 use ticketlab::model::{Arch, NetSpec};
 use ticketlab::optim::OptimizerKind;
 use ticketlab::pace::{News, Pacer};
 use ticketlab::run::{Progress, run_to_end};
 use ticketlab::schedule::LrSchedule;
-use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, distribution};
+use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, Scope, distribution};
 use ticketlab::tickets::run_iterative;
-use ticketlab::tickets::{ImpSettings, Rewind, Scope};
 use ticketlab::train::{Split, TrainData, Trainer, load_dataset};
 
 #[derive(Parser)]
@@ -168,7 +167,7 @@ struct EnsembleArgs {
     train: TrainArgs,
     /// dst-ensemble | edst | sup-tickets | prune-tune | soup | card-deck
     #[arg(long)]
-    kind: ticketlab::ensembles::EnsembleKind,
+    kind: ticketlab::config::EnsembleKind,
     /// Members: seeds, tickets, cycles, children or augmentations [default: 3; 4 for prune-tune]
     #[arg(long)]
     members: Option<usize>,
@@ -193,7 +192,7 @@ struct EnsembleArgs {
     reexplore_scope: Option<Scope>,
     /// EDST: random | gradient regrowth at re-exploration [default: random]
     #[arg(long)]
-    regrow: Option<ticketlab::ensembles::Regrow>,
+    regrow: Option<ticketlab::config::Regrow>,
     /// Sup-tickets: share of the run given to the learning-rate cycles [default: 0.25]
     #[arg(long)]
     cyclic_fraction: Option<f64>,
@@ -561,11 +560,11 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
         write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
     }
     if let Some(path) = &args.masks {
-        write_file(path, serde_json::to_string(&trainer.masks).map_err(|e| e.to_string())?)?;
+        write_file(path, serde_json::to_string(trainer.masks()).map_err(|e| e.to_string())?)?;
     }
     if let Some(path) = &args.predictions {
         let probs = pollster::block_on(trainer.predict(Split::Test)).map_err(|e| e.to_string())?;
-        write_file(path, predictions_csv(&trainer.test_set, &probs))?;
+        write_file(path, predictions_csv(trainer.test_set(), &probs))?;
     }
     match &result.stopped_early {
         Some(why) => {
@@ -578,7 +577,9 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
 
 /// An ensemble procedure: a table of members, ensemble and cost, the whole result as JSON.
 fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
-    use ticketlab::ensembles::{EnsembleSettings, StderrProgress, parse_corruptions, parse_severities, run_ensemble};
+    use ticketlab::config::EnsembleSettings;
+    use ticketlab::config::ensemble::{parse_corruptions, parse_severities};
+    use ticketlab::ensembles::{StderrProgress, run_ensemble};
     let t = &args.train;
     if t.masks.is_some() || t.predictions.is_some() || t.instability_from.is_some() {
         return Err("--masks, --predictions and --instability-from apply to `train`, not to `ensemble`".into());
@@ -627,7 +628,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e @ ticketlab::train::TrainError::Diverged { .. }) => {
+        Err(e @ ticketlab::error::TrainError::Diverged { .. }) => {
             eprintln!("\nerror: {e}; the ensemble stopped");
             Ok(ExitCode::from(3))
         }
@@ -652,13 +653,13 @@ fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) 
 struct RoundPrinter;
 
 impl Pacer for RoundPrinter {
-    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::train::TrainError> {
+    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
         Ok(())
     }
 
     fn news(&mut self, news: News) {
         let News::Round(r) = news else { return };
-        let pct = |t: &Option<ticketlab::tickets::Trained>| {
+        let pct = |t: &Option<ticketlab::results::Trained>| {
             t.as_ref().map(|t| format!("{:>7.2}%", 100.0 * t.test.accuracy)).unwrap_or_else(|| format!("{:>8}", "-"))
         };
         println!(
@@ -683,18 +684,18 @@ fn instability(
 ) -> Result<ExitCode, String> {
     let data = TrainData::new(data, config.val_fraction, config.seed);
     let mut trainer = Trainer::with_data(config, data.clone(), device).map_err(|e| e.to_string())?;
-    if k >= trainer.total_steps {
-        return Err(format!("--instability-from {k} is not inside the run's {} steps", trainer.total_steps));
+    if k >= trainer.total_steps() {
+        return Err(format!("--instability-from {k} is not inside the run's {} steps", trainer.total_steps()));
     }
     pollster::block_on(async {
         trainer.prepare().await?;
-        while trainer.step < k {
+        while trainer.step() < k {
             trainer.train_step();
             if trainer.has_pending_masks() {
                 trainer.sync_masks().await?;
             }
         }
-        Ok::<_, ticketlab::train::TrainError>(())
+        Ok::<_, ticketlab::error::TrainError>(())
     })
     .map_err(|e| e.to_string())?;
     let result = pollster::block_on(ticketlab::tickets::instability(&trainer, data)).map_err(|e| e.to_string())?;

@@ -19,19 +19,21 @@ use web_time::Instant;
 
 use crate::backend::BackendKind;
 use crate::chart::{Chart, Series};
-use crate::config::{DatasetSpec, TrainConfig};
+use crate::config::{DatasetSpec, EnsembleKind, EnsembleSettings, ImpSettings, Rewind, TrainConfig};
 use crate::corrupt::{Corruption, corrupt_dataset};
 use crate::data::{DataSplits, Dataset};
-use crate::ensembles::{EnsembleKind, EnsembleResult, EnsembleSettings, Evaluator, Extras};
+use crate::ensembles::Evaluator;
+use crate::error::TrainError;
 use crate::metrics::{EvalMetrics, evaluate};
 use crate::model::Arch;
 use crate::pace::{News, Pacer};
 use crate::procedure::{Outcome, run_procedure};
+use crate::results::{EnsembleResult, Extras, ImpResult, Instability, RunResult};
 use crate::rng::Rng;
-use crate::run::RunResult;
+use crate::run::train_out;
 use crate::sparsity::{Distribution, DstSettings, Method};
-use crate::tickets::{self, ImpResult, ImpSettings, Instability, Rewind, train_out};
-use crate::train::{TrainData, TrainError, Trainer, labels_of};
+use crate::tickets;
+use crate::train::{TrainData, Trainer, labels_of};
 
 // ---------------------------------------------------------------------------------------------------------------
 // The experiments
@@ -736,8 +738,8 @@ impl Progress {
 
 impl Pacer for Progress {
     async fn after_step(&mut self, t: &mut Trainer) -> Result<(), TrainError> {
-        if self.counter && (t.step.is_multiple_of(10) || t.is_done()) {
-            eprint!("\r\x1b[K    step {}/{}", t.step, t.total_steps);
+        if self.counter && (t.step().is_multiple_of(10) || t.is_done()) {
+            eprint!("\r\x1b[K    step {}/{}", t.step(), t.total_steps());
         }
         Ok(())
     }
@@ -765,9 +767,10 @@ async fn measure(
             let mut rows = vec![];
             for &c in corruptions {
                 for &severity in severities {
-                    let set = corrupt_dataset(&t.test_set, c, severity, job.config.seed).map_err(TrainError::Config)?;
-                    let probs = ev.predict(&t.net, &set).await?;
-                    rows.push((c, severity, evaluate(&probs, t.spec.num_classes, &labels_of(&set)).accuracy));
+                    let set =
+                        corrupt_dataset(t.test_set(), c, severity, job.config.seed).map_err(TrainError::Config)?;
+                    let probs = ev.predict(t.net(), &set).await?;
+                    rows.push((c, severity, evaluate(&probs, t.spec().num_classes, &labels_of(&set)).accuracy));
                 }
             }
             Ok(Measured::Corrupted { clean, rows })
@@ -775,7 +778,7 @@ async fn measure(
         Task::Instability { from_step } => {
             let mut t = Trainer::with_data(job.config.clone(), data.clone(), device)?;
             t.prepare().await?;
-            while t.step < *from_step {
+            while t.step() < *from_step {
                 t.train_step();
                 if t.has_pending_masks() {
                     t.sync_masks().await?;
@@ -1289,10 +1292,10 @@ fn dst(r: &Results) -> Summary {
 
 /// Accuracy per IMP round of the ticket, its controls and the step-k ticket; the comparisons at the last round.
 fn tickets(r: &Results) -> Summary {
-    let rounds = |f: fn(&crate::tickets::ImpRound) -> f64| {
+    let rounds = |f: fn(&crate::results::ImpRound) -> f64| {
         move |m: &Measured| m.imp().map(|i| i.rounds.iter().map(f).collect::<Vec<f64>>())
     };
-    let maybe = |t: &Option<crate::tickets::Trained>| t.as_ref().map_or(f64::NAN, |t| pct(t.test.accuracy));
+    let maybe = |t: &Option<crate::results::Trained>| t.as_ref().map_or(f64::NAN, |t| pct(t.test.accuracy));
     let density = r.stats(IMP_INIT, rounds(|x| x.density));
     let ticket = r.stats(IMP_INIT, rounds(|x| pct(x.ticket.test.accuracy)));
     let reinit = r.stats(IMP_INIT, move |m| m.imp().map(|i| i.rounds.iter().map(|x| maybe(&x.reinit)).collect()));
@@ -1411,13 +1414,13 @@ fn freetickets(r: &Results) -> Summary {
 
 /// The superposed network against the base run and the cyclic run's final network.
 fn sup_tickets(r: &Results) -> Summary {
-    let sup = |f: fn(&crate::ensembles::SupTicketsExtras) -> f64| {
+    let sup = |f: fn(&crate::results::SupTicketsExtras) -> f64| {
         move |m: &Measured| extras(m, |x| if let Extras::SupTickets(s) = x { Some(f(s)) } else { None })
     };
     let base = r.stat(SUP, sup(|s| pct(s.standard_run.test.accuracy)));
     let last = r.stat(SUP, sup(|s| pct(s.final_network.test.accuracy)));
     let superposed = r.stat(SUP, sup(|s| pct(s.superposed.test.accuracy)));
-    let nz = |f: fn(&crate::ensembles::SupTicketsExtras) -> f64| num(&r.stat(SUP, sup(f)), 0);
+    let nz = |f: fn(&crate::results::SupTicketsExtras) -> f64| num(&r.stat(SUP, sup(f)), 0);
     let table = Table::new("", &["network", "test accuracy (%)", "non-zeros"])
         .row(vec![text("base: the configuration trained normally"), pc(&base), nz(|s| s.standard_run.nonzeros as f64)])
         .row(vec![text("the cyclic run's final network"), pc(&last), nz(|s| s.final_network.nonzeros as f64)])
@@ -1427,7 +1430,7 @@ fn sup_tickets(r: &Results) -> Summary {
         compare("the superposed network", &superposed, Order::Above, "the cyclic run's final network", &last, "%")
             .observed(),
     ];
-    let cycles = |f: fn(&crate::ensembles::SupCycle) -> f64| {
+    let cycles = |f: fn(&crate::results::SupCycle) -> f64| {
         move |m: &Measured| {
             extras(m, |x| if let Extras::SupTickets(s) = x { Some(s.cycles.iter().map(f).collect()) } else { None })
         }
@@ -1470,7 +1473,7 @@ fn prune_tune(r: &Results) -> Summary {
 
 /// The soups against the best child; the parent → best child interpolation curve.
 fn soups(r: &Results) -> Summary {
-    let soup = |f: fn(&EnsembleResult, &crate::ensembles::SoupExtras) -> f64| {
+    let soup = |f: fn(&EnsembleResult, &crate::results::SoupExtras) -> f64| {
         move |m: &Measured| {
             m.ensemble().and_then(|e| if let Extras::Soup(s) = &e.extras { Some(f(e, s)) } else { None })
         }
@@ -1511,7 +1514,7 @@ fn soups(r: &Results) -> Summary {
 
 /// Accuracy and ℓ₂ distance per IMP round under label noise; the shape of the accuracy curve.
 fn double_descent(r: &Results) -> Summary {
-    let rounds = |f: fn(&crate::tickets::ImpRound) -> f64| {
+    let rounds = |f: fn(&crate::results::ImpRound) -> f64| {
         move |m: &Measured| m.imp().map(|i| i.rounds.iter().map(f).collect::<Vec<f64>>())
     };
     let density = r.stats(IMP_STEP, rounds(|x| x.density));

@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use crate::config::{DatasetSpec, TrainConfig};
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
-use crate::run::{RESULT_FORMAT, RunResult};
+use crate::results::{RESULT_FORMAT, RunResult};
 use crate::schedule::LrSchedule;
 use crate::sparsity::Distribution;
 
