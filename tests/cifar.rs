@@ -29,12 +29,15 @@ fn the_default_recipe_learns_on_cifar10_mini() {
     let config = TrainConfig {
         dataset: DatasetSpec::Cifar10 { path: dir.display().to_string() },
         density: 0.2,
-        epochs: 2,
+        epochs: 4,
+        // 5,000 images: half the recipe's batch (and learning rate) gives 39 steps per epoch instead of 19.
+        batch_size: 128,
+        lr: TrainConfig::default().lr / 2.0,
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(config, data, Device::flex()).unwrap();
     let result = pollster::block_on(run_to_end(&mut t, "cpu", 20, |_| {})).unwrap();
-    println!("airbench at 20% density, 2 epochs on cifar10-mini: test accuracy {:.3}", result.test.accuracy);
-    assert!(result.test.accuracy > 0.35, "test accuracy {} (chance 0.10)", result.test.accuracy);
+    println!("airbench at 20% density, 4 epochs on cifar10-mini: test accuracy {:.3}", result.test.accuracy);
+    assert!(result.test.accuracy > 0.40, "test accuracy {} (chance 0.10)", result.test.accuracy);
     assert_eq!(result.test.confusion.iter().flatten().sum::<u32>(), 1000);
 }

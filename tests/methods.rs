@@ -3,14 +3,15 @@
 
 use burn::prelude::*;
 
-use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::config::{DatasetSpec, ImpSettings, Rewind, TrainConfig};
 use ticketlab::data::synthetic;
+use ticketlab::error::read_f32;
 use ticketlab::model::Arch;
 use ticketlab::pace::{News, Pacer, Unpaced};
 use ticketlab::rng::Rng;
-use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method};
-use ticketlab::tickets::{ImpSettings, Rewind, Scope, instability, run_colt, run_imp};
-use ticketlab::train::{TrainData, Trainer, read_f32};
+use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, Scope};
+use ticketlab::tickets::{instability, run_colt, run_imp};
+use ticketlab::train::{TrainData, Trainer};
 
 fn config(method: Method) -> TrainConfig {
     TrainConfig {
@@ -44,22 +45,22 @@ fn values(t: &Tensor<1>) -> Vec<f32> {
 /// momentum exactly zero, newly grown weights and their momentum exactly zero right after the update.
 fn check_dynamic(config: TrainConfig) -> Trainer {
     let mut t = trainer(config);
-    let targets = t.masks.active_counts();
+    let targets = t.masks().active_counts();
     let mut updates = 0;
     while !t.is_done() {
-        let before = t.masks.clone();
+        let before = t.masks().clone();
         t.train_step();
         if !t.has_pending_masks() {
             continue;
         }
         pollster::block_on(t.sync_masks()).unwrap();
         updates += 1;
-        assert_eq!(t.masks.active_counts(), targets, "exact active counts after the update at step {}", t.step);
-        let record = t.mask_updates.last().unwrap();
+        assert_eq!(t.masks().active_counts(), targets, "exact active counts after the update at step {}", t.step());
+        let record = t.mask_updates().last().unwrap();
         assert_eq!(record.dropped, record.grown, "each layer regrows what it dropped");
-        for (layer, old) in t.masks.layers.iter().zip(&before.layers) {
-            let w = values(&t.net.params[layer.param]);
-            let m = t.optimizer.first_moment(layer.param).map(values).unwrap_or_else(|| vec![0.0; w.len()]);
+        for (layer, old) in t.masks().layers.iter().zip(&before.layers) {
+            let w = values(&t.net().params[layer.param]);
+            let m = t.optimizer().first_moment(layer.param).map(values).unwrap_or_else(|| vec![0.0; w.len()]);
             for i in 0..w.len() {
                 let (now, was) = (layer.bits.get(i), old.bits.get(i));
                 if !now || !was {
@@ -67,16 +68,16 @@ fn check_dynamic(config: TrainConfig) -> Trainer {
                         (w[i], m[i]),
                         (0.0, 0.0),
                         "{} [{i}] inactive or just grown",
-                        t.spec.params[layer.param].name
+                        t.spec().params[layer.param].name
                     );
                 }
             }
         }
     }
-    let settings = t.config.dst;
-    let expected = (1..=settings.end_step(t.total_steps)).filter(|s| s % settings.update_every == 0).count();
+    let settings = t.config().dst;
+    let expected = (1..=settings.end_step(t.total_steps())).filter(|s| s % settings.update_every == 0).count();
     assert_eq!(updates, expected, "updates happen every ΔT steps up to the end step");
-    assert_eq!(t.mask_updates.len(), expected);
+    assert_eq!(t.mask_updates().len(), expected);
     t
 }
 
@@ -102,9 +103,9 @@ fn set_rigl_and_dst_ee_keep_exact_counts_and_zero_regrowth() {
                 ..config(method)
             };
             let t = check_dynamic(c);
-            let last = t.mask_updates.last().expect("at least one update");
-            assert!(last.itop_rate >= t.masks.density() - 1e-12, "ITOP rate {} below density", last.itop_rate);
-            assert!(t.mask_updates.iter().any(|u| u.dropped.iter().sum::<usize>() > 0), "{method}: nothing moved");
+            let last = t.mask_updates().last().expect("at least one update");
+            assert!(last.itop_rate >= t.masks().density() - 1e-12, "ITOP rate {} below density", last.itop_rate);
+            assert!(t.mask_updates().iter().any(|u| u.dropped.iter().sum::<usize>() > 0), "{method}: nothing moved");
         }
     }
 }
@@ -113,10 +114,10 @@ fn set_rigl_and_dst_ee_keep_exact_counts_and_zero_regrowth() {
 fn itop_rate_only_grows_and_dynamic_runs_are_deterministic() {
     let run = || check_dynamic(config(Method::Set));
     let (a, b) = (run(), run());
-    assert_eq!(a.masks, b.masks, "same seed, same topology");
-    assert!(a.mask_updates.windows(2).all(|w| w[1].itop_rate >= w[0].itop_rate));
+    assert_eq!(a.masks(), b.masks(), "same seed, same topology");
+    assert!(a.mask_updates().windows(2).all(|w| w[1].itop_rate >= w[0].itop_rate));
     let other = check_dynamic(TrainConfig { seed: 9, ..config(Method::Set) });
-    assert_ne!(a.masks, other.masks);
+    assert_ne!(a.masks(), other.masks());
 }
 
 #[test]
@@ -134,8 +135,8 @@ fn rigl_grows_where_the_dense_gradient_is_largest() {
         ..config(Method::Rigl)
     };
     let t = check_dynamic(c);
-    assert_eq!(t.mask_updates.len(), 1);
-    assert_eq!(t.mask_updates[0].step, 1);
+    assert_eq!(t.mask_updates().len(), 1);
+    assert_eq!(t.mask_updates()[0].step, 1);
 }
 
 #[test]
@@ -147,16 +148,16 @@ fn pruning_at_init_hits_the_density_exactly_and_is_deterministic() {
             t
         };
         let t = run(1);
-        let target = (0.2 * t.masks.total() as f64).round() as usize;
-        assert_eq!(t.masks.active(), target, "{method}: exact global budget");
+        let target = (0.2 * t.masks().total() as f64).round() as usize;
+        assert_eq!(t.masks().active(), target, "{method}: exact global budget");
         if method == Method::Snip {
-            assert_eq!(t.masks.layer_densities()[0], 1.0, "first layer kept dense");
+            assert_eq!(t.masks().layer_densities()[0], 1.0, "first layer kept dense");
         }
-        assert_eq!(t.masks, run(1).masks, "{method}: deterministic");
-        assert_ne!(t.masks, run(2).masks, "{method}: depends on the initialisation");
+        assert_eq!(t.masks(), run(1).masks(), "{method}: deterministic");
+        assert_ne!(t.masks(), run(2).masks(), "{method}: depends on the initialisation");
         // Not a random mask: per-layer densities differ from ERK's.
-        let erk = trainer(config(Method::Static)).masks.layer_densities();
-        assert_ne!(t.masks.layer_densities(), erk, "{method}");
+        let erk = trainer(config(Method::Static)).masks().layer_densities();
+        assert_ne!(t.masks().layer_densities(), erk, "{method}");
     }
 }
 
@@ -164,7 +165,7 @@ fn pruning_at_init_hits_the_density_exactly_and_is_deterministic() {
 struct RoundsSeen(Vec<usize>);
 
 impl Pacer for RoundsSeen {
-    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::train::TrainError> {
+    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
         Ok(())
     }
 

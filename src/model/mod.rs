@@ -179,9 +179,12 @@ pub enum Op {
 pub enum Init {
     /// Kaiming-normal weights (fan-in, ReLU gain), as open_lth.
     KaimingNormal,
-    /// PyTorch's default (uniform in ±1/√fan-in), with each conv's first filters set to the identity (a Dirac delta
-    /// on the matching input channel) as airbench does: an implicit residual path that speeds up early training.
-    UniformDirac,
+    /// PyTorch's default (uniform in ±1/√fan-in), with the centre tap of each conv's filter `o` on input channel `o`
+    /// set to 1 (for `o` below the input channels): airbench's implicit residual path, which speeds up early training.
+    /// airbench's Dirac init also zeroes the rest of those filters; here they keep their random values, because under
+    /// a sparse mask a pure Dirac filter whose centre is pruned is all zero, and a channel whose filter and whose
+    /// outgoing weights are all zero gets exactly zero gradient forever (a dead channel no method can regrow).
+    UniformIdentity,
 }
 
 /// A network's structure: everything but the parameter values.
@@ -373,7 +376,7 @@ impl NetSpec {
                 b.ops.push(Op::Scale(1.0 / 9.0));
             }
         }
-        let init = if arch == Arch::Airbench { Init::UniformDirac } else { Init::KaimingNormal };
+        let init = if arch == Arch::Airbench { Init::UniformIdentity } else { Init::KaimingNormal };
         NetSpec { arch, width, num_classes, params: b.params, ops: b.ops, bn_channels: b.bn_channels, init }
     }
 
@@ -406,11 +409,11 @@ impl NetSpec {
                     let std = (2.0 / p.fan_in() as f32).sqrt();
                     (0..p.numel()).map(|_| rng.normal() * std).collect()
                 }
-                (Role::ConvWeight | Role::LinearWeight, Init::UniformDirac) => {
+                (Role::ConvWeight | Role::LinearWeight, Init::UniformIdentity) => {
                     let bound = 1.0 / (p.fan_in() as f32).sqrt();
                     let mut w: Vec<f32> = (0..p.numel()).map(|_| rng.range_f32(-bound, bound)).collect();
                     if p.role == Role::ConvWeight {
-                        dirac(&mut w, &p.shape);
+                        add_identity(&mut w, &p.shape);
                     }
                     w
                 }
@@ -442,14 +445,12 @@ impl NetSpec {
     }
 }
 
-/// Set the first `min(out, in)` filters of a `[out, in, k, k]` weight to the identity: filter `i` passes input
-/// channel `i` through its kernel's centre.
-fn dirac(w: &mut [f32], shape: &[usize]) {
+/// Set the centre tap of filter `o` on input channel `o` to 1 for the first `min(out, in)` filters of a
+/// `[out, in, k, k]` weight, so each passes its own channel through (plus its random taps).
+fn add_identity(w: &mut [f32], shape: &[usize]) {
     let (out, inp, kh, kw) = (shape[0], shape[1], shape[2], shape[3]);
     for o in 0..out.min(inp) {
-        let filter = &mut w[o * inp * kh * kw..(o + 1) * inp * kh * kw];
-        filter.fill(0.0);
-        filter[(o * kh + kh / 2) * kw + kw / 2] = 1.0;
+        w[((o * inp + o) * kh + kh / 2) * kw + kw / 2] = 1.0;
     }
 }
 
@@ -519,15 +520,20 @@ mod tests {
     }
 
     #[test]
-    fn dirac_filters_pass_their_channel_through() {
+    fn identity_taps_pass_each_channel_through_and_no_filter_is_empty() {
         let spec = NetSpec::new(Arch::Airbench, 0.5, 10);
         let values = spec.init_values(&mut Rng::new(3));
         let i = spec.prunable()[1]; // block1.conv2: 32 → 32
         let [out, inp, k] = [spec.params[i].shape[0], spec.params[i].shape[1], spec.params[i].shape[2]];
+        let bound = 1.0 / ((inp * k * k) as f32).sqrt();
         for o in 0..out {
             for c in 0..inp {
                 let centre = values[i][((o * inp + c) * k + 1) * k + 1];
-                assert_eq!(centre, if o == c { 1.0 } else { 0.0 }, "filter {o}, channel {c}");
+                if o == c {
+                    assert_eq!(centre, 1.0, "filter {o}");
+                } else {
+                    assert!(centre.abs() < bound && centre != 0.0, "filter {o}, channel {c}: {centre}");
+                }
             }
         }
     }
