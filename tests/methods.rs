@@ -9,7 +9,8 @@ use ticketlab::error::read_f32;
 use ticketlab::model::Arch;
 use ticketlab::pace::{News, Pacer, Unpaced};
 use ticketlab::rng::Rng;
-use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, Scope};
+use ticketlab::run::train_out;
+use ticketlab::sparsity::{Anneal, Distribution, DstSettings, DynamicSparsity, Method, Scope};
 use ticketlab::tickets::{instability, run_colt, run_imp};
 use ticketlab::train::{TrainData, Trainer};
 
@@ -122,7 +123,7 @@ fn itop_rate_only_grows_and_dynamic_runs_are_deterministic() {
 
 #[test]
 fn rigl_grows_where_the_dense_gradient_is_largest() {
-    // A single update with drop fraction 1: every layer's new mask is the top-|gradient| positions.
+    // In a training run: one update at step 1, exact counts (check_dynamic).
     let c = TrainConfig {
         steps: Some(4),
         dst: DstSettings {
@@ -137,6 +138,51 @@ fn rigl_grows_where_the_dense_gradient_is_largest() {
     let t = check_dynamic(c);
     assert_eq!(t.mask_updates().len(), 1);
     assert_eq!(t.mask_updates()[0].step, 1);
+
+    // The update itself, on known weights and gradients: it keeps the largest |w| among the active weights and
+    // grows exactly the positions with the largest |gradient| among the others (ties to the lower index).
+    let device = Device::flex();
+    let mut rng = Rng::new(5);
+    let n = 400;
+    let active = 120;
+    let drop = 60;
+    let w: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+    // Gradients with ties, so the order among equal magnitudes matters.
+    let g: Vec<f32> = (0..n).map(|_| (rng.below(40) as f32 - 20.0) / 10.0).collect();
+    let mask: Vec<f32> = {
+        let chosen = rng.permutation(n);
+        let mut m = vec![0.0; n];
+        chosen[..active].iter().for_each(|&i| m[i] = 1.0);
+        m
+    };
+    let tensor = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+    let masked_w: Vec<f32> = w.iter().zip(&mask).map(|(w, m)| w * m).collect();
+    let mut updater = DynamicSparsity::new(Method::Rigl, DstSettings::default(), 0, &[Some(tensor(&mask))]);
+    let new = updater.update(
+        1,
+        drop as f64 / active as f64,
+        &[tensor(&masked_w)],
+        &[tensor(&g)],
+        &[Some(tensor(&mask))],
+        &[Some(active)],
+    );
+    let new = values(new[0].as_ref().unwrap());
+    // The reference: sort by magnitude, larger first, then by index.
+    let top = |candidates: Vec<usize>, score: &dyn Fn(usize) -> f32, k: usize| -> Vec<usize> {
+        let mut c = candidates;
+        c.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+        c.truncate(k);
+        c
+    };
+    let kept = top((0..n).filter(|&i| mask[i] == 1.0).collect(), &|i| masked_w[i].abs(), active - drop);
+    let grown = top((0..n).filter(|i| !kept.contains(i)).collect(), &|i| g[i].abs(), drop);
+    let mut expected = vec![0.0; n];
+    kept.iter().chain(&grown).for_each(|&i| expected[i] = 1.0);
+    assert_eq!(new, expected, "kept: the largest |w|; grown: the largest |gradient| elsewhere");
+    assert_eq!(new.iter().filter(|&&v| v == 1.0).count(), active);
+    let smallest_grown = grown.iter().map(|&i| g[i].abs()).fold(f32::INFINITY, f32::min);
+    let not_grown = (0..n).filter(|&i| expected[i] == 0.0).map(|i| g[i].abs()).fold(0.0, f32::max);
+    assert!(smallest_grown >= not_grown, "no position left out has a larger gradient than one grown");
 }
 
 #[test]
@@ -223,10 +269,24 @@ fn imp_rewinds_to_the_initial_weights() {
     };
     let result = pollster::block_on(run_imp(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).unwrap();
     assert_eq!(result.rounds.len(), 2);
-    // The ticket of round 1 starts from θ₀ on its mask: training it on the same data moves it by a similar amount,
-    // not by nothing (it was not left at the trained weights) — and the controls were skipped.
-    assert!(result.rounds[1].ticket.l2_from_start > 0.0);
-    assert!(result.rounds[1].reinit.is_none());
+    assert!(result.rounds[1].reinit.is_none(), "the controls were skipped");
+    let ticket = &result.rounds[1].ticket;
+    // The ticket of round 1 is θ₀ (the seed's initialisation) on the round's mask, trained again: training exactly
+    // that by hand gives the same network, to the bit.
+    let dense = TrainConfig { density: 1.0, method: Method::Static, ..c.clone() };
+    let theta0 = trainer(dense.clone()).net().clone();
+    let mut by_hand = trainer(dense);
+    by_hand.set_masks(result.rounds[1].masks.clone());
+    by_hand.load_network(theta0);
+    let expected = pollster::block_on(train_out(&mut by_hand, &mut Unpaced)).unwrap();
+    assert_eq!(ticket.l2_from_start, expected.l2_from_start);
+    assert_eq!(ticket.test.accuracy, expected.test.accuracy);
+    assert_eq!(ticket.test.nll, expected.test.nll);
+    // Rewinding elsewhere (learning-rate rewinding keeps the trained weights) gives another ticket.
+    let lr = TrainConfig { imp: ImpSettings { rewind: Rewind::LearningRate, ..c.imp }, ..c.clone() };
+    let other = pollster::block_on(run_imp(&lr, data(&lr), Device::flex(), "cpu", &mut Unpaced)).unwrap();
+    assert_eq!(other.rounds[1].masks, result.rounds[1].masks, "the same round-1 mask");
+    assert_ne!(other.rounds[1].ticket.l2_from_start, ticket.l2_from_start, "from different weights");
     // The same run twice is the same.
     let again = pollster::block_on(run_imp(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).unwrap();
     assert_eq!(result.rounds[1].masks, again.rounds[1].masks);
