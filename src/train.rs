@@ -11,7 +11,10 @@ use burn::tensor::activation::softmax;
 use burn::tensor::loss::cross_entropy_with_logits;
 use serde::{Deserialize, Serialize};
 
+mod recalibrate;
 mod scoring;
+
+pub use recalibrate::{RECALIBRATION_BATCHES, Recalibration};
 
 use crate::accounting::Accounting;
 use crate::config::{Lookahead, TrainConfig};
