@@ -236,13 +236,14 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
     let h = plot_height(ui, 0.35);
     ui.columns(2, |cols| {
         let series = |f: &dyn Fn(&crate::results::ImpRound) -> Option<f64>| -> Vec<[f64; 2]> {
-            s.rounds.iter().filter_map(|r| Some([(100.0 * r.density).log10(), f(r)?])).collect()
+            // The papers' axis: weights remaining on a log scale, decreasing to the right (x = −log10 %).
+            s.rounds.iter().filter_map(|r| Some([-(100.0 * r.density).log10(), f(r)?])).collect()
         };
         Plot::new("ticket accuracy")
             .height(h)
             .legend(Legend::default())
-            .x_axis_label("weights remaining (%)")
-            .x_axis_formatter(|m, _| format!("{:.1}", 10f64.powf(m.value)))
+            .x_axis_label("weights remaining (%, log scale)")
+            .x_axis_formatter(|m, _| format!("{:.1}", 10f64.powf(-m.value)))
             .show(&mut cols[0], |plot| {
                 type Pick = dyn Fn(&crate::results::ImpRound) -> Option<f64>;
                 let ticket: &Pick = &|r| Some(r.ticket.test.accuracy);
