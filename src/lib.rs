@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod pace;
+pub mod presets;
 pub mod procedure;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod reproduce;
@@ -28,3 +29,4 @@ pub mod sparsity;
 pub mod textconfig;
 pub mod tickets;
 pub mod train;
+pub mod verdict;

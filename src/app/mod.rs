@@ -6,7 +6,6 @@
 mod export;
 mod gpu;
 mod maskview;
-mod presets;
 mod session;
 mod views;
 #[cfg(target_arch = "wasm32")]
@@ -28,9 +27,10 @@ use crate::sparsity::{Distribution, Method};
 use crate::textconfig;
 use crate::train::TrainData;
 
+use crate::presets::{self, PRESET_SEEDS, PRESETS, Preset};
+use crate::verdict::Verdict;
 pub use export::{curves_csv, parse_saved_run};
 pub use gpu::{choose_backend, wgpu_configuration};
-pub use presets::{PRESETS, Preset};
 pub use session::{Session, Stage, Status};
 
 /// Where training runs (see [`choose_backend`]).
@@ -66,6 +66,8 @@ pub struct TicketlabApp {
     /// Runs still to train (a preset's queue), and the finished ones, for comparison.
     queue: VecDeque<TrainConfig>,
     history: Vec<Outcome>,
+    /// The preset whose queue is running or ran, and its verdict once every run finished.
+    preset: Option<(&'static Preset, Option<Verdict>)>,
     user_data: Option<UserData>,
     /// The test set of the current session, for the gallery.
     test_set: Option<Arc<Dataset>>,
@@ -100,11 +102,12 @@ impl TicketlabApp {
             .and_then(|json| serde_json::from_str::<TrainConfig>(&json).ok())
             .filter(|c| c.validate().is_ok() && matches!(c.dataset, DatasetSpec::Synthetic { .. }));
         let mut app = TicketlabApp {
-            config: saved.unwrap_or_else(presets::base),
+            config: saved.unwrap_or_else(presets::default_run),
             backend,
             session: None,
             queue: VecDeque::new(),
             history: vec![],
+            preset: None,
             user_data: None,
             test_set: None,
             tab: Tab::Training,
@@ -190,14 +193,17 @@ impl TicketlabApp {
     fn apply(&mut self, ctx: &egui::Context) {
         self.queue.clear();
         self.history.clear();
+        self.preset = None;
         self.message = None;
         self.tab = tab_for(&self.config);
         self.start(self.config.clone(), true, ctx);
     }
 
-    fn run_preset(&mut self, preset: &Preset, ctx: &egui::Context) {
-        self.queue = (preset.runs)().into();
+    /// Queue every run of `preset` over [`PRESET_SEEDS`]; its verdict shows when the last one finishes.
+    fn run_preset(&mut self, preset: &'static Preset, ctx: &egui::Context) {
+        self.queue = preset.runs(&PRESET_SEEDS).into_iter().map(|(_, _, config)| config).collect();
         self.history.clear();
+        self.preset = Some((preset, None));
         self.message = Some((false, preset.about.to_string()));
         if let Some(first) = self.queue.pop_front() {
             self.config = first.clone();
@@ -206,13 +212,21 @@ impl TicketlabApp {
         }
     }
 
-    /// When a run of a queue finishes, keep it (for comparison) and start the next one.
+    /// When a run of a queue finishes, keep it (for comparison) and start the next one; after a preset's last run,
+    /// decide its verdict.
     fn advance_queue(&mut self, ctx: &egui::Context) {
-        if self.queue.is_empty() {
+        let deciding = matches!(self.preset, Some((_, None)));
+        if self.queue.is_empty() && !deciding {
             return;
         }
         let Some(outcome) = self.session.as_ref().and_then(|s| s.outcome.clone()) else { return };
         self.history.push(outcome);
+        if self.queue.is_empty()
+            && let Some((preset, verdict)) = &mut self.preset
+        {
+            *verdict = Some(preset.verdict(&PRESET_SEEDS, &self.history));
+            return;
+        }
         if let Some(next) = self.queue.pop_front() {
             self.config = next.clone();
             self.start(next, true, ctx);
@@ -223,7 +237,13 @@ impl TicketlabApp {
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading("Presets");
             for preset in PRESETS {
-                if ui.button(preset.name).on_hover_text(preset.about).clicked() {
+                let hover = format!(
+                    "{}\n\n{} Runs {} seeds and shows whether the claim held.",
+                    preset.claim,
+                    preset.about,
+                    PRESET_SEEDS.len()
+                );
+                if ui.button(preset.name).on_hover_text(hover).clicked() {
                     self.run_preset(preset, ui.ctx());
                 }
             }
@@ -556,6 +576,9 @@ impl TicketlabApp {
             let color = if *is_error { ui.visuals().error_fg_color } else { ui.visuals().weak_text_color() };
             ui.colored_label(color, m);
         }
+        if let Some((preset, verdict)) = &self.preset {
+            preset_verdict(ui, preset, verdict.as_ref(), self.history.len());
+        }
         if let Some(e) = self.session.as_ref().and_then(|s| s.error.as_ref()) {
             ui.colored_label(ui.visuals().error_fg_color, format!("The run stopped: {e}"));
         }
@@ -658,4 +681,22 @@ fn set_title(ctx: &egui::Context, title: &str) {
     }
     #[cfg(not(target_arch = "wasm32"))]
     ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.to_string()));
+}
+
+/// A preset's claim, and its verdict with the margins once every run finished (until then, how many did).
+fn preset_verdict(ui: &mut egui::Ui, preset: &Preset, verdict: Option<&Verdict>, finished: usize) {
+    ui.label(egui::RichText::new(format!("Claim: {}", preset.claim)).strong());
+    let Some(v) = verdict else {
+        let total = preset.runs(&PRESET_SEEDS).len();
+        ui.label(format!(
+            "{finished} of {total} runs finished ({} seeds); the verdict shows when all have.",
+            PRESET_SEEDS.len()
+        ));
+        return;
+    };
+    for c in &v.checks {
+        let color = if c.held { egui::Color32::from_rgb(0, 140, 70) } else { ui.visuals().warn_fg_color };
+        ui.colored_label(color, format!("{}: {} — {}", c.word(), c.statement, c.numbers));
+    }
+    ui.label(egui::RichText::new(format!("The claim: {}.", v.word())).strong());
 }
