@@ -11,30 +11,20 @@ use burn::tensor::activation::softmax;
 use burn::tensor::loss::cross_entropy_with_logits;
 use serde::{Deserialize, Serialize};
 
+mod scoring;
+
 use crate::accounting::Accounting;
-use crate::config::TrainConfig;
-use crate::data::{DataError, DataSplits, Dataset, Normalizer, fill_batch};
+use crate::config::{Lookahead, TrainConfig};
+use crate::data::{DataSplits, Dataset, Normalizer, fill_batch};
+use crate::error::{TrainError, read_f32};
 use crate::kernels::{SparseLinear, SparsePath};
 use crate::mask::{Bits, Masks};
 use crate::metrics::{EvalMetrics, evaluate};
-use crate::model::{NetSpec, Network};
+use crate::model::{BnStats, NetSpec, Network, Role, whitening};
 use crate::optim::Optimizer;
 use crate::rng::Rng;
-use crate::sparsity::{DynamicSparsity, MaskUpdate, distribution, prune};
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error("training diverged: the loss became {loss} (checked at step {step})")]
-    Diverged { step: usize, loss: f32 },
-    #[error("reading results from the device failed: {0}")]
-    Readback(String),
-    #[error("the run was stopped")]
-    Cancelled,
-}
+use crate::schedule::LrSchedule;
+use crate::sparsity::{DynamicSparsity, MaskUpdate, Method, distribution};
 
 /// Load (or generate) the dataset a configuration names.
 #[cfg(not(target_arch = "wasm32"))]
@@ -93,16 +83,18 @@ impl TrainData {
     }
 }
 
+/// One network in training: its data, parameters, masks, optimiser state and history. Procedures drive it through
+/// its methods; its fields are its own.
 pub struct Trainer {
-    pub config: TrainConfig,
-    pub spec: NetSpec,
-    pub train_set: Arc<Dataset>,
-    pub val_set: Option<Arc<Dataset>>,
-    pub test_set: Arc<Dataset>,
-    pub normalizer: Normalizer,
-    pub device: Device,
-    pub net: Network,
-    pub masks: Masks,
+    config: TrainConfig,
+    spec: NetSpec,
+    train_set: Arc<Dataset>,
+    val_set: Option<Arc<Dataset>>,
+    test_set: Arc<Dataset>,
+    normalizer: Normalizer,
+    device: Device,
+    net: Network,
+    masks: Masks,
     /// 0/1 mask tensors on the device, indexed like `spec.params` (`None` for unmasked parameters). Ahead of
     /// `masks` while mask updates are pending (see [`Trainer::sync_masks`]).
     mask_tensors: Vec<Option<Tensor<1>>>,
@@ -118,26 +110,28 @@ pub struct Trainer {
     /// Mask updates done on the device but not yet read back: (step, drop fraction, masks).
     pending_updates: Vec<(usize, f64, Vec<Option<Tensor<1>>>)>,
     /// Every mask update so far, with the mask after it.
-    pub mask_updates: Vec<MaskUpdate>,
-    pub mask_snapshots: Vec<(usize, Masks)>,
-    pub initial_masks: Masks,
+    mask_updates: Vec<MaskUpdate>,
+    mask_snapshots: Vec<(usize, Masks)>,
+    initial_masks: Masks,
     /// Union of all masks so far (in-time over-parameterisation).
     ever_active: Masks,
     prepared: bool,
     /// The test metrics and softmax predictions of the latest curve point.
-    pub last_test: Option<(EvalMetrics, Vec<f32>)>,
-    pub optimizer: Optimizer,
+    last_test: Option<(EvalMetrics, Vec<f32>)>,
+    optimizer: Optimizer,
+    /// The lookahead average of the weights, once it has started (see [`Lookahead`]).
+    average: Option<Network>,
     /// Steps taken so far.
-    pub step: usize,
-    pub total_steps: usize,
-    pub steps_per_epoch: usize,
+    step: usize,
+    total_steps: usize,
+    steps_per_epoch: usize,
     order: Vec<usize>,
     loss_sum: Option<Tensor<1>>,
     correct_sum: Option<Tensor<1, Int>>,
     seen: usize,
-    pub curves: Vec<CurvePoint>,
+    curves: Vec<CurvePoint>,
     /// Training FLOPs spent so far (RigL's convention: a step costs 3× the sparse forward pass per example).
-    pub train_flops: f64,
+    train_flops: f64,
     /// Forward FLOPs per example of the masked network, kept current by `set_masks`.
     sparse_flops: f64,
     images: Vec<f32>,
@@ -158,7 +152,11 @@ impl Trainer {
             return Err(TrainError::Config("the training and test sets must not be empty".into()));
         }
         let spec = NetSpec::new(config.model, config.width, data.test.num_classes.max(data.train.num_classes));
-        let net = Network::init(&spec, &mut Rng::stream(config.seed, "init"), &device);
+        let mut values = spec.init_values(&mut Rng::stream(config.seed, "init"));
+        if let Some(i) = spec.whitening() {
+            values[i] = whitening::weights(&data.train, &data.normalizer);
+        }
+        let net = Network::from_values(&spec, &values, &device);
         let densities = distribution::layer_densities(&spec, config.distribution, config.density, config.dense_first);
         // Pruning at initialisation scores the dense network: its mask comes from `prepare`.
         let masks = if config.density >= 1.0 || config.method.prunes_at_init() {
@@ -168,7 +166,16 @@ impl Trainer {
         };
         let steps_per_epoch = (data.train.len() / config.batch_size).max(1);
         let total_steps = config.steps.unwrap_or(steps_per_epoch * config.epochs);
-        let optimizer = Optimizer::new(config.optimizer, config.weight_decay, spec.params.len());
+        let lr_scales = spec
+            .params
+            .iter()
+            .map(|p| match p.role {
+                _ if !p.trainable() => None,
+                Role::BnScale | Role::BnShift => Some(config.bn_lr_scale),
+                _ => Some(1.0),
+            })
+            .collect();
+        let optimizer = Optimizer::new(config.optimizer, config.weight_decay, lr_scales);
         let mut trainer = Trainer {
             normalizer: data.normalizer,
             config,
@@ -191,6 +198,7 @@ impl Trainer {
             prepared: false,
             last_test: None,
             optimizer,
+            average: None,
             step: 0,
             total_steps,
             steps_per_epoch,
@@ -215,6 +223,7 @@ impl Trainer {
         self.net = net;
         self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
         self.start_params = self.net.params.clone();
+        self.average = None;
     }
 
     /// Work a method needs before the first step: the pruning-at-initialisation methods score the initialised
@@ -224,7 +233,7 @@ impl Trainer {
             return Ok(());
         }
         if self.config.method.prunes_at_init() && self.config.density < 1.0 {
-            let masks = prune::prune_at_init(self).await?;
+            let masks = self.prune_at_init().await?;
             self.set_masks(masks);
         }
         Ok(())
@@ -245,6 +254,9 @@ impl Trainer {
         self.rebuild_sparse_plan();
         self.sparse_flops = Accounting::new(&self.spec, &masks, 0.0).sparse_flops;
         self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
+        if let Some(average) = &mut self.average {
+            apply_masks(&mut average.params, &self.mask_tensors);
+        }
         self.dst =
             self.config.method.is_dynamic().then(|| {
                 DynamicSparsity::new(self.config.method, self.config.dst, self.config.seed, &self.mask_tensors)
@@ -357,7 +369,7 @@ impl Trainer {
         fill_batch(
             &self.train_set,
             indices,
-            self.config.augment,
+            self.config.augmentation(),
             &self.normalizer,
             &mut rng,
             &mut self.images,
@@ -372,7 +384,9 @@ impl Trainer {
         // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones).
         let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
         let plan: &[Option<SparseLinear>] = if update.is_some() { &[] } else { &self.sparse_plan };
-        let params: Vec<Tensor<1>> = self.net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
+        let params: Vec<Tensor<1>> = (self.net.params.iter().zip(&self.spec.params))
+            .map(|(p, spec)| if spec.trainable() { p.clone().autodiff().require_grad() } else { p.clone().autodiff() })
+            .collect();
         let logits = Network::forward_with(&self.spec, &params, &mut self.net.bn, x.autodiff(), true, plan);
         let loss = cross_entropy_with_logits(logits.clone(), targets.autodiff());
         let grads = loss.backward();
@@ -401,11 +415,47 @@ impl Trainer {
             let masks =
                 dst.update(self.step, drop_fraction, &self.net.params, &grads, &self.mask_tensors, &self.targets);
             self.optimizer.apply_masks(&mut self.net.params, &masks);
+            if let Some(average) = &mut self.average {
+                apply_masks(&mut average.params, &masks);
+            }
             self.mask_tensors = masks.clone();
             self.rebuild_sparse_plan();
             self.pending_updates.push((self.step, drop_fraction, masks));
             // RigL's accounting: the update step also computes the dense gradient (one dense backward pass).
             self.train_flops += 2.0 * self.dense_flops() * bs as f64;
+        }
+        if let Some(lookahead) = self.config.lookahead {
+            self.lookahead_step(lookahead);
+        }
+    }
+
+    /// Move the lookahead average toward the weights when due and set the weights to it; at the end of each epoch
+    /// (and of the run) the weights take the average as it stands. Masked: pruned weights stay exactly zero.
+    fn lookahead_step(&mut self, lookahead: Lookahead) {
+        let (step, total) = (self.step, self.total_steps);
+        let epoch_end = step.is_multiple_of(self.steps_per_epoch) || step >= total;
+        if lookahead.due(step, total) {
+            let rho = lookahead.rho(step, total) as f32;
+            let average = match self.average.take() {
+                None => self.net.clone(),
+                Some(mut avg) => {
+                    let toward = |a: Tensor<1>, w: &Tensor<1>| a.clone() + (w.clone() - a) * (1.0 - rho);
+                    for (a, w) in avg.params.iter_mut().zip(&self.net.params) {
+                        *a = toward(a.clone(), w);
+                    }
+                    for (a, w) in avg.bn.iter_mut().zip(&self.net.bn) {
+                        *a = BnStats { mean: toward(a.mean.clone(), &w.mean), var: toward(a.var.clone(), &w.var) };
+                    }
+                    apply_masks(&mut avg.params, &self.mask_tensors);
+                    avg
+                }
+            };
+            self.net = average.clone();
+            self.average = Some(average);
+        } else if epoch_end && let Some(average) = &self.average {
+            let mut net = average.clone();
+            apply_masks(&mut net.params, &self.mask_tensors);
+            self.net = net;
         }
     }
 
@@ -457,6 +507,7 @@ impl Trainer {
             normalizer: self.normalizer,
             set: set.clone(),
             device: self.device.clone(),
+            tta: self.config.tta,
         }
     }
 
@@ -508,14 +559,17 @@ impl Trainer {
     }
 }
 
-pub fn labels_of(set: &Dataset) -> Vec<i64> {
-    set.labels.iter().map(|&l| l as i64).collect()
+/// Multiply each masked parameter by its 0/1 mask.
+fn apply_masks(params: &mut [Tensor<1>], masks: &[Option<Tensor<1>>]) {
+    for (p, mask) in params.iter_mut().zip(masks) {
+        if let Some(m) = mask {
+            *p = p.clone() * m.clone();
+        }
+    }
 }
 
-/// Read a tensor back to the CPU.
-pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
-    let data = t.into_data_async().await.map_err(|e| TrainError::Readback(e.to_string()))?;
-    data.try_into_vec_as::<f32>().map_err(|e| TrainError::Readback(format!("{e:?}")))
+pub fn labels_of(set: &Dataset) -> Vec<i64> {
+    set.labels.iter().map(|&l| l as i64).collect()
 }
 
 /// Train loss and accuracy sums still on the device.
@@ -548,29 +602,162 @@ pub struct EvalJob {
     normalizer: Normalizer,
     set: Arc<Dataset>,
     device: Device,
+    tta: bool,
+}
+
+/// Evaluation-mode softmax predictions of `net` on `set`, row-major n × classes, computed in batches; with `tta`
+/// the logits of each image and its mirror image are averaged first (flip test-time augmentation).
+pub async fn predict(
+    spec: &NetSpec,
+    net: &Network,
+    set: &Dataset,
+    normalizer: &Normalizer,
+    device: &Device,
+    tta: bool,
+) -> Result<Vec<f32>, TrainError> {
+    const EVAL_BATCH: usize = 500;
+    let mut out = Vec::with_capacity(set.len() * spec.num_classes);
+    let (mut images, mut labels) = (vec![], vec![]);
+    let mut bn = net.bn.clone();
+    let mut rng = Rng::new(0); // unused without augmentation, but fill_batch takes one
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        fill_batch(set, chunk, None, normalizer, &mut rng, &mut images, &mut labels);
+        let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), device);
+        let mut logits = Network::forward(spec, &net.params, &mut bn, x.clone(), false);
+        if tta {
+            let mirrored = Network::forward(spec, &net.params, &mut bn, x.flip([3]), false);
+            logits = (logits + mirrored) * 0.5;
+        }
+        out.extend(read_f32(softmax(logits, 1)).await?);
+    }
+    Ok(out)
 }
 
 impl EvalJob {
-    /// Evaluation-mode softmax predictions, row-major n × classes, computed in batches.
+    /// Evaluation-mode softmax predictions, row-major n × classes (see [`predict`]).
     pub async fn predict(&self) -> Result<Vec<f32>, TrainError> {
-        const EVAL_BATCH: usize = 500;
-        let (spec, set) = (&self.spec, &self.set);
-        let mut out = Vec::with_capacity(set.len() * spec.num_classes);
-        let (mut images, mut labels) = (vec![], vec![]);
-        let mut bn = self.net.bn.clone();
-        let mut rng = Rng::new(0); // unused without augmentation, but fill_batch takes one
-        let indices: Vec<usize> = (0..set.len()).collect();
-        for chunk in indices.chunks(EVAL_BATCH) {
-            fill_batch(set, chunk, false, &self.normalizer, &mut rng, &mut images, &mut labels);
-            let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), &self.device);
-            let logits = Network::forward(spec, &self.net.params, &mut bn, x, false);
-            out.extend(read_f32(softmax(logits, 1)).await?);
-        }
-        Ok(out)
+        predict(&self.spec, &self.net, &self.set, &self.normalizer, &self.device, self.tta).await
     }
 
     pub async fn run(self) -> Result<EvalMetrics, TrainError> {
         let probs = self.predict().await?;
         Ok(evaluate(&probs, self.spec.num_classes, &labels_of(&self.set)))
+    }
+}
+
+/// What procedures read of a trainer, and the few changes they make besides training it.
+impl Trainer {
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn spec(&self) -> &NetSpec {
+        &self.spec
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The parameters and BatchNorm statistics as they stand.
+    pub fn net(&self) -> &Network {
+        &self.net
+    }
+
+    /// The masks as last read back (see [`Trainer::sync_masks`]).
+    pub fn masks(&self) -> &Masks {
+        &self.masks
+    }
+
+    /// The masks this run (or its latest [`Trainer::set_masks`]) started from.
+    pub fn initial_masks(&self) -> &Masks {
+        &self.initial_masks
+    }
+
+    /// Every mask update so far.
+    pub fn mask_updates(&self) -> &[MaskUpdate] {
+        &self.mask_updates
+    }
+
+    /// The masks at the start and after each update, with their steps.
+    pub fn mask_snapshots(&self) -> &[(usize, Masks)] {
+        &self.mask_snapshots
+    }
+
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.steps_per_epoch
+    }
+
+    pub fn curves(&self) -> &[CurvePoint] {
+        &self.curves
+    }
+
+    /// The test metrics and softmax predictions of the latest curve point.
+    pub fn last_test(&self) -> Option<&(EvalMetrics, Vec<f32>)> {
+        self.last_test.as_ref()
+    }
+
+    /// Training FLOPs spent so far.
+    pub fn train_flops(&self) -> f64 {
+        self.train_flops
+    }
+
+    pub fn train_set(&self) -> &Arc<Dataset> {
+        &self.train_set
+    }
+
+    pub fn val_set(&self) -> Option<&Arc<Dataset>> {
+        self.val_set.as_ref()
+    }
+
+    pub fn test_set(&self) -> &Arc<Dataset> {
+        &self.test_set
+    }
+
+    pub fn normalizer(&self) -> Normalizer {
+        self.normalizer
+    }
+
+    /// Continue from step `step` of the schedule (a network rewound to step k trains only the rest of the run).
+    pub fn start_at(&mut self, step: usize) {
+        self.step = step;
+    }
+
+    /// Train on until `total_steps` steps in all (the learning-rate schedule stretches to the new length).
+    pub fn extend_to(&mut self, total_steps: usize) {
+        self.total_steps = total_steps;
+    }
+
+    /// The learning rate of the next steps, held constant (procedures with learning rates of their own set it
+    /// before each step).
+    pub fn set_constant_lr(&mut self, lr: f64) {
+        self.config.schedule = LrSchedule::Constant;
+        self.config.lr = lr;
+    }
+
+    /// No more mask updates: the method becomes static, and the current masks start a new mask history.
+    pub fn freeze_masks(&mut self) {
+        self.config.method = Method::Static;
+        let masks = self.masks.clone();
+        self.set_masks(masks);
+    }
+
+    /// Count one dense forward and backward pass on one batch in the training FLOPs (a regrowth by gradient).
+    pub fn count_dense_batch(&mut self) {
+        self.train_flops += 3.0 * self.dense_flops() * self.batch_size() as f64;
     }
 }
