@@ -57,7 +57,7 @@ pub fn choose_backend(render: Option<&egui_wgpu::RenderState>, asked: Option<Bac
     }
     match shared_device(render) {
         // A software adapter trains far slower than burn's CPU backend on the same cores: conv4 ×1 at 17 against 300
-        // images/s on llvmpipe natively; the app's default run at 3 against 56 images/s in headless Chromium, whose
+        // images/s on llvmpipe natively; the app's default run at 6 against 90 images/s in headless Chromium, whose
         // SwiftShader the browser marks as a fallback adapter.
         Ok((_, info)) if info.device_type == wgpu::DeviceType::Cpu && asked.is_none() => {
             let notice = if cfg!(target_arch = "wasm32") {

@@ -49,8 +49,8 @@ fn first_steps(s: &Session) -> String {
         _ if !s.running => "Paused before the first metrics: press Play or Step.".into(),
         Some(status) if status.step > 0 => format!("Step {}: reading back the first metrics…", status.step),
         _ => format!(
-            "First step: compiling the kernels for this network… {:.0} s (a few seconds on a GPU or the CPU; \
-             up to a minute on a software renderer)",
+            "First step… {:.0} s (on a GPU it compiles the network's kernels: seconds on real hardware, up to a \
+             minute on a software renderer)",
             s.elapsed()
         ),
     }
@@ -88,7 +88,7 @@ pub fn training(
         ));
     }
     if let Some(seconds) = s.first_metrics_seconds {
-        ui.small(format!("first results {seconds:.1} s after the run started (includes compiling GPU kernels)"));
+        ui.small(format!("first results {seconds:.1} s after the run started"));
     }
     let Some(stage) = s.stage().filter(|_| s.stages.iter().any(|st| !st.train.is_empty())) else {
         ui.label(first_steps(s));
