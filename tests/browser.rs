@@ -1,4 +1,4 @@
-//! The app in a real browser: serves the built site (`dist/`, from `trunk build --release`) from a sub-path of
+//! The app in a real browser: serves the built site (`dist/`, from `web/build.sh`) from a sub-path of
 //! 127.0.0.1 and runs `tests/browser/e2e.mjs` in headless Chromium with WebGPU (SwiftShader): the page's time to its
 //! first training metrics, a link with a seed reproducing the same first metrics on WebGPU, the official archive's
 //! layout dropped on the page, and the page opening offline from its service worker. Skipped with a note where the
@@ -107,7 +107,7 @@ fn the_site_trains_reproduces_loads_the_archive_and_opens_offline() {
     let script = root.join("tests/browser/e2e.mjs");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !dist.join("index.html").exists() {
-        return missing("the built site (trunk build --release --offline)");
+        return missing("the built site (bash web/build.sh)");
     }
     if !Path::new(&chromium).exists() {
         return missing("Chromium");
