@@ -3,7 +3,10 @@
 //!
 //! The UI talks to the engine through [`Session`] and plain results only; it holds no tensors.
 
+#[cfg(any(target_arch = "wasm32", test))]
+mod download;
 mod export;
+mod files;
 mod gpu;
 mod maskview;
 mod session;
@@ -83,15 +86,7 @@ pub struct TicketlabApp {
     title: String,
     /// A screenshot to save as PNG, once the integration has read the pixels.
     screenshot: Option<Arc<std::sync::Mutex<Option<Arc<egui::ColorImage>>>>>,
-    #[cfg(target_arch = "wasm32")]
-    arrival: Option<(FileUse, web::Arrival)>,
-}
-
-#[cfg(target_arch = "wasm32")]
-#[derive(Clone, Copy)]
-enum FileUse {
-    Cifar10,
-    SavedRun,
+    incoming: files::Incoming,
 }
 
 impl TicketlabApp {
@@ -118,8 +113,7 @@ impl TicketlabApp {
             autostart: true,
             title: String::new(),
             screenshot: None,
-            #[cfg(target_arch = "wasm32")]
-            arrival: None,
+            incoming: files::Incoming::default(),
         };
         #[cfg(target_arch = "wasm32")]
         let link = link.map(str::to_string).or_else(web::location_hash);
@@ -362,44 +356,6 @@ impl TicketlabApp {
         });
     }
 
-    fn data_controls(&mut self, ui: &mut egui::Ui) {
-        ui.label(format!("using: {}", self.config.dataset));
-        if ui.button("Built-in synthetic images").clicked() {
-            self.config.dataset = DatasetSpec::Synthetic { train: 5000, test: 1000 };
-        }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            ui.label("CIFAR-10 folder or .tar.gz:");
-            ui.text_edit_singleline(&mut self.path_input);
-            if ui.button("Load CIFAR-10").clicked() {
-                let spec = DatasetSpec::Cifar10 { path: self.path_input.trim().to_string() };
-                match crate::train::load_dataset(&spec, self.config.seed) {
-                    Ok(splits) => {
-                        self.message = Some((false, format!("loaded {} training images", splits.train.len())));
-                        self.config.dataset = spec.clone();
-                        self.user_data = Some(UserData { spec, splits });
-                    }
-                    Err(e) => self.message = Some((true, e.to_string())),
-                }
-            }
-        }
-        #[cfg(target_arch = "wasm32")]
-        {
-            if ui
-                .button("Pick CIFAR-10 .bin files…")
-                .on_hover_text("data_batch_1.bin … test_batch.bin, batches.meta.txt")
-                .clicked()
-            {
-                self.arrival = Some((FileUse::Cifar10, web::pick_files(".bin,.txt", true)));
-            }
-            ui.label("or a URL to them (one .bin file):");
-            ui.text_edit_singleline(&mut self.path_input);
-            if ui.button("Fetch").clicked() {
-                self.arrival = Some((FileUse::Cifar10, web::fetch(self.path_input.trim())));
-            }
-        }
-    }
-
     fn link_controls(&mut self, ui: &mut egui::Ui) {
         if ui.button("Copy link to these settings").clicked() {
             let link = self.link();
@@ -441,8 +397,8 @@ impl TicketlabApp {
             }
         }
         #[cfg(target_arch = "wasm32")]
-        if ui.button("Open saved run…").clicked() {
-            self.arrival = Some((FileUse::SavedRun, web::pick_files(".json", false)));
+        if ui.add_enabled(!self.files_busy(), egui::Button::new("Open saved run…")).clicked() {
+            self.pick_saved_run();
         }
     }
 
@@ -507,32 +463,6 @@ impl TicketlabApp {
         }
     }
 
-    #[cfg(target_arch = "wasm32")]
-    fn receive_files(&mut self) {
-        let Some((usage, arrival)) = &self.arrival else { return };
-        let Some(result) = arrival.borrow_mut().take() else { return };
-        let usage = *usage;
-        self.arrival = None;
-        let files = match result {
-            Ok(files) if files.is_empty() => return,
-            Ok(files) => files,
-            Err(e) => return self.message = Some((true, e)),
-        };
-        match usage {
-            FileUse::SavedRun => self.open_saved(&files[0].1),
-            FileUse::Cifar10 => match crate::data::cifar10_from_files(&files) {
-                Ok(splits) => {
-                    let spec =
-                        DatasetSpec::Cifar10 { path: files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join("+") };
-                    self.message = Some((false, format!("loaded {} training images", splits.train.len())));
-                    self.config.dataset = spec.clone();
-                    self.user_data = Some(UserData { spec, splits });
-                }
-                Err(e) => self.message = Some((true, e.to_string())),
-            },
-        }
-    }
-
     fn controls(&mut self, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| {
             ui.heading("ticketlab");
@@ -591,9 +521,14 @@ impl TicketlabApp {
     }
 
     /// A one-line progress summary, also shown as the window or page title: the browser test reads the backend,
-    /// the progress and the first train loss (which a link must reproduce) there.
+    /// the progress, the first train loss (which a link must reproduce) and the data brought in there.
     fn progress_line(&self) -> String {
-        let Some(s) = &self.session else { return "ticketlab".into() };
+        let data = self
+            .user_data
+            .as_ref()
+            .map(|d| format!(" data={}:{}+{}", d.splits.name, d.splits.train.len(), d.splits.test.len()));
+        let data = data.unwrap_or_default();
+        let Some(s) = &self.session else { return format!("ticketlab{data}") };
         let step = s.status.as_ref().map_or(0, |t| t.step);
         let stage = s.stage();
         let train = stage.and_then(|st| st.train.last()).map(|p| format!(" loss={:.4}", p[1])).unwrap_or_default();
@@ -602,7 +537,7 @@ impl TicketlabApp {
         let backend = self.backend.label.split_whitespace().next().unwrap_or_default();
         let done = if s.outcome.is_some() { " done" } else { "" };
         format!(
-            "ticketlab step={step}{train}{test}{} seed={} backend={backend}{done}",
+            "ticketlab step={step}{train}{test}{} seed={} backend={backend}{done}{data}",
             first.unwrap_or_default(),
             s.config.seed
         )
@@ -626,7 +561,7 @@ impl eframe::App for TicketlabApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         #[cfg(target_arch = "wasm32")]
-        self.receive_files();
+        self.poll_files();
         self.take_screenshot();
         // The first run starts by itself, so opening the app shows a network training.
         if self.session.is_none() && self.autostart {
@@ -642,6 +577,9 @@ impl eframe::App for TicketlabApp {
         } else {
             ctx.request_repaint_after(Duration::from_millis(100));
         }
+        if self.files_busy() {
+            ctx.request_repaint_after(Duration::from_millis(50));
+        }
         self.advance_queue(&ctx);
         let title = self.progress_line();
         if title != self.title {
@@ -650,6 +588,7 @@ impl eframe::App for TicketlabApp {
         }
         egui::Panel::top("controls").show(ui, |ui| self.controls(ui));
         egui::Panel::left("setup").resizable(true).default_size(270.0).show(ui, |ui| self.setup_panel(ui));
+        self.dropped_files(&ctx);
         egui::CentralPanel::default().show(ui, |ui| {
             let Some(s) = &self.session else {
                 ui.label("Choose a preset or press “Apply and train”.");
