@@ -152,6 +152,9 @@ struct BenchArgs {
     /// ΔT at which the RigL update's share of training time is reported
     #[arg(long, default_value_t = 100)]
     update_every: usize,
+    /// RigL mask updates timed for that figure; 0 skips it [default: 4; 2 with --quick]
+    #[arg(long)]
+    updates: Option<usize>,
     /// Sparsities of the dense vs sparse linear-layer comparison, comma-separated, or "none"
     /// [default: 0.5,0.8,0.9,0.95,0.98; 0.5,0.9,0.98 with --quick]
     #[arg(long)]
@@ -440,6 +443,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     opts.rounds = args.rounds;
     opts.density = args.density;
     opts.update_every = args.update_every;
+    opts.updates = args.updates.unwrap_or(opts.updates);
     match args.sparsities.as_deref() {
         None => {}
         Some("" | "none") => opts.sparsities.clear(),

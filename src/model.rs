@@ -7,12 +7,15 @@
 //!
 //! Every conv and linear weight is *prunable*: the sparsity code masks exactly those.
 
+use std::sync::Arc;
+
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::cpu::{ConvSpec, SparseConv, cpu_conv2d};
 use crate::kernels::{SparseLinear, SparsePath, SparseShape};
 use crate::rng::Rng;
 
@@ -366,7 +369,7 @@ impl Network {
         Self::forward_with(spec, params, bn, x, train, &[])
     }
 
-    /// [`Network::forward`], with the linear layers whose weight has a [`SparseLinear`] in `sparse` (indexed like
+    /// [`Network::forward`], with the layers whose weight has a [`SparseLayer`] in `sparse` (indexed like
     /// `spec.params`; see [`Network::sparse_plan`]) computed from their compressed weight. Same result: the inactive
     /// weights are exactly zero; the sparse path's weight gradient is zero at inactive positions.
     pub fn forward_with(
@@ -375,7 +378,7 @@ impl Network {
         bn: &mut [BnStats],
         x: Tensor<4>,
         train: bool,
-        sparse: &[Option<SparseLinear>],
+        sparse: &[Option<SparseLayer>],
     ) -> Tensor<2> {
         let shaped = |i: usize| -> Tensor<4> {
             let s = &spec.params[i].shape;
@@ -384,12 +387,23 @@ impl Network {
         let mut x4 = x;
         let mut x2: Option<Tensor<2>> = None;
         let mut skip: Option<Tensor<4>> = None;
-        for op in &spec.ops {
+        // Set when a convolution has already applied the max pooling that follows it.
+        let mut pooled = false;
+        for (i, op) in spec.ops.iter().enumerate() {
             match op {
                 Op::Conv { weight, bias, bn: norm, stride, kernel, relu: act } => {
-                    let pad = kernel / 2;
-                    let opts = ConvOptions::new([*stride; 2], [pad; 2], [1, 1], 1);
-                    let mut y = conv2d(x4, shaped(*weight), bias.map(|b| params[b].clone()), opts);
+                    // ReLU and a max pooling right after the convolution are fused into it where the CPU kernels
+                    // run (ReLU and max commute).
+                    let next_pools = matches!(spec.ops.get(i + 1), Some(Op::MaxPool2));
+                    let (fused_relu, pool) = (*act && norm.is_none(), next_pools && norm.is_none());
+                    let conv = ConvSpec { k: *kernel, pad: kernel / 2, relu: fused_relu, pool };
+                    let layout = match sparse.get(*weight) {
+                        Some(Some(SparseLayer::Conv(layout))) => Some(layout),
+                        _ => None,
+                    };
+                    let b = bias.map(|b| params[b].clone());
+                    let mut y;
+                    (y, pooled) = conv_layer(x4, shaped(*weight), b, *stride, conv, layout);
                     if let Some(n) = norm {
                         y = batch_norm_layer(
                             y,
@@ -399,8 +413,9 @@ impl Network {
                             train,
                         );
                     }
-                    x4 = if *act { relu(y) } else { y };
+                    x4 = if *act && !fused_relu { relu(y) } else { y };
                 }
+                Op::MaxPool2 if std::mem::take(&mut pooled) => {}
                 Op::MaxPool2 => x4 = max_pool2d(x4, MaxPoolOptions::new([2, 2])),
                 Op::SaveSkip => skip = Some(x4.clone()),
                 Op::AddSkip { stride, in_channels, channels } => {
@@ -429,7 +444,7 @@ impl Network {
                     let s = &spec.params[*weight].shape;
                     let input = x2.take().expect("Linear before Flatten: malformed NetSpec");
                     let mut y = match sparse.get(*weight) {
-                        Some(Some(layer)) => layer.forward(input, params[*weight].clone()),
+                        Some(Some(SparseLayer::Linear(layer))) => layer.forward(input, params[*weight].clone()),
                         _ => input.matmul(params[*weight].clone().reshape([s[0], s[1]]).transpose()),
                     };
                     if let Some(b) = bias {
@@ -444,35 +459,67 @@ impl Network {
 }
 
 impl Network {
-    /// Which linear layers to compute through the sparse path: for each masked linear weight (`masks[i]` its 0/1
-    /// mask on the device, `counts[i]` its exact active count), a [`SparseLinear`] where `path` chooses the
-    /// compressed path on the mask's device at this batch size (by default where it measures faster than the dense
-    /// matmul); `None` everywhere else (conv layers, the CPU backend, dense-enough layers). Build it again whenever
-    /// the masks change; a step that needs dense weight gradients (a RigL update) runs without it.
+    /// Which layers to compute through a sparse path: for each masked weight (`masks[i]` its 0/1 mask on the
+    /// device, `counts[i]` its exact active count) where `path` chooses it, its compressed form: a [`SparseLinear`]
+    /// for a linear layer on wgpu (by default where it measures faster than the dense matmul at this batch size), a
+    /// [`SparseConv`] for a convolution on the CPU backend (by default below [`SparseConv::MAX_DENSITY`]); `None`
+    /// everywhere else. Build it again whenever the masks change; a step that needs dense weight gradients (a RigL
+    /// update) runs without it.
     pub fn sparse_plan(
         spec: &NetSpec,
         masks: &[Option<Tensor<1>>],
         counts: &[Option<usize>],
         batch: usize,
         path: SparsePath,
-    ) -> Vec<Option<SparseLinear>> {
+    ) -> Vec<Option<SparseLayer>> {
         (0..spec.params.len())
             .map(|i| {
                 let p = &spec.params[i];
                 let (Some(mask), Some(nnz)) = (masks.get(i)?.as_ref(), counts.get(i).copied().flatten()) else {
                     return None;
                 };
-                if p.role != Role::LinearWeight {
-                    return None;
+                if p.role == Role::ConvWeight {
+                    let [c_out, c_in, k, _] = [p.shape[0], p.shape[1], p.shape[2], p.shape[3]];
+                    return SparseConv::plan(mask, [c_out, c_in, k], nnz, path).map(SparseLayer::Conv);
                 }
                 let shape = SparseShape { rows: p.shape[0], cols: p.shape[1], nnz };
                 if !path.uses_sparse(&mask.device(), shape, batch) {
                     return None;
                 }
-                SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz)
+                SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz).map(SparseLayer::Linear)
             })
             .collect()
     }
+}
+
+/// A layer computed from its compressed weight (see [`Network::sparse_plan`]).
+#[derive(Clone, Debug)]
+pub enum SparseLayer {
+    /// A linear layer on wgpu.
+    Linear(SparseLinear),
+    /// A convolution on the CPU backend.
+    Conv(Arc<SparseConv>),
+}
+
+/// `relu?(conv2d(x, weight) + bias)`: through ticketlab's CPU kernels on the flex backend where they cover the
+/// layer (stride 1; from the compressed weight if there is a `layout`), then also max-pooled if `spec.pool`;
+/// through burn's convolution otherwise, without pooling. Returns whether it pooled.
+fn conv_layer(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    spec: ConvSpec,
+    layout: Option<&Arc<SparseConv>>,
+) -> (Tensor<4>, bool) {
+    if stride == 1
+        && let Some(y) = cpu_conv2d(&x, &weight, bias.as_ref(), spec, layout)
+    {
+        return (y, spec.pool);
+    }
+    let opts = ConvOptions::new([stride; 2], [spec.pad; 2], [1, 1], 1);
+    let y = conv2d(x, weight, bias, opts);
+    (if spec.relu { relu(y) } else { y }, false)
 }
 
 fn batch_norm_layer(x: Tensor<4>, scale: Tensor<1>, shift: Tensor<1>, stats: &mut BnStats, train: bool) -> Tensor<4> {

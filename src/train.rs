@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::accounting::Accounting;
 use crate::config::TrainConfig;
 use crate::data::{DataError, DataSplits, Dataset, Normalizer, fill_batch};
-use crate::kernels::{SparseLinear, SparsePath};
+use crate::kernels::SparsePath;
 use crate::mask::{Bits, Masks};
 use crate::metrics::{EvalMetrics, evaluate};
-use crate::model::{NetSpec, Network};
+use crate::model::{NetSpec, Network, SparseLayer};
 use crate::optim::Optimizer;
 use crate::rng::Rng;
 use crate::sparsity::{DynamicSparsity, MaskUpdate, distribution, prune};
@@ -110,8 +110,8 @@ pub struct Trainer {
     targets: Vec<Option<usize>>,
     /// The parameters this run started from (for the ℓ₂ distance travelled).
     start_params: Vec<Tensor<1>>,
-    /// The linear layers computed from their compressed weight (see [`Network::sparse_plan`]), rebuilt with the masks.
-    sparse_plan: Vec<Option<SparseLinear>>,
+    /// The layers computed from their compressed weight (see [`Network::sparse_plan`]), rebuilt with the masks.
+    sparse_plan: Vec<Option<SparseLayer>>,
     sparse_path: SparsePath,
     /// The updater of the dynamic methods.
     dst: Option<DynamicSparsity>,
@@ -371,7 +371,7 @@ impl Trainer {
         // A mask update scores regrowth with this step's dense gradients: that step runs without the sparse path
         // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones).
         let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
-        let plan: &[Option<SparseLinear>] = if update.is_some() { &[] } else { &self.sparse_plan };
+        let plan: &[Option<SparseLayer>] = if update.is_some() { &[] } else { &self.sparse_plan };
         let params: Vec<Tensor<1>> = self.net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
         let logits = Network::forward_with(&self.spec, &params, &mut self.net.bn, x.autodiff(), true, plan);
         let loss = cross_entropy_with_logits(logits.clone(), targets.autodiff());

@@ -1,0 +1,285 @@
+//! The padded layout the convolution kernels work in, and the copies between it and NCHW.
+//!
+//! A stride-1 k×k convolution with `pad` zeros per side becomes one matrix product per chunk of images once each
+//! channel of the chunk is laid out as one long row: image after image, each row of pixels followed by `pad` zeros
+//! and each image by `pad` zero rows (the zeros after one row are also the zeros before the next). In that row the
+//! input pixel an output reads through tap (kh, kw) sits at a fixed distance `kh·pitch + kw` from the output's own
+//! position, for every output of every image of the chunk. So output channel `o` at position `q` is
+//! `Σ_{c,kh,kw} W[o,c,kh,kw] · X[c][q + kh·pitch + kw]`: a product of the weight with "shifted rows" of X, without
+//! the k²-times larger im2col copy. The positions that are not pixels (the pad columns and rows) are computed too and
+//! dropped when the result is copied back to NCHW: 1/31 to 5/9 of the work on 31×31 down to 3×3 maps.
+
+/// A stride-1 convolution with square kernel `k` and `pad` zeros on every side (`pad < k`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub pad: usize,
+}
+
+impl ConvShape {
+    pub fn out_h(&self) -> usize {
+        self.h + 2 * self.pad + 1 - self.k
+    }
+
+    pub fn out_w(&self) -> usize {
+        self.w + 2 * self.pad + 1 - self.k
+    }
+
+    /// Entries of one output channel's weight: c_in·k².
+    pub fn fan_in(&self) -> usize {
+        self.c_in * self.k * self.k
+    }
+
+    /// Whether the padded layout applies: a non-empty output and `pad < k` (then the backward pass, a convolution
+    /// with `k − 1 − pad` zeros, fits the same layout).
+    pub fn supported(&self) -> bool {
+        self.k >= 1 && self.pad < self.k && self.h + 2 * self.pad >= self.k && self.w + 2 * self.pad >= self.k
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.batch * self.c_in * self.h * self.w
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.batch * self.c_out * self.out_h() * self.out_w()
+    }
+
+    /// Pixels of one output map, after 2×2 max pooling if `pooled`.
+    pub fn output_hw(&self, pooled: bool) -> usize {
+        if pooled { (self.out_h() / 2) * (self.out_w() / 2) } else { self.out_h() * self.out_w() }
+    }
+}
+
+/// Positions are computed in tiles; every grid length is a multiple of this (the tile widths of all instruction
+/// sets divide it), so a grid is the same whatever the instruction set.
+pub(crate) const LEN_ALIGN: usize = 48;
+
+/// The padded layout of a chunk of `images` images of one [`ConvShape`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grid {
+    /// Distance between rows: width + pad.
+    pub pitch: usize,
+    /// Distance between images: (height + pad) · pitch.
+    pub image: usize,
+    /// Positions computed per channel (all images of the chunk, rounded up to [`LEN_ALIGN`]).
+    pub len: usize,
+    /// Distance between channels: room for `len` positions read at every tap shift, plus the leading zeros.
+    pub stride: usize,
+    pub k: usize,
+}
+
+impl Grid {
+    pub fn new(shape: &ConvShape, images: usize) -> Self {
+        let pitch = shape.w + shape.pad;
+        let image = (shape.h + shape.pad) * pitch;
+        let len = (images * image).next_multiple_of(LEN_ALIGN);
+        let stride = (len + (shape.k - 1) * (pitch + 1)).next_multiple_of(16);
+        Grid { pitch, image, len, stride, k: shape.k }
+    }
+
+    /// Where pixel (0, 0) of the first image sits when the grid holds an input padded by `pad`.
+    pub fn lead(&self, pad: usize) -> usize {
+        pad * (self.pitch + 1)
+    }
+
+    /// Values of a buffer holding `channels` rows: the rows and room for a kernel's last tile to read past the end
+    /// (its results there are dropped).
+    pub fn buffer(&self, channels: usize) -> usize {
+        channels * self.stride + 256
+    }
+
+    /// Offset of tap (kh, kw) from an output's position.
+    pub fn shift(&self, kh: usize, kw: usize) -> usize {
+        kh * self.pitch + kw
+    }
+}
+
+/// Lay `images` NCHW images (`src`, `channels` × `h` × `w` each) out in `grid` (`dst`, `channels` rows of
+/// `grid.stride`) with the pixels at lead `lead(pad)`; everything else zero.
+pub(crate) fn to_grid(dst: &mut [f32], grid: &Grid, pad: usize, src: &[f32], channels: usize, h: usize, w: usize) {
+    dst.fill(0.0);
+    let images = src.len() / (channels * h * w);
+    let lead = grid.lead(pad);
+    for c in 0..channels {
+        let row = &mut dst[c * grid.stride..(c + 1) * grid.stride];
+        for b in 0..images {
+            let plane = &src[(b * channels + c) * h * w..][..h * w];
+            for r in 0..h {
+                let at = lead + b * grid.image + r * grid.pitch;
+                row[at..at + w].copy_from_slice(&plane[r * w..(r + 1) * w]);
+            }
+        }
+    }
+}
+
+/// As [`to_grid`] for an output gradient `dy` of a layer whose output went through ReLU: the gradient is kept
+/// only where the output `y` is positive. Adds each channel's sum of the kept gradient to `channel_sums` (the bias
+/// gradient) if given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gradient_to_grid(
+    dst: &mut [f32],
+    grid: &Grid,
+    pad: usize,
+    dy: &[f32],
+    relu_output: Option<&[f32]>,
+    channels: usize,
+    h: usize,
+    w: usize,
+    mut channel_sums: Option<&mut [f32]>,
+) {
+    dst.fill(0.0);
+    let images = dy.len() / (channels * h * w);
+    let lead = grid.lead(pad);
+    for c in 0..channels {
+        let row = &mut dst[c * grid.stride..(c + 1) * grid.stride];
+        let mut sum = 0.0f32;
+        for b in 0..images {
+            let base = (b * channels + c) * h * w;
+            for r in 0..h {
+                let at = lead + b * grid.image + r * grid.pitch;
+                let out = &mut row[at..at + w];
+                let g = &dy[base + r * w..][..w];
+                match relu_output {
+                    Some(y) => {
+                        let y = &y[base + r * w..][..w];
+                        for ((o, &g), &y) in out.iter_mut().zip(g).zip(y) {
+                            *o = if y > 0.0 { g } else { 0.0 };
+                        }
+                    }
+                    None => out.copy_from_slice(g),
+                }
+                sum += out.iter().sum::<f32>();
+            }
+        }
+        if let Some(sums) = channel_sums.as_deref_mut() {
+            sums[c] += sum;
+        }
+    }
+}
+
+/// Copy the pixels of an `h` × `w` output back from `src` (`channels` rows of `len` positions, the output of a
+/// shifted product) to NCHW `dst`, adding `bias` per channel and applying ReLU if asked.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn from_grid(
+    dst: &mut [f32],
+    src: &[f32],
+    grid: &Grid,
+    channels: usize,
+    h: usize,
+    w: usize,
+    bias: Option<&[f32]>,
+    relu: bool,
+) {
+    let images = dst.len() / (channels * h * w);
+    for b in 0..images {
+        for c in 0..channels {
+            let plane = &mut dst[(b * channels + c) * h * w..][..h * w];
+            let row = &src[c * grid.len..(c + 1) * grid.len];
+            let add = bias.map_or(0.0, |bias| bias[c]);
+            for r in 0..h {
+                let at = b * grid.image + r * grid.pitch;
+                let out = &mut plane[r * w..(r + 1) * w];
+                for (o, &v) in out.iter_mut().zip(&row[at..at + w]) {
+                    let v = v + add;
+                    // `v < 0` keeps NaN (a diverging run must still show it).
+                    *o = if relu && v < 0.0 { 0.0 } else { v };
+                }
+            }
+        }
+    }
+}
+
+/// As [`from_grid`], followed by 2×2 max pooling (stride 2; a last odd row or column is dropped): `dst` holds
+/// `h/2 × w/2` maps and `argmax` which of the four inputs (0 top left, 1 top right, 2 bottom left, 3 bottom right)
+/// each output took, the first largest (or a NaN) in that order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn from_grid_pooled(
+    dst: &mut [f32],
+    argmax: &mut [u8],
+    src: &[f32],
+    grid: &Grid,
+    channels: usize,
+    h: usize,
+    w: usize,
+    bias: Option<&[f32]>,
+    relu: bool,
+) {
+    let (ph, pw) = (h / 2, w / 2);
+    let images = dst.len() / (channels * ph * pw);
+    for b in 0..images {
+        for c in 0..channels {
+            let base = (b * channels + c) * ph * pw;
+            let (plane, arg) = (&mut dst[base..base + ph * pw], &mut argmax[base..base + ph * pw]);
+            let row = &src[c * grid.len..(c + 1) * grid.len];
+            let add = bias.map_or(0.0, |bias| bias[c]);
+            for r in 0..ph {
+                let top_at = b * grid.image + 2 * r * grid.pitch;
+                let top = &row[top_at..top_at + 2 * pw];
+                let bottom = &row[top_at + grid.pitch..top_at + grid.pitch + 2 * pw];
+                let (out, arg) = (&mut plane[r * pw..(r + 1) * pw], &mut arg[r * pw..(r + 1) * pw]);
+                for col in 0..pw {
+                    let v = [top[2 * col], top[2 * col + 1], bottom[2 * col], bottom[2 * col + 1]];
+                    // Branch-free running maximum; `!(v <= m) && m == m` takes v if larger or NaN, keeps a NaN.
+                    let (mut m, mut best) = (v[0], 0u8);
+                    for (i, &v) in v.iter().enumerate().skip(1) {
+                        let take = !(v <= m) && m == m;
+                        m = if take { v } else { m };
+                        best = if take { i as u8 } else { best };
+                    }
+                    let m = m + add;
+                    out[col] = if relu && m < 0.0 { 0.0 } else { m };
+                    arg[col] = best;
+                }
+            }
+        }
+    }
+}
+
+/// The output gradient of a pooled layer (see [`from_grid_pooled`]) laid out like [`gradient_to_grid`] at the
+/// convolution's `h × w` resolution: each pooled gradient goes to the input its output took (kept only where the
+/// output is positive if ReLU followed), zero everywhere else. Adds the per-channel sums to `channel_sums`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pooled_gradient_to_grid(
+    dst: &mut [f32],
+    grid: &Grid,
+    pad: usize,
+    dy: &[f32],
+    argmax: &[u8],
+    relu_output: Option<&[f32]>,
+    channels: usize,
+    h: usize,
+    w: usize,
+    mut channel_sums: Option<&mut [f32]>,
+) {
+    dst.fill(0.0);
+    let (ph, pw) = (h / 2, w / 2);
+    let images = dy.len() / (channels * ph * pw).max(1);
+    let lead = grid.lead(pad);
+    for c in 0..channels {
+        let row = &mut dst[c * grid.stride..(c + 1) * grid.stride];
+        let mut sum = 0.0f32;
+        for b in 0..images {
+            let base = (b * channels + c) * ph * pw;
+            for r in 0..ph {
+                for col in 0..pw {
+                    let i = base + r * pw + col;
+                    let g = match relu_output {
+                        Some(y) if !(y[i] > 0.0) => 0.0,
+                        _ => dy[i],
+                    };
+                    let a = argmax[i] as usize;
+                    row[lead + b * grid.image + (2 * r + a / 2) * grid.pitch + 2 * col + a % 2] = g;
+                    sum += g;
+                }
+            }
+        }
+        if let Some(sums) = channel_sums.as_deref_mut() {
+            sums[c] += sum;
+        }
+    }
+}

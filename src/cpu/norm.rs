@@ -1,0 +1,397 @@
+//! BatchNorm with training statistics followed by an activation (none, ReLU or GELU), forward and backward, in one
+//! pass per channel each way (plus the statistics pass).
+//!
+//! burn's `batch_norm_train` is a composition of about ten tensor operations (means over transposed copies,
+//! centring, variance, then the affine map) and its backward another dozen, each a full pass over the activation;
+//! the activation after it is one more each way. Here a channel's values (its maps in every image, a few hundred
+//! kilobytes at most) are read three times forward (mean, variance, output) and three times backward, while they
+//! sit in the L2 cache, with the activation and its derivative computed in registers.
+
+use super::par;
+use super::simd::{Isa, Scalar, Simd, erf, exp, isa_dispatch};
+
+/// The activation after the normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NormAct {
+    None,
+    Relu,
+    /// GELU, exact form: `u · Φ(u)` with Φ the standard normal CDF (PyTorch's default).
+    Gelu,
+}
+
+/// The shape of an NCHW activation: `channels` maps of `hw` values in each of `batch` images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub hw: usize,
+}
+
+impl NormShape {
+    fn len(&self) -> usize {
+        self.batch * self.channels * self.hw
+    }
+
+    /// Values per channel.
+    fn count(&self) -> usize {
+        self.batch * self.hw
+    }
+}
+
+/// The forward pass's results: the output, and the batch mean and (biased) variance of each channel.
+#[derive(Clone, Debug)]
+pub struct NormForward {
+    pub y: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+}
+
+/// Gradients of the input, the scale and the shift.
+#[derive(Clone, Debug)]
+pub struct NormGrads {
+    pub x: Vec<f32>,
+    pub scale: Vec<f32>,
+    pub shift: Vec<f32>,
+}
+
+/// `act(scale · (x − mean) / √(var + eps) + shift)` with each channel's batch mean and biased variance.
+pub fn norm_act_forward(
+    shape: NormShape,
+    x: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    eps: f32,
+    act: NormAct,
+) -> NormForward {
+    norm_forward_isa(Isa::detect(), shape, x, scale, shift, eps, act)
+}
+
+/// [`norm_act_forward`] on a given instruction set.
+pub fn norm_forward_isa(
+    isa: Isa,
+    shape: NormShape,
+    x: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    eps: f32,
+    act: NormAct,
+) -> NormForward {
+    let c = shape.channels;
+    assert!(x.len() == shape.len() && scale.len() == c && shift.len() == c);
+    let mut y = vec![0.0; x.len()];
+    let mut stats: Vec<(usize, (f32, f32))> = (0..c).map(|ch| (ch, (0.0, 0.0))).collect();
+    let out = par::Disjoint::new(&mut y);
+    let n = shape.count() as f64;
+    par::for_each(&mut stats, |channel| {
+        let ch = channel.0;
+        let map = |b: usize| (b * c + ch) * shape.hw;
+        let maps = || (0..shape.batch).map(|b| &x[map(b)..][..shape.hw]);
+        let mean = (maps().map(|v| sum_dev(isa, v, 0.0, false) as f64).sum::<f64>() / n) as f32;
+        let var = (maps().map(|v| sum_dev(isa, v, mean, true) as f64).sum::<f64>() / n) as f32;
+        let a = scale[ch] / (var + eps).sqrt();
+        let bias = shift[ch] - mean * a;
+        for (b, v) in maps().enumerate() {
+            // SAFETY: channel `ch` writes only its own maps, which no other channel touches.
+            affine_act(isa, v, unsafe { out.slice(map(b), shape.hw) }, a, bias, act);
+        }
+        channel.1 = (mean, var);
+    });
+    let (mean, var) = stats.into_iter().map(|(_, s)| s).unzip();
+    NormForward { y, mean, var }
+}
+
+/// `act(scale · (x − mean) / √(var + eps) + shift)` with given per-channel statistics (evaluation mode).
+#[allow(clippy::too_many_arguments)]
+pub fn norm_act_eval(
+    shape: NormShape,
+    x: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f32,
+    act: NormAct,
+) -> Vec<f32> {
+    let (c, hw) = (shape.channels, shape.hw);
+    assert!(x.len() == shape.len() && [scale, shift, mean, var].iter().all(|v| v.len() == c));
+    let isa = Isa::detect();
+    let mut y = vec![0.0; x.len()];
+    let mut images: Vec<(usize, &mut [f32])> = y.chunks_mut((c * hw).max(1)).enumerate().collect();
+    par::for_each(&mut images, |(b, out)| {
+        for ch in 0..c {
+            let a = scale[ch] / (var[ch] + eps).sqrt();
+            let at = (*b * c + ch) * hw;
+            affine_act(isa, &x[at..at + hw], &mut out[ch * hw..(ch + 1) * hw], a, shift[ch] - mean[ch] * a, act);
+        }
+    });
+    y
+}
+
+isa_dispatch! {
+    /// `Σ (v − center)²` if `square`, else `Σ v`.
+    fn sum_dev(v: &[f32], center: f32, square: bool) -> f32 => sum_dev_generic { avx512: [], avx2: [], portable: [] }
+}
+
+isa_dispatch! {
+    /// `out = act(a · v + b)`.
+    fn affine_act(v: &[f32], out: &mut [f32], a: f32, b: f32, act: NormAct)
+        => affine_act_generic { avx512: [], avx2: [], portable: [] }
+}
+
+isa_dispatch! {
+    /// One map of the backward pass, first half: `dz = dy · act'(a·x + b)` into `dz`; returns (Σ dz, Σ dz·x̂) with
+    /// x̂ = (x − mean) · rstd.
+    fn grad_pre(x: &[f32], dy: &[f32], dz: &mut [f32], a: f32, b: f32, mean: f32, rstd: f32, act: NormAct) -> (f32, f32)
+        => grad_pre_generic { avx512: [], avx2: [], portable: [] }
+}
+
+isa_dispatch! {
+    /// Second half: `dx = k · (dz − m_dz − x̂ · m_dzx)` with x̂ = (x − mean) · rstd.
+    fn grad_input(x: &[f32], dz: &[f32], dx: &mut [f32], k: f32, m_dz: f32, m_dzx: f32, mean: f32, rstd: f32)
+        => grad_input_generic { avx512: [], avx2: [], portable: [] }
+}
+
+#[inline(always)]
+fn sum_dev_generic<S: Simd>(v: &[f32], center: f32, square: bool) -> f32 {
+    /// Over whole blocks of `U` vectors; returns the sum and how many values it covered.
+    #[inline(always)]
+    fn run<S: Simd, const U: usize>(v: &[f32], center: f32, square: bool) -> (f32, usize) {
+        let (mut acc, c) = ([S::zero(); U], S::splat(center));
+        let step = U * S::LANES;
+        let whole = v.len() / step * step;
+        for i in (0..whole).step_by(step) {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: i + step ≤ whole ≤ v.len().
+                let x = unsafe { S::load(v.as_ptr().add(i + j * S::LANES)) };
+                *acc = if square {
+                    let d = S::sub(x, c);
+                    S::fma(d, d, *acc)
+                } else {
+                    S::add(*acc, x)
+                };
+            }
+        }
+        (acc.iter().map(|&a| S::hsum(a)).sum(), whole)
+    }
+    let (sum, whole) = run::<S, 4>(v, center, square);
+    sum + run::<Scalar, 1>(&v[whole..], center, square).0
+}
+
+/// The activation and its derivative, generic over the vector width.
+#[inline(always)]
+fn activate<S: Simd>(u: S::V, act: NormAct) -> S::V {
+    match act {
+        NormAct::None => u,
+        NormAct::Relu => S::select_gt(u, S::zero(), u, S::zero()),
+        NormAct::Gelu => {
+            let cdf =
+                S::fma(erf::<S>(S::mul(u, S::splat(std::f32::consts::FRAC_1_SQRT_2))), S::splat(0.5), S::splat(0.5));
+            S::mul(u, cdf)
+        }
+    }
+}
+
+#[inline(always)]
+fn derivative<S: Simd>(u: S::V, act: NormAct) -> S::V {
+    match act {
+        NormAct::None => S::splat(1.0),
+        NormAct::Relu => S::select_gt(u, S::zero(), S::splat(1.0), S::zero()),
+        NormAct::Gelu => {
+            // Φ(u) + u·φ(u), φ(u) = e^(−u²/2) / √(2π).
+            let cdf =
+                S::fma(erf::<S>(S::mul(u, S::splat(std::f32::consts::FRAC_1_SQRT_2))), S::splat(0.5), S::splat(0.5));
+            let pdf = S::mul(exp::<S>(S::mul(S::mul(u, u), S::splat(-0.5))), S::splat(0.398_942_3));
+            S::fma(u, pdf, cdf)
+        }
+    }
+}
+
+#[inline(always)]
+fn affine_act_generic<S: Simd>(v: &[f32], out: &mut [f32], a: f32, b: f32, act: NormAct) {
+    #[inline(always)]
+    fn run<S: Simd>(v: &[f32], out: &mut [f32], a: f32, b: f32, act: NormAct) -> usize {
+        let whole = v.len() / S::LANES * S::LANES;
+        let (a, b) = (S::splat(a), S::splat(b));
+        for i in (0..whole).step_by(S::LANES) {
+            // SAFETY: i + LANES ≤ whole ≤ len of both.
+            unsafe { S::store(out.as_mut_ptr().add(i), activate::<S>(S::fma(S::load(v.as_ptr().add(i)), a, b), act)) };
+        }
+        whole
+    }
+    assert_eq!(v.len(), out.len());
+    let whole = run::<S>(v, out, a, b, act);
+    run::<Scalar>(&v[whole..], &mut out[whole..], a, b, act);
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grad_pre_generic<S: Simd>(
+    x: &[f32],
+    dy: &[f32],
+    dz: &mut [f32],
+    a: f32,
+    b: f32,
+    mean: f32,
+    rstd: f32,
+    act: NormAct,
+) -> (f32, f32) {
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn run<S: Simd>(
+        x: &[f32],
+        dy: &[f32],
+        dz: &mut [f32],
+        a: f32,
+        b: f32,
+        mean: f32,
+        rstd: f32,
+        act: NormAct,
+    ) -> (f32, f32, usize) {
+        let whole = x.len() / S::LANES * S::LANES;
+        let (a, b, mean, rstd) = (S::splat(a), S::splat(b), S::splat(mean), S::splat(rstd));
+        let (mut s, mut sx) = (S::zero(), S::zero());
+        for i in (0..whole).step_by(S::LANES) {
+            // SAFETY: i + LANES ≤ whole ≤ len of all three.
+            unsafe {
+                let xv = S::load(x.as_ptr().add(i));
+                let g = S::mul(S::load(dy.as_ptr().add(i)), derivative::<S>(S::fma(xv, a, b), act));
+                S::store(dz.as_mut_ptr().add(i), g);
+                s = S::add(s, g);
+                sx = S::fma(g, S::mul(S::sub(xv, mean), rstd), sx);
+            }
+        }
+        (S::hsum(s), S::hsum(sx), whole)
+    }
+    assert!(x.len() == dy.len() && x.len() == dz.len());
+    let (s, sx, whole) = run::<S>(x, dy, dz, a, b, mean, rstd, act);
+    let (t, tx, _) = run::<Scalar>(&x[whole..], &dy[whole..], &mut dz[whole..], a, b, mean, rstd, act);
+    (s + t, sx + tx)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grad_input_generic<S: Simd>(
+    x: &[f32],
+    dz: &[f32],
+    dx: &mut [f32],
+    k: f32,
+    m_dz: f32,
+    m_dzx: f32,
+    mean: f32,
+    rstd: f32,
+) {
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn run<S: Simd>(
+        x: &[f32],
+        dz: &[f32],
+        dx: &mut [f32],
+        k: f32,
+        m_dz: f32,
+        m_dzx: f32,
+        mean: f32,
+        rstd: f32,
+    ) -> usize {
+        let whole = x.len() / S::LANES * S::LANES;
+        let (k, m_dz, m_dzx, mean, rstd) =
+            (S::splat(k), S::splat(m_dz), S::splat(m_dzx), S::splat(mean), S::splat(rstd));
+        for i in (0..whole).step_by(S::LANES) {
+            // SAFETY: i + LANES ≤ whole ≤ len of all three.
+            unsafe {
+                let xhat = S::mul(S::sub(S::load(x.as_ptr().add(i)), mean), rstd);
+                let g = S::sub(S::sub(S::load(dz.as_ptr().add(i)), m_dz), S::mul(xhat, m_dzx));
+                S::store(dx.as_mut_ptr().add(i), S::mul(g, k));
+            }
+        }
+        whole
+    }
+    assert!(x.len() == dz.len() && x.len() == dx.len());
+    let whole = run::<S>(x, dz, dx, k, m_dz, m_dzx, mean, rstd);
+    run::<Scalar>(&x[whole..], &dz[whole..], &mut dx[whole..], k, m_dz, m_dzx, mean, rstd);
+}
+
+/// Backward pass of [`norm_act_forward`] from its input `x`, the output gradient `dy` and the batch statistics
+/// it returned.
+#[allow(clippy::too_many_arguments)]
+pub fn norm_act_backward(
+    shape: NormShape,
+    x: &[f32],
+    dy: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f32,
+    act: NormAct,
+) -> NormGrads {
+    norm_backward_isa(Isa::detect(), shape, x, dy, scale, shift, mean, var, eps, act)
+}
+
+/// [`norm_act_backward`] on a given instruction set.
+#[allow(clippy::too_many_arguments)]
+pub fn norm_backward_isa(
+    isa: Isa,
+    shape: NormShape,
+    x: &[f32],
+    dy: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    eps: f32,
+    act: NormAct,
+) -> NormGrads {
+    let c = shape.channels;
+    assert!(x.len() == shape.len() && dy.len() == x.len());
+    assert!([scale, shift, mean, var].iter().all(|v| v.len() == c));
+    let mut dx = vec![0.0; x.len()];
+    let mut sums: Vec<(usize, (f32, f32))> = (0..c).map(|ch| (ch, (0.0, 0.0))).collect();
+    let out = par::Disjoint::new(&mut dx);
+    let n = shape.count() as f32;
+    par::for_each(&mut sums, |channel| {
+        let (ch, result) = (channel.0, &mut channel.1);
+        let rstd = 1.0 / (var[ch] + eps).sqrt();
+        let a = scale[ch] * rstd;
+        let b = shift[ch] - mean[ch] * a;
+        let at = |b: usize| (b * c + ch) * shape.hw;
+        par::with_scratch(|dz, _| {
+            dz.resize(shape.count(), 0.0);
+            let (mut s, mut sx) = (0.0f64, 0.0f64);
+            for img in 0..shape.batch {
+                let part = &mut dz[img * shape.hw..][..shape.hw];
+                let (t, tx) = grad_pre(
+                    isa,
+                    &x[at(img)..][..shape.hw],
+                    &dy[at(img)..][..shape.hw],
+                    part,
+                    a,
+                    b,
+                    mean[ch],
+                    rstd,
+                    act,
+                );
+                (s, sx) = (s + t as f64, sx + tx as f64);
+            }
+            let (m_dz, m_dzx) = (s as f32 / n, sx as f32 / n);
+            for img in 0..shape.batch {
+                // SAFETY: channel `ch` writes only its own maps.
+                let dst = unsafe { out.slice(at(img), shape.hw) };
+                grad_input(
+                    isa,
+                    &x[at(img)..][..shape.hw],
+                    &dz[img * shape.hw..][..shape.hw],
+                    dst,
+                    a,
+                    m_dz,
+                    m_dzx,
+                    mean[ch],
+                    rstd,
+                );
+            }
+            // Σ dz is the shift's gradient; Σ dz·x̂ the scale's.
+            *result = (sx as f32, s as f32);
+        });
+    });
+    let (dscale, dshift) = sums.into_iter().map(|(_, s)| s).unzip();
+    NormGrads { x: dx, scale: dscale, shift: dshift }
+}

@@ -1,0 +1,336 @@
+//! The CPU kernels (`src/cpu/`) against burn's flex backend: forward and every gradient, dense and from a
+//! compressed (masked) weight, with ReLU and max pooling fused or not, on every instruction set this machine runs
+//! (AVX-512, AVX2, portable), for the shapes ticketlab's models use and awkward ones.
+//!
+//! Tolerance: 1e-4 of the largest magnitude of the compared tensor (sums of up to ~1,000 products of f32 in a
+//! different order; both sides are f32).
+
+use std::sync::Arc;
+
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+
+use ticketlab::cpu::{
+    ConvShape, ConvSpec, Epilogue, Isa, Saved, SparseConv, Wanted, Weight, conv_backward_isa, conv_forward_isa,
+    cpu_conv2d,
+};
+use ticketlab::rng::Rng;
+use ticketlab::train::read_f32;
+
+fn values(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.normal()).collect()
+}
+
+/// A 0/1 mask with about `density` of the entries set.
+fn mask(rng: &mut Rng, n: usize, density: f64) -> Vec<f32> {
+    (0..n).map(|_| if (rng.normal() as f64).abs() < density * 2.5 { 1.0 } else { 0.0 }).collect()
+}
+
+fn tensor<const D: usize>(v: &[f32], dims: [usize; D]) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(v.to_vec(), dims), &Device::flex())
+}
+
+fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    pollster::block_on(read_f32(t)).unwrap()
+}
+
+#[track_caller]
+fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= 1e-4 * scale, "{what}: max difference {worst} at scale {scale}");
+}
+
+/// Output and input, weight and bias gradients through burn's conv2d (+ ReLU, + 2×2 max pooling) for an output
+/// weighting `dy`; the weight gradient multiplied by `keep` (a mask) if given.
+struct Reference {
+    y: Vec<f32>,
+    dx: Vec<f32>,
+    dw: Vec<f32>,
+    db: Vec<f32>,
+}
+
+fn reference(
+    s: &ConvShape,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    dy: &[f32],
+    then: Epilogue,
+    keep: Option<&[f32]>,
+) -> Reference {
+    let xt = tensor(x, [s.batch, s.c_in, s.h, s.w]).autodiff().require_grad();
+    let wt = tensor(w, [s.c_out, s.c_in, s.k, s.k]).autodiff().require_grad();
+    let bt = tensor(b, [s.c_out]).autodiff().require_grad();
+    let opts = ConvOptions::new([1, 1], [s.pad; 2], [1, 1], 1);
+    let mut y = conv2d(xt.clone(), wt.clone(), Some(bt.clone()), opts);
+    if then.relu {
+        y = relu(y);
+    }
+    if then.pool {
+        y = max_pool2d(y, MaxPoolOptions::new([2, 2]));
+    }
+    let dyt = tensor(dy, y.dims()).autodiff();
+    let grads = (y.clone() * dyt).sum().backward();
+    let mut dw = read(wt.grad(&grads).unwrap());
+    if let Some(keep) = keep {
+        dw.iter_mut().zip(keep).for_each(|(g, m)| *g *= m);
+    }
+    Reference { y: read(y.inner()), dx: read(xt.grad(&grads).unwrap()), dw, db: read(bt.grad(&grads).unwrap()) }
+}
+
+/// Shapes of ticketlab's models (conv4's first layers, the airbench-style net's whitening and block convolutions)
+/// at a small batch, and awkward ones: channel counts off the register tiles, 1×1 maps, k = 2 with padding.
+fn shapes() -> Vec<ConvShape> {
+    let s = |batch, c_in, c_out, hw, k, pad| ConvShape { batch, c_in, c_out, h: hw, w: hw, k, pad };
+    vec![
+        s(2, 3, 64, 32, 3, 1),
+        s(3, 16, 32, 16, 3, 1),
+        s(2, 3, 24, 32, 2, 0),
+        s(3, 24, 32, 31, 3, 1),
+        s(5, 32, 48, 15, 3, 1),
+        s(9, 24, 40, 7, 3, 1),
+        s(17, 40, 24, 3, 3, 1),
+        s(3, 5, 7, 6, 3, 1),
+        s(4, 8, 9, 1, 3, 1),
+        s(2, 4, 5, 9, 2, 1),
+        s(2, 6, 6, 5, 3, 0),
+        ConvShape { batch: 2, c_in: 3, c_out: 5, h: 7, w: 4, k: 3, pad: 1 },
+    ]
+}
+
+const ALL: Wanted = Wanted { input: true, weight: true, bias: true };
+
+/// Every instruction set, dense and sparse, against the reference for one shape and epilogue.
+fn check(rng: &mut Rng, s: ConvShape, then: Epilogue) {
+    let x = values(rng, s.input_len());
+    let b = values(rng, s.c_out);
+    let n = s.c_out * s.fan_in();
+    let w = values(rng, n);
+    let keep = mask(rng, n, 0.2);
+    let masked: Vec<f32> = w.iter().zip(&keep).map(|(w, m)| w * m).collect();
+    let layout = SparseConv::from_mask(&keep, s.c_out, s.c_in, s.k);
+    let out_len = s.batch * s.c_out * s.output_hw(then.pool);
+    let dy = values(rng, out_len);
+    for (form, weight, keep) in
+        [("dense", Weight::Dense(&w), None), ("sparse", Weight::Sparse(&masked, &layout), Some(&keep[..]))]
+    {
+        let values = match weight {
+            Weight::Dense(v) | Weight::Sparse(v, _) => v,
+        };
+        let want = reference(&s, &x, values, &b, &dy, then, keep);
+        for isa in Isa::available() {
+            let what = |t: &str| format!("{t} of {s:?}, {then:?}, {form}, {isa:?}");
+            let f = conv_forward_isa(isa, &s, &x, weight, Some(&b), then);
+            assert_close(&what("output"), &f.y, &want.y);
+            assert_eq!(f.argmax.is_some(), then.pool);
+            let saved = Saved { relu_output: then.relu.then_some(&f.y[..]), argmax: f.argmax.as_deref() };
+            let g = conv_backward_isa(isa, &s, &x, weight, &dy, saved, ALL);
+            assert_close(&what("input gradient"), g.input.as_deref().unwrap(), &want.dx);
+            assert_close(&what("weight gradient"), g.weight.as_deref().unwrap(), &want.dw);
+            assert_close(&what("bias gradient"), g.bias.as_deref().unwrap(), &want.db);
+            // Only what is asked for is computed, and the same.
+            let only_w = Wanted { input: false, weight: true, bias: false };
+            let g2 = conv_backward_isa(isa, &s, &x, weight, &dy, saved, only_w);
+            assert!(g2.input.is_none() && g2.bias.is_none());
+            assert_eq!(g2.weight, g.weight, "{}", what("weight gradient alone"));
+        }
+    }
+}
+
+#[test]
+fn every_instruction_set_matches_burns_convolution() {
+    let mut rng = Rng::new(11);
+    for s in shapes() {
+        for relu in [false, true] {
+            check(&mut rng, s, Epilogue { relu, pool: false });
+        }
+    }
+}
+
+#[test]
+fn fused_max_pooling_matches_burns() {
+    let mut rng = Rng::new(14);
+    // Even and odd maps (odd ones drop their last row and column), down to 2×2.
+    for s in [shapes()[1], shapes()[3], shapes()[5], shapes()[6], shapes()[7], shapes()[11]] {
+        for relu in [false, true] {
+            check(&mut rng, s, Epilogue { relu, pool: true });
+        }
+    }
+}
+
+#[test]
+fn the_differentiable_op_matches_burns_convolution() {
+    let mut rng = Rng::new(12);
+    for s in [shapes()[1], shapes()[2], shapes()[5]] {
+        let x = values(&mut rng, s.input_len());
+        let w = values(&mut rng, s.c_out * s.fan_in());
+        let keep = mask(&mut rng, w.len(), 0.1);
+        let masked: Vec<f32> = w.iter().zip(&keep).map(|(w, m)| w * m).collect();
+        let layout = Arc::new(SparseConv::from_mask(&keep, s.c_out, s.c_in, s.k));
+        let b = values(&mut rng, s.c_out);
+        let cases = [
+            (true, true, false, false),
+            (false, false, false, true),
+            (true, false, true, false),
+            (true, true, true, true),
+        ];
+        for (with_bias, relu, pool, sparse) in cases {
+            let then = Epilogue { relu, pool };
+            let (w, keep, layout) = if sparse { (&masked, Some(&keep[..]), Some(&layout)) } else { (&w, None, None) };
+            let b = if with_bias { b.clone() } else { vec![0.0; s.c_out] };
+            let dy = values(&mut rng, s.batch * s.c_out * s.output_hw(pool));
+            let want = reference(&s, &x, w, &b, &dy, then, keep);
+            let xt = tensor(&x, [s.batch, s.c_in, s.h, s.w]).autodiff().require_grad();
+            let wt = tensor(w, [s.c_out, s.c_in, s.k, s.k]).autodiff().require_grad();
+            let bt = tensor(&b, [s.c_out]).autodiff().require_grad();
+            let spec = ConvSpec { k: s.k, pad: s.pad, relu, pool };
+            let y =
+                cpu_conv2d(&xt, &wt, with_bias.then_some(&bt), spec, layout).expect("the CPU kernels apply on flex");
+            let dyt = tensor(&dy, y.dims()).autodiff();
+            let grads = (y.clone() * dyt).sum().backward();
+            let what = |t: &str| format!("{t} of {s:?}, bias {with_bias}, {then:?}, sparse {sparse}");
+            assert_close(&what("output"), &read(y.inner()), &want.y);
+            assert_close(&what("input gradient"), &read(xt.grad(&grads).unwrap()), &want.dx);
+            assert_close(&what("weight gradient"), &read(wt.grad(&grads).unwrap()), &want.dw);
+            if with_bias {
+                assert_close(&what("bias gradient"), &read(bt.grad(&grads).unwrap()), &want.db);
+            }
+        }
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let s = ConvShape { batch: 37, c_in: 16, c_out: 24, h: 15, w: 15, k: 3, pad: 1 };
+    let mut rng = Rng::new(13);
+    let (x, w, dy) =
+        (values(&mut rng, s.input_len()), values(&mut rng, s.c_out * s.fan_in()), values(&mut rng, s.output_len()));
+    let then = Epilogue { relu: true, pool: false };
+    let run = || {
+        let f = conv_forward_isa(Isa::detect(), &s, &x, Weight::Dense(&w), None, then);
+        let saved = Saved { relu_output: Some(&f.y), argmax: None };
+        let g = conv_backward_isa(Isa::detect(), &s, &x, Weight::Dense(&w), &dy, saved, ALL);
+        (f.y, g.input, g.weight, g.bias)
+    };
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let one = pool(1).install(run);
+    let three = pool(3).install(run);
+    assert!(one == three, "one thread and three threads differ");
+}
+
+#[test]
+fn the_sparse_layout_lists_the_mask_by_output_and_by_input() {
+    // 2 outputs × 2 inputs × 2×2 taps.
+    let mask = [
+        1., 0., 0., 1., /* o0 c1 */ 0., 0., 1., 0., /* o1 c0 */ 0., 1., 0., 0., /* o1 c1 */ 0., 0., 0.,
+        0.,
+    ];
+    let layout = SparseConv::from_mask(&mask, 2, 2, 2);
+    assert_eq!(layout.nnz(), 4);
+    assert!((layout.density() - 0.25).abs() < 1e-12);
+    // The same weights through the sparse and the dense kernels give the same output.
+    let s = ConvShape { batch: 1, c_in: 2, c_out: 2, h: 3, w: 3, k: 2, pad: 0 };
+    let x: Vec<f32> = (0..18).map(|i| i as f32).collect();
+    let w: Vec<f32> = mask.iter().enumerate().map(|(i, m)| m * (i as f32 + 1.0)).collect();
+    let dense = conv_forward_isa(Isa::Portable, &s, &x, Weight::Dense(&w), None, Epilogue::default());
+    let sparse = conv_forward_isa(Isa::Portable, &s, &x, Weight::Sparse(&w, &layout), None, Epilogue::default());
+    assert_eq!(dense.y, sparse.y);
+    // Output 0 at (0, 0): w[0]·x[c0](0, 0) + w[3]·x[c0](1, 1) + w[6]·x[c1](1, 0) = 1·0 + 4·4 + 7·12.
+    assert_eq!(dense.y[0], 100.0);
+}
+
+#[test]
+fn shapes_outside_the_kernels_fall_back() {
+    let x = tensor(&[0.0; 2 * 3 * 8 * 8], [2, 3, 8, 8]);
+    let w = tensor(&[0.0; 4 * 3 * 3 * 3], [4, 3, 3, 3]);
+    let spec = |k, pad| ConvSpec { k, pad, relu: false, pool: false };
+    // Padding as large as the kernel: not covered.
+    assert!(cpu_conv2d(&x, &w, None, spec(3, 3), None).is_none());
+    // Kernel size not the weight's.
+    assert!(cpu_conv2d(&x, &w, None, spec(2, 0), None).is_none());
+    // A layout of another shape.
+    let other = Arc::new(SparseConv::from_mask(&[1.0; 4 * 2 * 9], 4, 2, 3));
+    assert!(cpu_conv2d(&x, &w, None, spec(3, 1), Some(&other)).is_none());
+    assert!(cpu_conv2d(&x, &w, None, spec(3, 1), None).is_some());
+}
+
+/// BatchNorm with batch statistics and an activation against burn's `batch_norm_train` followed by burn's
+/// activation: output, statistics and gradients of input, scale and shift.
+#[test]
+fn fused_batch_norm_and_activation_match_burns() {
+    use burn::tensor::activation::gelu;
+    use burn::tensor::module::batch_norm_train;
+    use ticketlab::cpu::{NormAct, NormShape, norm_backward_isa, norm_forward_isa};
+    let mut rng = Rng::new(15);
+    for (batch, channels, hw) in [(3, 5, 49), (4, 3, 9), (2, 7, 225), (5, 4, 1)] {
+        let shape = NormShape { batch, channels, hw };
+        let n = batch * channels * hw;
+        let x: Vec<f32> = values(&mut rng, n).iter().map(|v| 2.0 * v + 0.5).collect();
+        let dy = values(&mut rng, n);
+        let scale: Vec<f32> = values(&mut rng, channels).iter().map(|v| 1.0 + 0.3 * v).collect();
+        let shift = values(&mut rng, channels);
+        let dims = [batch, channels, hw, 1];
+        for act in [NormAct::None, NormAct::Relu, NormAct::Gelu] {
+            let xt = tensor(&x, dims).autodiff().require_grad();
+            let st = tensor(&scale, [channels]).autodiff().require_grad();
+            let bt = tensor(&shift, [channels]).autodiff().require_grad();
+            let out = batch_norm_train(xt.clone(), st.clone(), bt.clone(), 1e-5);
+            let y = match act {
+                NormAct::None => out.output,
+                NormAct::Relu => relu(out.output),
+                NormAct::Gelu => gelu(out.output),
+            };
+            let grads = (y.clone() * tensor(&dy, dims).autodiff()).sum().backward();
+            for isa in Isa::available() {
+                let what = |t: &str| format!("{t} of {shape:?}, {act:?}, {isa:?}");
+                let f = norm_forward_isa(isa, shape, &x, &scale, &shift, 1e-5, act);
+                assert_close(&what("output"), &f.y, &read(y.clone().inner()));
+                assert_close(&what("mean"), &f.mean, &read(out.mean.clone().inner()));
+                assert_close(&what("variance"), &f.var, &read(out.variance.clone().inner()));
+                let g = norm_backward_isa(isa, shape, &x, &dy, &scale, &shift, &f.mean, &f.var, 1e-5, act);
+                assert_close(&what("input gradient"), &g.x, &read(xt.grad(&grads).unwrap()));
+                assert_close(&what("scale gradient"), &g.scale, &read(st.grad(&grads).unwrap()));
+                assert_close(&what("shift gradient"), &g.shift, &read(bt.grad(&grads).unwrap()));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_differentiable_norm_op_matches_burns() {
+    use burn::tensor::activation::gelu;
+    use burn::tensor::module::{batch_norm, batch_norm_train};
+    use ticketlab::cpu::{NormAct, cpu_batch_norm_act, cpu_batch_norm_act_eval};
+    let mut rng = Rng::new(16);
+    let dims = [6, 4, 5, 5];
+    let n: usize = dims.iter().product();
+    let x = values(&mut rng, n);
+    let dy = values(&mut rng, n);
+    let (scale, shift) = (values(&mut rng, 4), values(&mut rng, 4));
+    let xt = tensor(&x, dims).autodiff().require_grad();
+    let st = tensor(&scale, [4]).autodiff().require_grad();
+    let bt = tensor(&shift, [4]).autodiff().require_grad();
+    let want = batch_norm_train(xt.clone(), st.clone(), bt.clone(), 1e-5);
+    let want_y = gelu(want.output);
+    let want_grads = (want_y.clone() * tensor(&dy, dims).autodiff()).sum().backward();
+    let got = cpu_batch_norm_act(&xt, &st, &bt, 1e-5, NormAct::Gelu).expect("flex");
+    let got_grads = (got.output.clone() * tensor(&dy, dims).autodiff()).sum().backward();
+    assert_close("output", &read(got.output.inner()), &read(want_y.inner()));
+    assert_close("mean", &read(got.mean.inner()), &read(want.mean.inner()));
+    assert_close("variance", &read(got.variance.inner()), &read(want.variance.inner()));
+    assert_close("input gradient", &read(xt.grad(&got_grads).unwrap()), &read(xt.grad(&want_grads).unwrap()));
+    assert_close("scale gradient", &read(st.grad(&got_grads).unwrap()), &read(st.grad(&want_grads).unwrap()));
+    assert_close("shift gradient", &read(bt.grad(&got_grads).unwrap()), &read(bt.grad(&want_grads).unwrap()));
+    // Evaluation mode with given statistics.
+    let (mean, var) = (values(&mut rng, 4), values(&mut rng, 4).iter().map(|v| v.abs() + 0.1).collect::<Vec<_>>());
+    let (xe, se, be, me, ve) =
+        (tensor(&x, dims), tensor(&scale, [4]), tensor(&shift, [4]), tensor(&mean, [4]), tensor(&var, [4]));
+    let want = relu(batch_norm(xe.clone(), se.clone(), be.clone(), me.clone(), ve.clone(), 1e-5));
+    let got = cpu_batch_norm_act_eval(&xe, &se, &be, &me, &ve, 1e-5, NormAct::Relu).expect("flex, no gradient");
+    assert_close("evaluation output", &read(got), &read(want));
+    assert!(cpu_batch_norm_act_eval(&xt, &st, &bt, &me.autodiff(), &ve.autodiff(), 1e-5, NormAct::Relu).is_none());
+}
