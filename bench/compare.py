@@ -32,7 +32,7 @@ def model_width(model: str, width: str | None) -> str:
     """ticketlab's default width per model (bench's default), unless given."""
     if width:
         return width
-    return {"conv4": "0.5"}.get(model, "1")
+    return {"conv4": "0.5", "airbench": "0.5"}.get(model, "1")
 
 
 def pinned(threads: int, cmd: list[str]) -> list[str]:

@@ -4,6 +4,9 @@ bench/compare.py (see bench/README.md).
 
 Models, at ticketlab's widths:
 - conv4 (Frankle & Carbin): two 3x3 convs with bias and ReLU per stage, 2x2 max pooling, three linear layers.
+- airbench (Jordan's airbench94 as ticketlab builds it): a frozen 2x2 whitening conv 3->24 with a bias, GELU; three
+  blocks conv3x3 (no bias) -> max-pool 2 -> BatchNorm (scale fixed at 1) -> GELU -> conv3x3 -> BatchNorm -> GELU at
+  widths 64/256/256 x width; max-pool 3, a linear layer without bias, logits x 1/9.
 
 Same batch size; SGD with Nesterov momentum 0.9 and weight decay 5e-4 at lr 0.01; a random ERK mask at the given
 density applied to the weights once and to the gradients every step (so pruned weights stay exactly zero and get no
@@ -41,7 +44,30 @@ def conv4(width: float, classes: int = 10) -> nn.Sequential:
     )
 
 
-MODELS = {"conv4": conv4}
+def airbench(width: float, classes: int = 10) -> nn.Sequential:
+    whiten = nn.Conv2d(3, 24, 2, padding=0, bias=True)
+    whiten.weight.requires_grad_(False)  # frozen (ticketlab sets it from the data; random here)
+
+    def bn(c):
+        b = nn.BatchNorm2d(c, eps=1e-5, momentum=0.1)
+        b.weight.requires_grad_(False)  # scale fixed at 1, shift trained
+        return b
+
+    layers, c_in = [whiten, nn.GELU()], 24
+    for base in (64, 256, 256):
+        c = scaled(base, width)
+        layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.MaxPool2d(2), bn(c), nn.GELU(),
+                   nn.Conv2d(c, c, 3, padding=1, bias=False), bn(c), nn.GELU()]
+        c_in = c
+
+    class Scale(nn.Module):
+        def forward(self, x):
+            return x / 9.0
+
+    return nn.Sequential(*layers, nn.MaxPool2d(3), nn.Flatten(), nn.Linear(c_in, classes, bias=False), Scale())
+
+
+MODELS = {"conv4": conv4, "airbench": airbench}
 
 
 def erk_densities(shapes, density: float):

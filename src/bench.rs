@@ -12,7 +12,8 @@
 //!   `extra / (ΔT · plain + extra)`. The read-back of the new masks (`sync_masks`, which the drivers do when they
 //!   record, not inside a step) is reported separately.
 //! - **Sparse vs dense linear layers**: forward + backward of the model's fully connected layers at each sparsity,
-//!   through burn's dense matmul and through the sparse WGSL path (wgpu only), and what the automatic routing picks.
+//!   through burn's dense matmul and through the sparse path (WGSL on wgpu, the CPU kernels on the CPU backend), and
+//!   what the automatic routing picks.
 //! - **Sparse vs dense conv layers** (CPU backend): forward and backward (input and weight gradients) of each of
 //!   the model's stride-1 convolutions through ticketlab's CPU kernels, dense and from the compressed weight, at
 //!   each sparsity, with the time to build the compressed layout from a mask.
@@ -409,7 +410,8 @@ pub fn linear_layers(spec: &NetSpec) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
-/// Dense vs sparse forward + backward of `model`'s linear layers at each sparsity, on a wgpu device.
+/// Dense vs sparse forward + backward of `model`'s linear layers at each sparsity: on a wgpu device through the
+/// sparse WGSL path, on the CPU backend through the CPU kernels.
 pub fn measure_linear(
     opts: &BenchOptions,
     model: Arch,
@@ -422,7 +424,11 @@ pub fn measure_linear(
         for &sparsity in &opts.sparsities {
             let nnz = ((1.0 - sparsity) * (rows * cols) as f64).round() as usize;
             let shape = SparseShape { rows, cols, nnz };
-            let (dense_s, sparse_s) = kernels::time_linear(device, shape, opts.batch_size, opts.linear_reps);
+            let (dense_s, sparse_s) = if cpu::uses_cpu_kernels(device) {
+                cpu::time_linear(rows, cols, nnz, opts.batch_size, opts.linear_reps)
+            } else {
+                kernels::time_linear(device, shape, opts.batch_size, opts.linear_reps)
+            };
             log(&format!(
                 "linear {layer} {rows}×{cols} at {:.0}% sparsity: dense {:.2} ms, sparse {:.2} ms",
                 sparsity * 100.0,
@@ -492,21 +498,17 @@ pub fn run(opts: &BenchOptions, mut log: impl FnMut(&str)) -> BenchReport {
                 Err(e) => report.notes.push(format!("{model} on {kind}: failed ({e})")),
             }
         }
-        if kernels::uses_gpu_kernels(&device) && !opts.sparsities.is_empty() {
+        let cpu_kernels = cpu::uses_cpu_kernels(&device) && cpu::cpu_kernels_enabled();
+        if (kernels::uses_gpu_kernels(&device) || cpu_kernels) && !opts.sparsities.is_empty() {
             // The comparison uses conv4's fully connected layers (resnet20's single 10×64 classifier is too small
             // for any sparse format to matter).
             let model = if opts.models.contains(&Arch::Conv4) { Arch::Conv4 } else { opts.models[0] };
             report.linear.push((kind, measure_linear(opts, model, &device, &mut log)));
-        } else if !opts.sparsities.is_empty() {
-            if cpu::uses_cpu_kernels(&device) && cpu::cpu_kernels_enabled() {
-                for &model in &opts.models {
-                    report.conv.extend(measure_conv(opts, model, &mut log));
-                }
+        }
+        if cpu_kernels && !opts.sparsities.is_empty() {
+            for &model in &opts.models {
+                report.conv.extend(measure_conv(opts, model, &mut log));
             }
-            report.notes.push(format!(
-                "{kind}: no sparse linear path (the compressed-weight kernels are WGSL; the CPU backend always uses \
-                 the dense matmul)"
-            ));
         }
     }
     report.load_after = load_average();
@@ -596,10 +598,18 @@ impl std::fmt::Display for BenchReport {
             }
         }
         for (kind, figures) in &self.linear {
+            let rule = match kind {
+                BackendKind::Wgpu => "sparse if ≥ 1.25× faster".to_string(),
+                BackendKind::Cpu => format!(
+                    "sparse at ≤ {:.0}% density with ≥ {} inputs",
+                    100.0 * SparseConv::MAX_LINEAR_DENSITY,
+                    SparseConv::MIN_LINEAR_INPUTS
+                ),
+            };
             let _ = writeln!(
                 out,
                 "\nLinear layers, dense matmul vs sparse path on {kind} (forward + backward, batch {}; auto = the \
-                 routing's rule: sparse if ≥ 1.25× faster)",
+                 routing's rule: {rule})",
                 self.batch_size
             );
             let _ = writeln!(
@@ -608,6 +618,13 @@ impl std::fmt::Display for BenchReport {
                 "layer", "shape", "sparsity", "dense ms", "sparse ms", "speedup", "auto"
             );
             for l in figures {
+                let sparse = match kind {
+                    BackendKind::Wgpu => l.sparse_s * 1.25 <= l.dense_s,
+                    BackendKind::Cpu => {
+                        l.shape.density() <= SparseConv::MAX_LINEAR_DENSITY
+                            && l.shape.cols >= SparseConv::MIN_LINEAR_INPUTS
+                    }
+                };
                 let _ = writeln!(
                     out,
                     "{:<6} {:>10} {:>8.0}% {:>10.2} {:>10.2} {:>7.2}× {:>6}",
@@ -617,7 +634,7 @@ impl std::fmt::Display for BenchReport {
                     l.dense_s * 1e3,
                     l.sparse_s * 1e3,
                     l.speedup(),
-                    if l.sparse_s * 1.25 <= l.dense_s { "sparse" } else { "dense" }
+                    if sparse { "sparse" } else { "dense" }
                 );
             }
         }

@@ -15,7 +15,7 @@ use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::cpu::{ConvSpec, SparseConv, cpu_conv2d};
+use crate::cpu::{ConvSpec, SparseConv, cpu_conv2d, cpu_sparse_linear};
 use crate::kernels::{SparseLinear, SparsePath, SparseShape};
 use crate::rng::Rng;
 
@@ -398,7 +398,7 @@ impl Network {
                     let (fused_relu, pool) = (*act && norm.is_none(), next_pools && norm.is_none());
                     let conv = ConvSpec { k: *kernel, pad: kernel / 2, relu: fused_relu, pool };
                     let layout = match sparse.get(*weight) {
-                        Some(Some(SparseLayer::Conv(layout))) => Some(layout),
+                        Some(Some(SparseLayer::Cpu(layout))) => Some(layout),
                         _ => None,
                     };
                     let b = bias.map(|b| params[b].clone());
@@ -443,13 +443,20 @@ impl Network {
                 Op::Linear { weight, bias, relu: act } => {
                     let s = &spec.params[*weight].shape;
                     let input = x2.take().expect("Linear before Flatten: malformed NetSpec");
-                    let mut y = match sparse.get(*weight) {
-                        Some(Some(SparseLayer::Linear(layer))) => layer.forward(input, params[*weight].clone()),
-                        _ => input.matmul(params[*weight].clone().reshape([s[0], s[1]]).transpose()),
+                    let b = bias.map(|b| params[b].clone());
+                    let cpu = match sparse.get(*weight) {
+                        Some(Some(SparseLayer::Cpu(layout))) => {
+                            cpu_sparse_linear(&input, &params[*weight], b.as_ref(), layout)
+                        }
+                        _ => None,
                     };
-                    if let Some(b) = bias {
-                        y = y + params[*b].clone().unsqueeze_dim(0);
-                    }
+                    let y = match (cpu, sparse.get(*weight)) {
+                        (Some(y), _) => y,
+                        (None, Some(Some(SparseLayer::Linear(layer)))) => {
+                            add_bias(layer.forward(input, params[*weight].clone()), b)
+                        }
+                        _ => add_bias(input.matmul(params[*weight].clone().reshape([s[0], s[1]]).transpose()), b),
+                    };
                     x2 = Some(if *act { relu(y) } else { y });
                 }
             }
@@ -462,8 +469,8 @@ impl Network {
     /// Which layers to compute through a sparse path: for each masked weight (`masks[i]` its 0/1 mask on the
     /// device, `counts[i]` its exact active count) where `path` chooses it, its compressed form: a [`SparseLinear`]
     /// for a linear layer on wgpu (by default where it measures faster than the dense matmul at this batch size), a
-    /// [`SparseConv`] for a convolution on the CPU backend (by default below [`SparseConv::MAX_DENSITY`]); `None`
-    /// everywhere else. Build it again whenever the masks change; a step that needs dense weight gradients (a RigL
+    /// [`SparseConv`] for a convolution or linear layer on the CPU backend (by default below the density limits of
+    /// [`SparseConv::plan`]); `None` everywhere else. Build it again whenever the masks change; a step that needs dense weight gradients (a RigL
     /// update) runs without it.
     pub fn sparse_plan(
         spec: &NetSpec,
@@ -478,9 +485,14 @@ impl Network {
                 let (Some(mask), Some(nnz)) = (masks.get(i)?.as_ref(), counts.get(i).copied().flatten()) else {
                     return None;
                 };
-                if p.role == Role::ConvWeight {
-                    let [c_out, c_in, k, _] = [p.shape[0], p.shape[1], p.shape[2], p.shape[3]];
-                    return SparseConv::plan(mask, [c_out, c_in, k], nnz, path).map(SparseLayer::Conv);
+                let linear = p.role == Role::LinearWeight;
+                let [c_out, c_in] = [p.shape[0], p.shape[1]];
+                let k = if linear { 1 } else { p.shape[2] };
+                if let Some(layout) = SparseConv::plan(mask, [c_out, c_in, k], linear, nnz, path) {
+                    return Some(SparseLayer::Cpu(layout));
+                }
+                if !linear {
+                    return None;
                 }
                 let shape = SparseShape { rows: p.shape[0], cols: p.shape[1], nnz };
                 if !path.uses_sparse(&mask.device(), shape, batch) {
@@ -497,8 +509,15 @@ impl Network {
 pub enum SparseLayer {
     /// A linear layer on wgpu.
     Linear(SparseLinear),
-    /// A convolution on the CPU backend.
-    Conv(Arc<SparseConv>),
+    /// A convolution or linear layer on the CPU backend.
+    Cpu(Arc<SparseConv>),
+}
+
+fn add_bias(y: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    match bias {
+        Some(b) => y + b.unsqueeze_dim(0),
+        None => y,
+    }
 }
 
 /// `relu?(conv2d(x, weight) + bias)`: through ticketlab's CPU kernels on the flex backend where they cover the

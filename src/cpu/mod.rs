@@ -31,8 +31,8 @@ pub use norm::{
     norm_forward_isa,
 };
 pub use norm_op::{CpuNormBackend, NormOutput, cpu_batch_norm_act, cpu_batch_norm_act_eval};
-pub use op::{ConvSpec, CpuConvBackend, cpu_conv2d, cpu_kernels_enabled, uses_cpu_kernels};
+pub use op::{ConvSpec, CpuConvBackend, cpu_conv2d, cpu_kernels_enabled, cpu_sparse_linear, uses_cpu_kernels};
 pub use simd::Isa;
 pub use sparse::SparseConv;
 #[cfg(not(target_arch = "wasm32"))]
-pub use timing::{LayerTimes, time_conv};
+pub use timing::{LayerTimes, time_conv, time_linear};

@@ -248,20 +248,32 @@ pub fn uses_cpu_kernels(device: &Device) -> bool {
 
 impl SparseConv {
     /// Density at or below which a masked convolution runs through the sparse kernels by default. Measured on this
-    /// project's layer shapes (`ticketlab bench`): the sparse kernels are 1.4–2.3× faster than the dense ones at
-    /// 30% density and break even near 50%.
+    /// project's layer shapes (`ticketlab bench --sparsities …`): the sparse kernels are 1.4–2.3× faster than the
+    /// dense ones at 30% density and break even near 50%.
     pub const MAX_DENSITY: f64 = 0.3;
+    /// The same for a linear layer, which also needs at least [`SparseConv::MIN_LINEAR_INPUTS`] inputs: conv4's
+    /// fc1 (256×8192) at 90–95% sparsity runs 1.6–1.8× faster than burn's dense matmul at batch 128, the small layers
+    /// (256×256, 10×256) not at all (the transposes of the batch cost more than the products).
+    pub const MAX_LINEAR_DENSITY: f64 = 0.1;
+    pub const MIN_LINEAR_INPUTS: usize = 1024;
 
-    /// The layout of a `[c_out, c_in, k, k]` convolution weight's 0/1 `mask` (with `nnz` active entries) where
-    /// `path` routes it through the sparse kernels: only on the CPU backend with its kernels on; by default at or
-    /// below [`SparseConv::MAX_DENSITY`]. A rule on the density, not a timing, so a run routes the same way every
-    /// time and stays bit-identical.
-    pub fn plan(mask: &Tensor<1>, [c_out, c_in, k]: [usize; 3], nnz: usize, path: SparsePath) -> Option<Arc<Self>> {
+    /// The layout of a `[c_out, c_in, k, k]` convolution weight's 0/1 `mask` (with `nnz` active entries; k = 1 for
+    /// a linear layer's `[rows, cols]`) where `path` routes it through the sparse kernels: only on the CPU backend
+    /// with its kernels on; by default at or below the density limits above. A rule on the shape and density, not a
+    /// timing, so a run routes the same way every time and stays bit-identical.
+    pub fn plan(
+        mask: &Tensor<1>,
+        [c_out, c_in, k]: [usize; 3],
+        linear: bool,
+        nnz: usize,
+        path: SparsePath,
+    ) -> Option<Arc<Self>> {
         if !cpu_kernels_enabled() || !uses_cpu_kernels(&mask.device()) {
             return None;
         }
         let density = nnz as f64 / (c_out * c_in * k * k).max(1) as f64;
         let sparse = match path {
+            SparsePath::Auto if linear => density <= Self::MAX_LINEAR_DENSITY && c_in >= Self::MIN_LINEAR_INPUTS,
             SparsePath::Auto => density <= Self::MAX_DENSITY,
             SparsePath::Always => true,
             SparsePath::Never => false,
@@ -311,4 +323,29 @@ pub fn cpu_conv2d(
         layout.cloned(),
     );
     Some(Tensor::from_dispatch(y))
+}
+
+/// `x · Wᵀ + bias` for `x` (batch × cols) and a linear layer's flat `weight` (rows × cols) with a compressed
+/// `layout` of its mask (made with k = 1): a 1×1 convolution over the batch through the sparse kernels,
+/// differentiable in all three. `None` where the CPU kernels do not apply.
+pub fn cpu_sparse_linear(
+    x: &Tensor<2>,
+    weight: &Tensor<1>,
+    bias: Option<&Tensor<1>>,
+    layout: &Arc<SparseConv>,
+) -> Option<Tensor<2>> {
+    let [batch, cols] = x.dims();
+    let rows = layout.c_out;
+    if layout.c_in != cols || layout.k != 1 || weight.dims()[0] != rows * cols {
+        return None;
+    }
+    let spec = ConvSpec { k: 1, pad: 0, relu: false, pool: false };
+    let y = cpu_conv2d(
+        &x.clone().reshape([batch, cols, 1, 1]),
+        &weight.clone().reshape([rows, cols, 1, 1]),
+        bias,
+        spec,
+        Some(layout),
+    )?;
+    Some(y.reshape([batch, rows]))
 }

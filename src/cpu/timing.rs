@@ -1,8 +1,13 @@
 //! Timing of one convolution layer through the dense and the sparse kernels (what `ticketlab bench` reports).
 #![cfg(not(target_arch = "wasm32"))]
 
+use std::sync::Arc;
+
+use burn::prelude::*;
+
 use super::conv::{Epilogue, Saved, Wanted, Weight, conv_backward, conv_forward};
 use super::grid::ConvShape;
+use super::op::cpu_sparse_linear;
 use super::sparse::SparseConv;
 use crate::rng::Rng;
 
@@ -55,6 +60,48 @@ pub fn time_conv(shape: &ConvShape, density: f64, input_gradient: bool, reps: us
         sp.push(pass(sparse));
     }
     (median(&mut d), median(&mut sp), build_s)
+}
+
+/// Medians of one forward + backward pass (input and weight tracked) of a `rows × cols` linear layer with `nnz`
+/// active weights at `batch` on the CPU backend, through burn's dense matmul and through the sparse kernels (as a
+/// 1×1 convolution): `(dense, sparse)` seconds, interleaved after two warm-up passes each.
+pub fn time_linear(rows: usize, cols: usize, nnz: usize, batch: usize, reps: usize) -> (f64, f64) {
+    let device = Device::flex();
+    let n = rows * cols;
+    let mut rng = Rng::new(0x5ea5e);
+    let mut mask = vec![0f32; n];
+    for &i in rng.permutation(n).iter().take(nnz.min(n)) {
+        mask[i] = 1.0;
+    }
+    let weight: Vec<f32> = mask.iter().map(|&m| m * rng.normal() * 0.05).collect();
+    let layout = Arc::new(SparseConv::from_mask(&mask, rows, cols, 1));
+    let upload = |v: Vec<f32>, dims: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v, dims), &device);
+    let x = upload((0..batch * cols).map(|_| rng.normal()).collect(), [batch, cols]);
+    let dy = upload((0..batch * rows).map(|_| rng.normal()).collect(), [batch, rows]);
+    let w = Tensor::<1>::from_data(TensorData::new(weight, [n]), &device);
+    let pass = |sparse: bool| -> f64 {
+        let start = web_time::Instant::now();
+        let (x, w) = (x.clone().autodiff().require_grad(), w.clone().autodiff().require_grad());
+        let y = match sparse {
+            true => cpu_sparse_linear(&x, &w, None, &layout).expect("the CPU backend"),
+            false => x.clone().matmul(w.clone().reshape([rows, cols]).transpose()),
+        };
+        let grads = (y * dy.clone().autodiff()).sum().backward();
+        std::hint::black_box((x.grad(&grads), w.grad(&grads)));
+        start.elapsed().as_secs_f64()
+    };
+    for _ in 0..2 {
+        pass(false);
+        pass(true);
+    }
+    let (mut dense, mut sparse) = (vec![], vec![]);
+    for _ in 0..reps.max(1) {
+        dense.push(pass(false));
+        sparse.push(pass(true));
+    }
+    dense.sort_by(f64::total_cmp);
+    sparse.sort_by(f64::total_cmp);
+    (dense[dense.len() / 2], sparse[sparse.len() / 2])
 }
 
 fn median(v: &mut [LayerTimes]) -> LayerTimes {
