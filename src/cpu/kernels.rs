@@ -8,7 +8,8 @@
 //!
 //! The generic functions are `#[inline(always)]` and compiled only inside the instruction-set wrappers below
 //! (`isa_dispatch!`): callers (threads, closures) call those wrappers, since code outside a `#[target_feature]`
-//! function does not get its instructions.
+//! function does not get its instructions. For the same reason the vector code itself uses no closures (a closure
+//! is a function of its own, compiled without the wrapper's target features: each intrinsic becomes a call).
 
 use super::simd::{Isa, Simd, isa_dispatch};
 
@@ -29,7 +30,7 @@ isa_dispatch! {
 isa_dispatch! {
     /// [`shifted_dots`] with the register tile of the instruction set.
     pub(crate) fn dots(g: &[f32], g_stride: usize, rows: usize, offsets: &[usize], b: &[f32], len: usize, d: &mut [f32])
-        => shifted_dots { avx512: [4, 6], avx2: [2, 6], portable: [2, 4] }
+        => shifted_dots { avx512: [3, 8], avx2: [2, 4], portable: [2, 4] }
 }
 
 /// Pack rows `0..rows` of a `rows × k` matrix, `get(row, j)`, into panels of `mr` rows (see [`panel_rows`]):
@@ -127,18 +128,30 @@ unsafe fn dots_tile<S: Simd, const MC: usize, const NK: usize>(
     b: [*const f32; NK],
     vectors: usize,
 ) -> [[f32; NK]; MC] {
+    // No closures here: a closure is compiled on its own, without the wrapper's target features.
     let mut acc = [[S::zero(); NK]; MC];
     for v in 0..vectors {
         let at = v * S::LANES;
-        let gv: [S::V; MC] = std::array::from_fn(|i| unsafe { S::load(g[i].add(at)) });
-        for (j, &p) in b.iter().enumerate() {
-            let bv = unsafe { S::load(p.add(at)) };
-            for (row, &gv) in acc.iter_mut().zip(&gv) {
-                row[j] = S::fma(gv, bv, row[j]);
+        let mut gv = [S::zero(); MC];
+        for i in 0..MC {
+            gv[i] = unsafe { S::load(g[i].add(at)) };
+        }
+        for j in 0..NK {
+            let bv = unsafe { S::load(b[j].add(at)) };
+            for i in 0..MC {
+                acc[i][j] = S::fma(gv[i], bv, acc[i][j]);
             }
         }
     }
-    acc.map(|row| row.map(S::hsum))
+    // Lanes summed four accumulators at a time (NK is a multiple of 4).
+    let mut sums = [[0.0; NK]; MC];
+    for i in 0..MC {
+        for j in (0..NK).step_by(4) {
+            let four = S::hsum4([acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]]);
+            sums[i][j..j + 4].copy_from_slice(&four);
+        }
+    }
+    sums
 }
 
 /// `d[m·offsets.len() + k] += Σ_{q < len} g[m·g_stride + q] · b[offsets[k] + q]` for `m < rows`.

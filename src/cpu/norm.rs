@@ -171,7 +171,11 @@ fn sum_dev_generic<S: Simd>(v: &[f32], center: f32, square: bool) -> f32 {
                 };
             }
         }
-        (acc.iter().map(|&a| S::hsum(a)).sum(), whole)
+        let mut sum = 0.0;
+        for a in acc {
+            sum += S::hsum(a);
+        }
+        (sum, whole)
     }
     let (sum, whole) = run::<S, 4>(v, center, square);
     sum + run::<Scalar, 1>(&v[whole..], center, square).0

@@ -141,7 +141,7 @@ isa_dispatch! {
 isa_dispatch! {
     /// [`gathered_dots`] with the register tile of the instruction set.
     pub(crate) fn gathered_grad(entries: &Entries<u32>, g: &[f32], g_stride: usize, b: &[f32], len: usize, d: &mut [f32])
-        => gathered_dots { avx512: [8], avx2: [6], portable: [4] }
+        => gathered_dots { avx512: [8], avx2: [8], portable: [4] }
 }
 
 /// `c[r·len + q] = Σ_{(off, w) in row r} w · b[off + q]` for every row of `entries` and `q < len` (a multiple of
@@ -210,8 +210,12 @@ fn gathered_dots<S: Simd, const NK: usize>(
                     *acc = S::fma(gv, unsafe { S::load(p.add(v * S::LANES)) }, *acc);
                 }
             }
-            for (&(_, index), &acc) in group.iter().zip(&acc) {
-                d[index as usize] += S::hsum(acc);
+            // Lanes summed four accumulators at a time (NK is a multiple of 4).
+            for j in (0..NK).step_by(4) {
+                let four = S::hsum4([acc[j], acc[j + 1], acc[j + 2], acc[j + 3]]);
+                for (&(_, index), sum) in group.iter().skip(j).zip(four) {
+                    d[index as usize] += sum;
+                }
             }
         }
     }
