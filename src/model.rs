@@ -396,11 +396,13 @@ impl Network {
                     // run (ReLU and max commute).
                     let next_pools = matches!(spec.ops.get(i + 1), Some(Op::MaxPool2));
                     let (fused_relu, pool) = (*act && norm.is_none(), next_pools && norm.is_none());
-                    let conv = ConvSpec { k: *kernel, pad: kernel / 2, relu: fused_relu, pool };
-                    let layout = match sparse.get(*weight) {
-                        Some(Some(SparseLayer::Cpu(layout))) => Some(layout),
-                        _ => None,
+                    let (layout, dense_weight_grad) = match sparse.get(*weight) {
+                        Some(Some(SparseLayer::Cpu { layout, dense_weight_grad })) => {
+                            (Some(layout), *dense_weight_grad)
+                        }
+                        _ => (None, false),
                     };
+                    let conv = ConvSpec { k: *kernel, pad: kernel / 2, relu: fused_relu, pool, dense_weight_grad };
                     let b = bias.map(|b| params[b].clone());
                     let mut y;
                     (y, pooled) = conv_layer(x4, shaped(*weight), b, *stride, conv, layout);
@@ -445,8 +447,8 @@ impl Network {
                     let input = x2.take().expect("Linear before Flatten: malformed NetSpec");
                     let b = bias.map(|b| params[b].clone());
                     let cpu = match sparse.get(*weight) {
-                        Some(Some(SparseLayer::Cpu(layout))) => {
-                            cpu_sparse_linear(&input, &params[*weight], b.as_ref(), layout)
+                        Some(Some(SparseLayer::Cpu { layout, dense_weight_grad })) => {
+                            cpu_sparse_linear(&input, &params[*weight], b.as_ref(), layout, *dense_weight_grad)
                         }
                         _ => None,
                     };
@@ -489,7 +491,7 @@ impl Network {
                 let [c_out, c_in] = [p.shape[0], p.shape[1]];
                 let k = if linear { 1 } else { p.shape[2] };
                 if let Some(layout) = SparseConv::plan(mask, [c_out, c_in, k], linear, nnz, path) {
-                    return Some(SparseLayer::Cpu(layout));
+                    return Some(SparseLayer::Cpu { layout, dense_weight_grad: false });
                 }
                 if !linear {
                     return None;
@@ -509,8 +511,22 @@ impl Network {
 pub enum SparseLayer {
     /// A linear layer on wgpu.
     Linear(SparseLinear),
-    /// A convolution or linear layer on the CPU backend.
-    Cpu(Arc<SparseConv>),
+    /// A convolution or linear layer on the CPU backend; with `dense_weight_grad` its weight gradient is computed
+    /// at every position (forward pass and input gradient still from the active weights).
+    Cpu { layout: Arc<SparseConv>, dense_weight_grad: bool },
+}
+
+impl SparseLayer {
+    /// This layer as a step that needs dense weight gradients (a RigL update) can run it: the CPU layers with
+    /// their weight gradient everywhere; `None` (the dense path) for the others.
+    pub fn with_dense_weight_grad(&self) -> Option<SparseLayer> {
+        match self {
+            SparseLayer::Cpu { layout, .. } => {
+                Some(SparseLayer::Cpu { layout: layout.clone(), dense_weight_grad: true })
+            }
+            SparseLayer::Linear(_) => None,
+        }
+    }
 }
 
 fn add_bias(y: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {

@@ -369,9 +369,16 @@ impl Trainer {
         let labels = Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [bs]), &self.device);
 
         // A mask update scores regrowth with this step's dense gradients: that step runs without the sparse path
-        // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones).
+        // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones),
+        // except on the CPU, whose sparse layers can compute the dense weight gradient themselves.
         let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
-        let plan: &[Option<SparseLayer>] = if update.is_some() { &[] } else { &self.sparse_plan };
+        let dense_grad_plan: Vec<Option<SparseLayer>>;
+        let plan: &[Option<SparseLayer>] = if update.is_some() {
+            dense_grad_plan = self.sparse_plan.iter().map(|l| l.as_ref()?.with_dense_weight_grad()).collect();
+            &dense_grad_plan
+        } else {
+            &self.sparse_plan
+        };
         let params: Vec<Tensor<1>> = self.net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
         let logits = Network::forward_with(&self.spec, &params, &mut self.net.bn, x.autodiff(), true, plan);
         let loss = cross_entropy_with_logits(logits.clone(), targets.autodiff());

@@ -102,7 +102,7 @@ fn shapes() -> Vec<ConvShape> {
     ]
 }
 
-const ALL: Wanted = Wanted { input: true, weight: true, bias: true };
+const ALL: Wanted = Wanted { input: true, weight: true, bias: true, dense_weight: false };
 
 /// Every instruction set, dense and sparse, against the reference for one shape and epilogue.
 fn check(rng: &mut Rng, s: ConvShape, then: Epilogue) {
@@ -133,7 +133,7 @@ fn check(rng: &mut Rng, s: ConvShape, then: Epilogue) {
             assert_close(&what("weight gradient"), g.weight.as_deref().unwrap(), &want.dw);
             assert_close(&what("bias gradient"), g.bias.as_deref().unwrap(), &want.db);
             // Only what is asked for is computed, and the same.
-            let only_w = Wanted { input: false, weight: true, bias: false };
+            let only_w = Wanted { weight: true, ..Wanted::default() };
             let g2 = conv_backward_isa(isa, &s, &x, weight, &dy, saved, only_w);
             assert!(g2.input.is_none() && g2.bias.is_none());
             assert_eq!(g2.weight, g.weight, "{}", what("weight gradient alone"));
@@ -187,7 +187,7 @@ fn the_differentiable_op_matches_burns_convolution() {
             let xt = tensor(&x, [s.batch, s.c_in, s.h, s.w]).autodiff().require_grad();
             let wt = tensor(w, [s.c_out, s.c_in, s.k, s.k]).autodiff().require_grad();
             let bt = tensor(&b, [s.c_out]).autodiff().require_grad();
-            let spec = ConvSpec { k: s.k, pad: s.pad, relu, pool };
+            let spec = ConvSpec { k: s.k, pad: s.pad, relu, pool, dense_weight_grad: false };
             let y =
                 cpu_conv2d(&xt, &wt, with_bias.then_some(&bt), spec, layout).expect("the CPU kernels apply on flex");
             let dyt = tensor(&dy, y.dims()).autodiff();
@@ -247,7 +247,7 @@ fn the_sparse_layout_lists_the_mask_by_output_and_by_input() {
 fn shapes_outside_the_kernels_fall_back() {
     let x = tensor(&[0.0; 2 * 3 * 8 * 8], [2, 3, 8, 8]);
     let w = tensor(&[0.0; 4 * 3 * 3 * 3], [4, 3, 3, 3]);
-    let spec = |k, pad| ConvSpec { k, pad, relu: false, pool: false };
+    let spec = |k, pad| ConvSpec { k, pad, ..ConvSpec::default() };
     // Padding as large as the kernel: not covered.
     assert!(cpu_conv2d(&x, &w, None, spec(3, 3), None).is_none());
     // Kernel size not the weight's.
@@ -349,7 +349,7 @@ fn the_sparse_linear_layer_matches_the_dense_matmul() {
             let wt = tensor(&w, [rows * cols]).autodiff().require_grad();
             let bt = tensor(&b, [rows]).autodiff().require_grad();
             let y = if sparse {
-                cpu_sparse_linear(&xt, &wt, Some(&bt), &layout).expect("flex")
+                cpu_sparse_linear(&xt, &wt, Some(&bt), &layout, false).expect("flex")
             } else {
                 xt.clone().matmul(wt.clone().reshape([rows, cols]).transpose()) + bt.clone().unsqueeze_dim(0)
             };
@@ -411,5 +411,12 @@ fn a_sparse_routed_network_on_the_cpu_matches_the_dense_one() {
             None => d.clone(),
         };
         assert_close(&format!("gradient of {}", spec.params[i].name), s, &d);
+    }
+    // A RigL update step's plan: forward and input gradients from the active weights, weight gradients everywhere.
+    let update_plan: Vec<_> = plan.iter().map(|l| l.as_ref().and_then(|l| l.with_dense_weight_grad())).collect();
+    let (logits, grads) = run(&update_plan);
+    assert_close("logits (dense weight gradients)", &logits, &dense.0);
+    for (i, (g, d)) in grads.iter().zip(&dense.1).enumerate() {
+        assert_close(&format!("dense gradient of {}", spec.params[i].name), g, d);
     }
 }

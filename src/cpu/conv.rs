@@ -172,11 +172,13 @@ pub fn conv_forward_isa(
 }
 
 /// Which gradients [`conv_backward`] computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Wanted {
     pub input: bool,
     pub weight: bool,
     pub bias: bool,
+    /// For a sparse weight: its gradient at every position, not only at the active ones.
+    pub dense_weight: bool,
 }
 
 /// Gradients of a convolution (see [`Wanted`]; `None` where not wanted).
@@ -211,7 +213,7 @@ pub struct Saved<'a> {
 
 /// Backward pass of [`conv_forward`]: from the output gradient `dy` and what the epilogue saved, the gradients of
 /// `x`, the weight and the bias, in the layouts of their forward counterparts. A sparse weight's gradient is zero
-/// outside its layout.
+/// outside its layout unless `wanted.dense_weight`.
 pub fn conv_backward(
     shape: &ConvShape,
     x: &[f32],
@@ -246,7 +248,7 @@ pub fn conv_backward_isa(
     let input_product = wanted.input.then(|| input_gradient_product(isa, &s, weight, &grid));
     let x_offsets = tap_offsets(&grid, s.c_in);
     let weight_entries = match weight {
-        Weight::Sparse(_, layout) if wanted.weight => {
+        Weight::Sparse(_, layout) if wanted.weight && !wanted.dense_weight => {
             Some(layout.gradient_entries(grid.stride, |t| grid.shift(t / k, t % k)))
         }
         _ => None,

@@ -23,12 +23,15 @@ use crate::kernels::SparsePath;
 
 /// A convolution's static settings: square kernel `k`, `pad` zeros per side, stride 1, and what follows it in the
 /// same operation: ReLU, then 2×2 max pooling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ConvSpec {
     pub k: usize,
     pub pad: usize,
     pub relu: bool,
     pub pool: bool,
+    /// With a sparse layout: still compute the weight gradient at every position (what a RigL update scores
+    /// regrowth with), while the forward pass and the input gradient use only the active weights.
+    pub dense_weight_grad: bool,
 }
 
 impl ConvSpec {
@@ -176,7 +179,12 @@ impl<B: Backend + CpuConvBackend> Backward<B, 3> for CpuConvBackward {
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight);
         let [x_node, w_node, b_node] = ops.parents;
-        let wanted = Wanted { input: x_node.is_some(), weight: w_node.is_some(), bias: b_node.is_some() };
+        let wanted = Wanted {
+            input: x_node.is_some(),
+            weight: w_node.is_some(),
+            bias: b_node.is_some(),
+            dense_weight: spec.dense_weight_grad,
+        };
         let (dx, dw, db) = B::cpu_conv2d_backward(x, weight, dy, output, argmax, spec, layout, wanted);
         for (node, grad) in [(x_node, dx), (w_node, dw), (b_node, db)] {
             if let Some(node) = node {
@@ -327,19 +335,21 @@ pub fn cpu_conv2d(
 
 /// `x · Wᵀ + bias` for `x` (batch × cols) and a linear layer's flat `weight` (rows × cols) with a compressed
 /// `layout` of its mask (made with k = 1): a 1×1 convolution over the batch through the sparse kernels,
-/// differentiable in all three. `None` where the CPU kernels do not apply.
+/// differentiable in all three (the weight gradient at every position if `dense_weight_grad`). `None` where the CPU
+/// kernels do not apply.
 pub fn cpu_sparse_linear(
     x: &Tensor<2>,
     weight: &Tensor<1>,
     bias: Option<&Tensor<1>>,
     layout: &Arc<SparseConv>,
+    dense_weight_grad: bool,
 ) -> Option<Tensor<2>> {
     let [batch, cols] = x.dims();
     let rows = layout.c_out;
     if layout.c_in != cols || layout.k != 1 || weight.dims()[0] != rows * cols {
         return None;
     }
-    let spec = ConvSpec { k: 1, pad: 0, relu: false, pool: false };
+    let spec = ConvSpec { k: 1, pad: 0, dense_weight_grad, ..ConvSpec::default() };
     let y = cpu_conv2d(
         &x.clone().reshape([batch, cols, 1, 1]),
         &weight.clone().reshape([rows, cols, 1, 1]),

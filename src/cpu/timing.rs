@@ -42,7 +42,7 @@ pub fn time_conv(shape: &ConvShape, density: f64, input_gradient: bool, reps: us
     let start = web_time::Instant::now();
     let layout = SparseConv::from_mask(&mask, s.c_out, s.c_in, s.k);
     let build_s = start.elapsed().as_secs_f64();
-    let wanted = Wanted { input: input_gradient, weight: true, bias: false };
+    let wanted = Wanted { input: input_gradient, weight: true, ..Wanted::default() };
     let pass = |weight: Weight| {
         let start = web_time::Instant::now();
         std::hint::black_box(conv_forward(&s, &x, weight, None, Epilogue::default()));
@@ -83,7 +83,7 @@ pub fn time_linear(rows: usize, cols: usize, nnz: usize, batch: usize, reps: usi
         let start = web_time::Instant::now();
         let (x, w) = (x.clone().autodiff().require_grad(), w.clone().autodiff().require_grad());
         let y = match sparse {
-            true => cpu_sparse_linear(&x, &w, None, &layout).expect("the CPU backend"),
+            true => cpu_sparse_linear(&x, &w, None, &layout, false).expect("the CPU backend"),
             false => x.clone().matmul(w.clone().reshape([rows, cols]).transpose()),
         };
         let grads = (y * dy.clone().autodiff()).sum().backward();
