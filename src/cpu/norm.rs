@@ -84,20 +84,38 @@ pub fn norm_forward_isa(
     let n = shape.count() as f64;
     par::for_each(&mut stats, |channel| {
         let ch = channel.0;
-        let map = |b: usize| (b * c + ch) * shape.hw;
-        let maps = || (0..shape.batch).map(|b| &x[map(b)..][..shape.hw]);
-        let mean = (maps().map(|v| sum_dev(isa, v, 0.0, false) as f64).sum::<f64>() / n) as f32;
-        let var = (maps().map(|v| sum_dev(isa, v, mean, true) as f64).sum::<f64>() / n) as f32;
-        let a = scale[ch] / (var + eps).sqrt();
-        let bias = shift[ch] - mean * a;
-        for (b, v) in maps().enumerate() {
-            // SAFETY: channel `ch` writes only its own maps, which no other channel touches.
-            affine_act(isa, v, unsafe { out.slice(map(b), shape.hw) }, a, bias, act);
-        }
-        channel.1 = (mean, var);
+        par::with_scratch(|xc, yc| {
+            gather(shape, ch, x, xc);
+            let mean = (sum_dev(isa, xc, 0.0, false) as f64 / n) as f32;
+            let var = (sum_dev(isa, xc, mean, true) as f64 / n) as f32;
+            let a = scale[ch] / (var + eps).sqrt();
+            yc.resize(xc.len(), 0.0);
+            affine_act(isa, xc, yc, a, shift[ch] - mean * a, act);
+            scatter(shape, ch, yc, &out);
+            channel.1 = (mean, var);
+        });
     });
     let (mean, var) = stats.into_iter().map(|(_, s)| s).unzip();
     NormForward { y, mean, var }
+}
+
+/// Channel `ch`'s maps of every image, one after the other, into `dst` (contiguous, so each pass over a channel
+/// is one long vector loop even for 3×3 maps).
+fn gather(shape: NormShape, ch: usize, src: &[f32], dst: &mut Vec<f32>) {
+    let hw = shape.hw;
+    dst.resize(shape.count(), 0.0);
+    for (b, map) in dst.chunks_exact_mut(hw).enumerate() {
+        map.copy_from_slice(&src[(b * shape.channels + ch) * hw..][..hw]);
+    }
+}
+
+/// The inverse of [`gather`]: `src` back to channel `ch`'s maps in `dst`.
+fn scatter(shape: NormShape, ch: usize, src: &[f32], dst: &par::Disjoint) {
+    let hw = shape.hw;
+    for (b, map) in src.chunks_exact(hw).enumerate() {
+        // SAFETY: channel `ch` writes only its own maps, which no other channel touches.
+        unsafe { dst.slice((b * shape.channels + ch) * hw, hw) }.copy_from_slice(map);
+    }
 }
 
 /// `act(scale · (x − mean) / √(var + eps) + shift)` with given per-channel statistics (evaluation mode).
@@ -117,12 +135,10 @@ pub fn norm_act_eval(
     let isa = Isa::detect();
     let mut y = vec![0.0; x.len()];
     let mut images: Vec<(usize, &mut [f32])> = y.chunks_mut((c * hw).max(1)).enumerate().collect();
-    par::for_each(&mut images, |(b, out)| {
-        for ch in 0..c {
-            let a = scale[ch] / (var[ch] + eps).sqrt();
-            let at = (*b * c + ch) * hw;
-            affine_act(isa, &x[at..at + hw], &mut out[ch * hw..(ch + 1) * hw], a, shift[ch] - mean[ch] * a, act);
-        }
+    let a: Vec<f32> = (0..c).map(|ch| scale[ch] / (var[ch] + eps).sqrt()).collect();
+    let b: Vec<f32> = (0..c).map(|ch| shift[ch] - mean[ch] * a[ch]).collect();
+    par::for_each(&mut images, |(img, out)| {
+        affine_act_maps(isa, &x[*img * c * hw..][..c * hw], out, &a, &b, act);
     });
     y
 }
@@ -133,21 +149,27 @@ isa_dispatch! {
 }
 
 isa_dispatch! {
+    /// `out = act(a[c] · v + b[c])` over the consecutive maps of channels `c = 0, 1, …` of one image.
+    fn affine_act_maps(v: &[f32], out: &mut [f32], a: &[f32], b: &[f32], act: NormAct)
+        => affine_act_maps_generic { avx512: [], avx2: [], portable: [] }
+}
+
+isa_dispatch! {
     /// `out = act(a · v + b)`.
     fn affine_act(v: &[f32], out: &mut [f32], a: f32, b: f32, act: NormAct)
         => affine_act_generic { avx512: [], avx2: [], portable: [] }
 }
 
 isa_dispatch! {
-    /// One map of the backward pass, first half: `dz = dy · act'(a·x + b)` into `dz`; returns (Σ dz, Σ dz·x̂) with
-    /// x̂ = (x − mean) · rstd.
-    fn grad_pre(x: &[f32], dy: &[f32], dz: &mut [f32], a: f32, b: f32, mean: f32, rstd: f32, act: NormAct) -> (f32, f32)
+    /// The backward pass over a channel, first half: `g ← g · act'(a·x + b)` (the output gradient becomes dz);
+    /// returns (Σ dz, Σ dz·x̂) with x̂ = (x − mean) · rstd.
+    fn grad_pre(x: &[f32], g: &mut [f32], a: f32, b: f32, mean: f32, rstd: f32, act: NormAct) -> (f32, f32)
         => grad_pre_generic { avx512: [], avx2: [], portable: [] }
 }
 
 isa_dispatch! {
-    /// Second half: `dx = k · (dz − m_dz − x̂ · m_dzx)` with x̂ = (x − mean) · rstd.
-    fn grad_input(x: &[f32], dz: &[f32], dx: &mut [f32], k: f32, m_dz: f32, m_dzx: f32, mean: f32, rstd: f32)
+    /// Second half: `g ← k · (g − m_dz − x̂ · m_dzx)` (dz becomes the input gradient).
+    fn grad_input(x: &[f32], g: &mut [f32], k: f32, m_dz: f32, m_dzx: f32, mean: f32, rstd: f32)
         => grad_input_generic { avx512: [], avx2: [], portable: [] }
 }
 
@@ -211,6 +233,15 @@ fn derivative<S: Simd>(u: S::V, act: NormAct) -> S::V {
 }
 
 #[inline(always)]
+fn affine_act_maps_generic<S: Simd>(v: &[f32], out: &mut [f32], a: &[f32], b: &[f32], act: NormAct) {
+    let hw = v.len() / a.len().max(1);
+    for c in 0..a.len() {
+        let range = c * hw..(c + 1) * hw;
+        affine_act_generic::<S>(&v[range.clone()], &mut out[range], a[c], b[c], act);
+    }
+}
+
+#[inline(always)]
 fn affine_act_generic<S: Simd>(v: &[f32], out: &mut [f32], a: f32, b: f32, act: NormAct) {
     #[inline(always)]
     fn run<S: Simd>(v: &[f32], out: &mut [f32], a: f32, b: f32, act: NormAct) -> usize {
@@ -228,90 +259,59 @@ fn affine_act_generic<S: Simd>(v: &[f32], out: &mut [f32], a: f32, b: f32, act: 
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn grad_pre_generic<S: Simd>(
     x: &[f32],
-    dy: &[f32],
-    dz: &mut [f32],
+    g: &mut [f32],
     a: f32,
     b: f32,
     mean: f32,
     rstd: f32,
     act: NormAct,
 ) -> (f32, f32) {
+    /// Over whole vectors; returns the two sums and how many values it covered.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn run<S: Simd>(
-        x: &[f32],
-        dy: &[f32],
-        dz: &mut [f32],
-        a: f32,
-        b: f32,
-        mean: f32,
-        rstd: f32,
-        act: NormAct,
-    ) -> (f32, f32, usize) {
+    fn run<S: Simd>(x: &[f32], g: &mut [f32], a: f32, b: f32, mean: f32, rstd: f32, act: NormAct) -> (f32, f32, usize) {
         let whole = x.len() / S::LANES * S::LANES;
         let (a, b, mean, rstd) = (S::splat(a), S::splat(b), S::splat(mean), S::splat(rstd));
         let (mut s, mut sx) = (S::zero(), S::zero());
         for i in (0..whole).step_by(S::LANES) {
-            // SAFETY: i + LANES ≤ whole ≤ len of all three.
+            // SAFETY: i + LANES ≤ whole ≤ len of both.
             unsafe {
                 let xv = S::load(x.as_ptr().add(i));
-                let g = S::mul(S::load(dy.as_ptr().add(i)), derivative::<S>(S::fma(xv, a, b), act));
-                S::store(dz.as_mut_ptr().add(i), g);
-                s = S::add(s, g);
-                sx = S::fma(g, S::mul(S::sub(xv, mean), rstd), sx);
+                let dz = S::mul(S::load(g.as_ptr().add(i)), derivative::<S>(S::fma(xv, a, b), act));
+                S::store(g.as_mut_ptr().add(i), dz);
+                s = S::add(s, dz);
+                sx = S::fma(dz, S::mul(S::sub(xv, mean), rstd), sx);
             }
         }
         (S::hsum(s), S::hsum(sx), whole)
     }
-    assert!(x.len() == dy.len() && x.len() == dz.len());
-    let (s, sx, whole) = run::<S>(x, dy, dz, a, b, mean, rstd, act);
-    let (t, tx, _) = run::<Scalar>(&x[whole..], &dy[whole..], &mut dz[whole..], a, b, mean, rstd, act);
+    assert_eq!(x.len(), g.len());
+    let (s, sx, whole) = run::<S>(x, g, a, b, mean, rstd, act);
+    let (t, tx, _) = run::<Scalar>(&x[whole..], &mut g[whole..], a, b, mean, rstd, act);
     (s + t, sx + tx)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn grad_input_generic<S: Simd>(
-    x: &[f32],
-    dz: &[f32],
-    dx: &mut [f32],
-    k: f32,
-    m_dz: f32,
-    m_dzx: f32,
-    mean: f32,
-    rstd: f32,
-) {
+fn grad_input_generic<S: Simd>(x: &[f32], g: &mut [f32], k: f32, m_dz: f32, m_dzx: f32, mean: f32, rstd: f32) {
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn run<S: Simd>(
-        x: &[f32],
-        dz: &[f32],
-        dx: &mut [f32],
-        k: f32,
-        m_dz: f32,
-        m_dzx: f32,
-        mean: f32,
-        rstd: f32,
-    ) -> usize {
+    fn run<S: Simd>(x: &[f32], g: &mut [f32], k: f32, m_dz: f32, m_dzx: f32, mean: f32, rstd: f32) -> usize {
         let whole = x.len() / S::LANES * S::LANES;
         let (k, m_dz, m_dzx, mean, rstd) =
             (S::splat(k), S::splat(m_dz), S::splat(m_dzx), S::splat(mean), S::splat(rstd));
         for i in (0..whole).step_by(S::LANES) {
-            // SAFETY: i + LANES ≤ whole ≤ len of all three.
+            // SAFETY: i + LANES ≤ whole ≤ len of both.
             unsafe {
                 let xhat = S::mul(S::sub(S::load(x.as_ptr().add(i)), mean), rstd);
-                let g = S::sub(S::sub(S::load(dz.as_ptr().add(i)), m_dz), S::mul(xhat, m_dzx));
-                S::store(dx.as_mut_ptr().add(i), S::mul(g, k));
+                let dz = S::sub(S::sub(S::load(g.as_ptr().add(i)), m_dz), S::mul(xhat, m_dzx));
+                S::store(g.as_mut_ptr().add(i), S::mul(dz, k));
             }
         }
         whole
     }
-    assert!(x.len() == dz.len() && x.len() == dx.len());
-    let whole = run::<S>(x, dz, dx, k, m_dz, m_dzx, mean, rstd);
-    run::<Scalar>(&x[whole..], &dz[whole..], &mut dx[whole..], k, m_dz, m_dzx, mean, rstd);
+    assert_eq!(x.len(), g.len());
+    let whole = run::<S>(x, g, k, m_dz, m_dzx, mean, rstd);
+    run::<Scalar>(&x[whole..], &mut g[whole..], k, m_dz, m_dzx, mean, rstd);
 }
 
 /// Backward pass of [`norm_act_forward`] from its input `x`, the output gradient `dy` and the batch statistics
@@ -357,43 +357,16 @@ pub fn norm_backward_isa(
         let rstd = 1.0 / (var[ch] + eps).sqrt();
         let a = scale[ch] * rstd;
         let b = shift[ch] - mean[ch] * a;
-        let at = |b: usize| (b * c + ch) * shape.hw;
-        par::with_scratch(|dz, _| {
-            dz.resize(shape.count(), 0.0);
-            let (mut s, mut sx) = (0.0f64, 0.0f64);
-            for img in 0..shape.batch {
-                let part = &mut dz[img * shape.hw..][..shape.hw];
-                let (t, tx) = grad_pre(
-                    isa,
-                    &x[at(img)..][..shape.hw],
-                    &dy[at(img)..][..shape.hw],
-                    part,
-                    a,
-                    b,
-                    mean[ch],
-                    rstd,
-                    act,
-                );
-                (s, sx) = (s + t as f64, sx + tx as f64);
-            }
-            let (m_dz, m_dzx) = (s as f32 / n, sx as f32 / n);
-            for img in 0..shape.batch {
-                // SAFETY: channel `ch` writes only its own maps.
-                let dst = unsafe { out.slice(at(img), shape.hw) };
-                grad_input(
-                    isa,
-                    &x[at(img)..][..shape.hw],
-                    &dz[img * shape.hw..][..shape.hw],
-                    dst,
-                    a,
-                    m_dz,
-                    m_dzx,
-                    mean[ch],
-                    rstd,
-                );
-            }
+        par::with_scratch(|xc, gc| {
+            gather(shape, ch, x, xc);
+            gather(shape, ch, dy, gc);
+            // In place: the output gradient becomes dz = dy · act'(u), then the input gradient.
+            let (s, sx) = grad_pre(isa, xc, gc, a, b, mean[ch], rstd, act);
+            let (m_dz, m_dzx) = (s / n, sx / n);
+            grad_input(isa, xc, gc, a, m_dz, m_dzx, mean[ch], rstd);
+            scatter(shape, ch, gc, &out);
             // Σ dz is the shift's gradient; Σ dz·x̂ the scale's.
-            *result = (sx as f32, s as f32);
+            *result = (sx, s);
         });
     });
     let (dscale, dshift) = sums.into_iter().map(|(_, s)| s).unzip();
