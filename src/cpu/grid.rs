@@ -102,10 +102,10 @@ impl Grid {
 /// Lay `images` NCHW images (`src`, `channels` × `h` × `w` each) out in `grid` (`dst`, `channels` rows of
 /// `grid.stride`) with the pixels at lead `lead(pad)`; everything else zero.
 pub(crate) fn to_grid(dst: &mut [f32], grid: &Grid, pad: usize, src: &[f32], channels: usize, h: usize, w: usize) {
-    dst.fill(0.0);
     let images = src.len() / (channels * h * w);
     let lead = grid.lead(pad);
     if h * w == 1 {
+        dst.fill(0.0);
         // 1×1 maps (a linear layer's batch): a transpose, in blocks that stay in cache.
         const BLOCK: usize = 16;
         for c0 in (0..channels).step_by(BLOCK) {
@@ -119,16 +119,39 @@ pub(crate) fn to_grid(dst: &mut [f32], grid: &Grid, pad: usize, src: &[f32], cha
         }
         return;
     }
-    for c in 0..channels {
-        let row = &mut dst[c * grid.stride..(c + 1) * grid.stride];
-        for b in 0..images {
-            let plane = &src[(b * channels + c) * h * w..][..h * w];
-            for r in 0..h {
-                let at = lead + b * grid.image + r * grid.pitch;
-                copy_row(&mut row[at..at + w], &plane[r * w..(r + 1) * w]);
-            }
+    for (c, row) in dst.chunks_mut(grid.stride).enumerate() {
+        if c < channels {
+            fill_row(row, grid, lead, images, h, w, |b, r, out| {
+                copy_row(out, &src[((b * channels + c) * h + r) * w..][..w]);
+            });
+        } else {
+            row.fill(0.0);
         }
     }
+}
+
+/// Write one channel row of a grid: the pixels of row `r` of image `b` through `pixels(b, r, out)` (`w` values
+/// at their place), zeros everywhere else (each value written once).
+#[allow(clippy::too_many_arguments)]
+fn fill_row(
+    row: &mut [f32],
+    grid: &Grid,
+    lead: usize,
+    images: usize,
+    h: usize,
+    w: usize,
+    mut pixels: impl FnMut(usize, usize, &mut [f32]),
+) {
+    let mut done = 0;
+    for b in 0..images {
+        for r in 0..h {
+            let at = lead + b * grid.image + r * grid.pitch;
+            row[done..at].fill(0.0);
+            pixels(b, r, &mut row[at..at + w]);
+            done = at + w;
+        }
+    }
+    row[done..].fill(0.0);
 }
 
 /// `dst.copy_from_slice(src)`, with the short rows of small maps copied inline (a call to memcpy for a row of three
@@ -164,30 +187,27 @@ pub(crate) fn gradient_to_grid(
     w: usize,
     mut channel_sums: Option<&mut [f32]>,
 ) {
-    dst.fill(0.0);
     let images = dy.len() / (channels * h * w);
     let lead = grid.lead(pad);
-    for c in 0..channels {
-        let row = &mut dst[c * grid.stride..(c + 1) * grid.stride];
-        let mut sum = 0.0f32;
-        for b in 0..images {
-            let base = (b * channels + c) * h * w;
-            for r in 0..h {
-                let at = lead + b * grid.image + r * grid.pitch;
-                let out = &mut row[at..at + w];
-                let g = &dy[base + r * w..][..w];
-                match relu_output {
-                    Some(y) => {
-                        let y = &y[base + r * w..][..w];
-                        for ((o, &g), &y) in out.iter_mut().zip(g).zip(y) {
-                            *o = if y > 0.0 { g } else { 0.0 };
-                        }
-                    }
-                    None => copy_row(out, g),
-                }
-                sum += out.iter().sum::<f32>();
-            }
+    for (c, row) in dst.chunks_mut(grid.stride).enumerate() {
+        if c >= channels {
+            row.fill(0.0);
+            continue;
         }
+        let mut sum = 0.0f32;
+        fill_row(row, grid, lead, images, h, w, |b, r, out| {
+            let at = ((b * channels + c) * h + r) * w;
+            let g = &dy[at..at + w];
+            match relu_output {
+                Some(y) => {
+                    for ((o, &g), &y) in out.iter_mut().zip(g).zip(&y[at..at + w]) {
+                        *o = if y > 0.0 { g } else { 0.0 };
+                    }
+                }
+                None => copy_row(out, g),
+            }
+            sum += out.iter().sum::<f32>();
+        });
         if let Some(sums) = channel_sums.as_deref_mut() {
             sums[c] += sum;
         }
