@@ -12,7 +12,8 @@ Only the standard library here; PyTorch runs in the interpreter given by --pytho
 virtual environment outside the repository: `python3 -m venv /work/venv && /work/venv/bin/pip install torch numpy`).
 Threads: PyTorch through torch.set_num_threads, ticketlab through RAYON_NUM_THREADS; both processes are pinned to
 the first N cores with taskset where it exists. Timings on a shared machine move with its load: the table says what
-the load average was, and each pair runs back to back so both see about the same.
+the load average was, each pair runs back to back so both see about the same, and pairs repeat (--repeats) with the
+table showing medians.
 """
 
 import argparse
@@ -21,6 +22,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -54,10 +56,10 @@ def pytorch(python: str, model: str, width: str, batch: int, density: float, thr
            "--batch-size", str(batch), "--density", str(density), "--threads", str(threads),
            "--steps", str(steps), "--rounds", str(rounds)]
     out = run(pinned(threads, cmd))
-    m = re.search(r"images/s=([\d.]+)", out)
+    m = re.search(r"images/s=([\d.]+) images/CPU-s=([\d.]+)", out)
     if not m:
         sys.exit(f"unexpected PyTorch output: {out}")
-    return float(m.group(1)), out.strip()
+    return float(m.group(1)), float(m.group(2))
 
 
 def ticketlab(exe: str, model: str, width: str, batch: int, density: float, threads: int, steps: int, rounds: int):
@@ -68,9 +70,10 @@ def ticketlab(exe: str, model: str, width: str, batch: int, density: float, thre
     out = run(pinned(threads, cmd), env)
     for line in out.splitlines():
         cols = line.split()
-        # model width backend 1st-step 1st-masked dense-img/s masked-img/s ...
-        if len(cols) > 6 and cols[0] == model and cols[2] == "cpu":
-            return float(cols[5]), float(cols[6]), out
+        # model width backend 1st-step 1st-masked dense-img/s masked-img/s ratio (per round …) CPU-ratio dense-img/CPU-s
+        if len(cols) > 8 and cols[0] == model and cols[2] == "cpu":
+            dense_cpu, cpu_ratio = float(cols[-1]), float(cols[-2].rstrip("×"))
+            return float(cols[5]), float(cols[6]), dense_cpu, dense_cpu / cpu_ratio
     sys.exit(f"unexpected ticketlab bench output:\n{out}")
 
 
@@ -104,6 +107,8 @@ def main():
     p.add_argument("--density", type=float, default=0.1, help="density of the masked variant (ERK)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=2,
+                   help="run each PyTorch/ticketlab pair this many times, alternating; the table shows medians")
     args = p.parse_args()
     if not args.python:
         sys.exit("give the Python that has torch: --python PATH or TICKETLAB_TORCH_PYTHON=PATH")
@@ -118,21 +123,32 @@ def main():
             for threads in [int(t) for t in args.threads.split(",")]:
                 common = (model, width, batch)
                 run_args = (threads, args.steps, args.rounds)
-                torch_dense, _ = pytorch(args.python, *common, 1.0, *run_args)
-                torch_masked, _ = pytorch(args.python, *common, args.density, *run_args)
-                ours_dense, ours_masked, _ = ticketlab(args.ticketlab, *common, args.density, *run_args)
-                rows.append((model, width, batch, threads, torch_dense, ours_dense, torch_masked, ours_masked))
-                print(f"{model} batch {batch} threads {threads}: PyTorch {torch_dense:.0f}/{torch_masked:.0f}, "
-                      f"ticketlab {ours_dense:.0f}/{ours_masked:.0f} img/s", file=sys.stderr, flush=True)
+                runs = []
+                for _ in range(max(1, args.repeats)):
+                    td, td_cpu = pytorch(args.python, *common, 1.0, *run_args)
+                    tm, tm_cpu = pytorch(args.python, *common, args.density, *run_args)
+                    od, om, od_cpu, om_cpu = ticketlab(args.ticketlab, *common, args.density, *run_args)
+                    runs.append(((td, od, tm, om), (td_cpu, od_cpu, tm_cpu, om_cpu)))
+                wall = tuple(statistics.median(r[0][i] for r in runs) for i in range(4))
+                cpu = tuple(statistics.median(r[1][i] for r in runs) for i in range(4))
+                td, od, tm, om = wall
+                rows.append((model, width, batch, threads, wall, cpu))
+                print(f"{model} batch {batch} threads {threads}: PyTorch {td:.0f}/{tm:.0f}, "
+                      f"ticketlab {od:.0f}/{om:.0f} img/s", file=sys.stderr, flush=True)
 
-    print(f"Training-step throughput, images/s ({datetime.date.today()}, {cpu_name()}, {os.cpu_count()} cores; "
+    print(f"Training-step throughput ({datetime.date.today()}, {cpu_name()}, {os.cpu_count()} cores; "
           f"masked = density {args.density} ERK; load average {load_before} before, {load()} after)\n")
-    print("| model | width | batch | threads | PyTorch dense | ticketlab dense | ratio | PyTorch masked "
-          "| ticketlab masked | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for model, width, batch, threads, td, od, tm, om in rows:
-        print(f"| {model} | {width} | {batch} | {threads} | {td:.0f} | {od:.0f} | {od / td:.2f}× | {tm:.0f} "
-              f"| {om:.0f} | {om / tm:.2f}× |")
+    for title, pick in [("images/s (wall clock)", 4), ("images per CPU-second (all threads; steadier under load)", 5)]:
+        print(f"{title}:\n")
+        print("| model | width | batch | threads | PyTorch dense | ticketlab dense | ratio | PyTorch masked "
+              "| ticketlab masked | ratio |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for row in rows:
+            model, width, batch, threads = row[:4]
+            td, od, tm, om = row[pick]
+            print(f"| {model} | {width} | {batch} | {threads} | {td:.0f} | {od:.0f} | {od / td:.2f}× | {tm:.0f} "
+                  f"| {om:.0f} | {om / tm:.2f}× |")
+        print()
 
 
 if __name__ == "__main__":
