@@ -11,6 +11,7 @@ pub mod corrupt;
 pub mod cpu;
 pub mod data;
 pub mod ensembles;
+pub mod error;
 pub mod kernels;
 pub mod mask;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod pace;
 pub mod procedure;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod reproduce;
+pub mod results;
 pub mod rng;
 pub mod run;
 pub mod schedule;

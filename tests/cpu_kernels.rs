@@ -16,8 +16,8 @@ use ticketlab::cpu::{
     ConvShape, ConvSpec, Epilogue, Isa, Saved, SparseConv, Wanted, Weight, conv_backward_isa, conv_forward_isa,
     cpu_conv2d,
 };
+use ticketlab::error::read_f32;
 use ticketlab::rng::Rng;
-use ticketlab::train::read_f32;
 
 fn values(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.normal()).collect()
