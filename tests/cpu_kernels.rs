@@ -420,3 +420,30 @@ fn a_sparse_routed_network_on_the_cpu_matches_the_dense_one() {
         assert_close(&format!("dense gradient of {}", spec.params[i].name), g, d);
     }
 }
+
+#[test]
+fn the_activation_op_matches_burns() {
+    use burn::tensor::activation::gelu;
+    use ticketlab::cpu::{NormAct, cpu_activation};
+    let mut rng = Rng::new(19);
+    // Longer than one parallel piece, and not a multiple of any vector width.
+    let dims = [3, 24, 31, 31];
+    let n: usize = dims.iter().product();
+    let x: Vec<f32> = values(&mut rng, n).iter().map(|v| 3.0 * v).collect();
+    let dy = values(&mut rng, n);
+    for act in [NormAct::Gelu, NormAct::Relu] {
+        let run = |ours: bool| {
+            let xt = tensor(&x, dims).autodiff().require_grad();
+            let y = match (ours, act) {
+                (true, _) => cpu_activation(&xt, act).expect("flex"),
+                (false, NormAct::Gelu) => gelu(xt.clone()),
+                (false, _) => relu(xt.clone()),
+            };
+            let grads = (y.clone() * tensor(&dy, dims).autodiff()).sum().backward();
+            (read(y.inner()), read(xt.grad(&grads).unwrap()))
+        };
+        let (want, got) = (run(false), run(true));
+        assert_close(&format!("{act:?} output"), &got.0, &want.0);
+        assert_close(&format!("{act:?} gradient"), &got.1, &want.1);
+    }
+}

@@ -30,7 +30,7 @@ pub use norm::{
     NormAct, NormForward, NormGrads, NormShape, norm_act_backward, norm_act_eval, norm_act_forward, norm_backward_isa,
     norm_forward_isa,
 };
-pub use norm_op::{CpuNormBackend, NormOutput, cpu_batch_norm_act, cpu_batch_norm_act_eval};
+pub use norm_op::{CpuNormBackend, NormOutput, cpu_activation, cpu_batch_norm_act, cpu_batch_norm_act_eval};
 pub use op::{ConvSpec, CpuConvBackend, cpu_conv2d, cpu_kernels_enabled, cpu_sparse_linear, uses_cpu_kernels};
 pub use simd::Isa;
 pub use sparse::SparseConv;

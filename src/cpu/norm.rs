@@ -148,6 +148,34 @@ isa_dispatch! {
     fn sum_dev(v: &[f32], center: f32, square: bool) -> f32 => sum_dev_generic { avx512: [], avx2: [], portable: [] }
 }
 
+/// Pieces of an elementwise pass: long enough to amortise a task, short enough to spread over the threads.
+const ACT_PIECE: usize = 16 * 1024;
+
+/// `act(x)` elementwise.
+pub fn act_forward(x: &[f32], act: NormAct) -> Vec<f32> {
+    let isa = Isa::detect();
+    let mut y = vec![0.0; x.len()];
+    let mut pieces: Vec<(usize, &mut [f32])> = y.chunks_mut(ACT_PIECE).enumerate().collect();
+    par::for_each(&mut pieces, |(i, out)| {
+        let n = out.len();
+        affine_act(isa, &x[*i * ACT_PIECE..][..n], out, 1.0, 0.0, act);
+    });
+    y
+}
+
+/// The gradient of [`act_forward`]: `dy · act'(x)`.
+pub fn act_backward(x: &[f32], dy: &[f32], act: NormAct) -> Vec<f32> {
+    assert_eq!(x.len(), dy.len());
+    let isa = Isa::detect();
+    let mut dx = dy.to_vec();
+    let mut pieces: Vec<(usize, &mut [f32])> = dx.chunks_mut(ACT_PIECE).enumerate().collect();
+    par::for_each(&mut pieces, |(i, g)| {
+        let n = g.len();
+        grad_pre(isa, &x[*i * ACT_PIECE..][..n], g, 1.0, 0.0, 0.0, 1.0, act);
+    });
+    dx
+}
+
 isa_dispatch! {
     /// `out = act(a[c] · v + b[c])` over the consecutive maps of channels `c = 0, 1, …` of one image.
     fn affine_act_maps(v: &[f32], out: &mut [f32], a: &[f32], b: &[f32], act: NormAct)

@@ -11,7 +11,10 @@ use burn::backend::{
 };
 use burn::prelude::*;
 
-use super::norm::{NormAct, NormForward, NormGrads, NormShape, norm_act_backward, norm_act_eval, norm_act_forward};
+use super::norm::{
+    NormAct, NormForward, NormGrads, NormShape, act_backward, act_forward, norm_act_backward, norm_act_eval,
+    norm_act_forward,
+};
 use super::op::{cpu_kernels_enabled, uses_cpu_kernels};
 
 #[backend_extension(Flex, Autodiff)]
@@ -37,6 +40,10 @@ pub trait CpuNormBackend: burn::backend::Backend {
         eps: f32,
         act: NormAct,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// `act(x)` elementwise (differentiable).
+    fn cpu_act(x: FloatTensor<Self>, act: NormAct) -> FloatTensor<Self>;
+    /// Gradient of [`CpuNormBackend::cpu_act`]: `dy · act'(x)`.
+    fn cpu_act_backward(x: FloatTensor<Self>, dy: FloatTensor<Self>, act: NormAct) -> FloatTensor<Self>;
     /// The same with given (running) statistics, not differentiable.
     fn cpu_norm_act_eval(
         x: FloatTensor<Self>,
@@ -101,6 +108,16 @@ impl CpuNormBackend for Flex {
         (flex(dx, x.shape().to_vec()), flex(dscale, vec![c]), flex(dshift, vec![c]))
     }
 
+    fn cpu_act(x: FlexTensor, act: NormAct) -> FlexTensor {
+        let x = x.to_contiguous();
+        flex(act_forward(x.storage(), act), x.shape().to_vec())
+    }
+
+    fn cpu_act_backward(x: FlexTensor, dy: FlexTensor, act: NormAct) -> FlexTensor {
+        let (x, dy) = (x.to_contiguous(), dy.to_contiguous());
+        flex(act_backward(x.storage(), dy.storage(), act), x.shape().to_vec())
+    }
+
     fn cpu_norm_act_eval(
         x: FlexTensor,
         scale: FlexTensor,
@@ -123,6 +140,23 @@ impl CpuNormBackend for Flex {
             act,
         );
         flex(y, x.shape().to_vec())
+    }
+}
+
+/// The backward step of [`CpuNormBackend::cpu_act`]; the state is the checkpointed input and the activation.
+#[derive(Debug)]
+struct ActBackward;
+
+impl<B: Backend + CpuNormBackend> Backward<B, 1> for ActBackward {
+    type State = (NodeId, NormAct);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, act) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x);
+        if let [Some(node)] = ops.parents {
+            grads.register::<B>(node.id, B::cpu_act_backward(x, dy, act));
+        }
     }
 }
 
@@ -211,6 +245,20 @@ impl<B: Backend + CpuNormBackend, C: CheckpointStrategy> CpuNormBackend for Auto
         (Self::from_inner(dx), Self::from_inner(dscale), Self::from_inner(dshift))
     }
 
+    fn cpu_act(x: FloatTensor<Self>, act: NormAct) -> FloatTensor<Self> {
+        match ActBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), act);
+                prep.finish(state, B::cpu_act(x.into_primitive(), act))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::cpu_act(x.into_primitive(), act)),
+        }
+    }
+
+    fn cpu_act_backward(x: FloatTensor<Self>, dy: FloatTensor<Self>, act: NormAct) -> FloatTensor<Self> {
+        Self::from_inner(B::cpu_act_backward(Self::inner(x), Self::inner(dy), act))
+    }
+
     fn cpu_norm_act_eval(
         x: FloatTensor<Self>,
         scale: FloatTensor<Self>,
@@ -285,4 +333,13 @@ pub fn cpu_batch_norm_act_eval(
         eps as f32,
         act,
     )))
+}
+
+/// `act(x)` elementwise in one vector pass on the CPU backend, differentiable (the backward pass one more);
+/// `None` elsewhere.
+pub fn cpu_activation<const D: usize>(x: &Tensor<D>, act: NormAct) -> Option<Tensor<D>> {
+    if !(cpu_kernels_enabled() && uses_cpu_kernels(&x.device()) && x.dtype() == burn::tensor::DType::F32) {
+        return None;
+    }
+    Some(Tensor::from_dispatch(<Dispatch as CpuNormBackend>::cpu_act(x.clone().into_dispatch(), act)))
 }
