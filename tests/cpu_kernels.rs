@@ -447,3 +447,96 @@ fn the_activation_op_matches_burns() {
         assert_close(&format!("{act:?} gradient"), &got.1, &want.1);
     }
 }
+
+/// A network's logits through burn's own operations, op by op (what `Network::forward_with` computes without the CPU
+/// kernels), training mode, for the ops airbench, conv4 and VGG use.
+fn reference_network(spec: &ticketlab::model::NetSpec, params: &[Tensor<1>], x: Tensor<4>) -> Tensor<2> {
+    use burn::tensor::activation::gelu;
+    use burn::tensor::module::batch_norm_train;
+    use ticketlab::model::{Activation, BN_EPSILON, Op};
+    let shaped = |i: usize| -> Tensor<4> {
+        let s = &spec.params[i].shape;
+        params[i].clone().reshape([s[0], s[1], s[2], s[3]])
+    };
+    let (mut x4, mut x2) = (Some(x), None::<Tensor<2>>);
+    for op in &spec.ops {
+        match op {
+            Op::Conv { weight, bias, stride, padding, .. } => {
+                let opts = ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], 1);
+                x4 = Some(conv2d(x4.take().unwrap(), shaped(*weight), bias.map(|b| params[b].clone()), opts));
+            }
+            Op::BatchNorm(norm) => {
+                let shift = params[norm.shift].clone();
+                let scale = norm.scale.map_or_else(|| shift.ones_like(), |i| params[i].clone());
+                x4 = Some(batch_norm_train(x4.take().unwrap(), scale, shift, BN_EPSILON).output);
+            }
+            Op::Act(act) => match x4.take() {
+                Some(t) => x4 = Some(if *act == Activation::Relu { relu(t) } else { gelu(t) }),
+                None => x2 = x2.take().map(|t| if *act == Activation::Relu { relu(t) } else { gelu(t) }),
+            },
+            Op::MaxPool(size) => x4 = Some(max_pool2d(x4.take().unwrap(), MaxPoolOptions::new([*size; 2]))),
+            Op::Flatten => {
+                let [n, c, h, w] = x4.as_ref().unwrap().dims();
+                x2 = Some(x4.take().unwrap().reshape([n, c * h * w]));
+            }
+            Op::Linear { weight, bias } => {
+                let s = &spec.params[*weight].shape;
+                let mut y = x2.take().unwrap().matmul(params[*weight].clone().reshape([s[0], s[1]]).transpose());
+                if let Some(b) = bias {
+                    y = y + params[*b].clone().unsqueeze_dim(0);
+                }
+                x2 = Some(y);
+            }
+            Op::Scale(factor) => x2 = Some(x2.take().unwrap() * *factor),
+            other => panic!("reference_network: {other:?} not covered"),
+        }
+    }
+    x2.unwrap()
+}
+
+#[test]
+fn whole_networks_through_the_cpu_kernels_match_burns_operations() {
+    use ticketlab::model::{Arch, NetSpec, Network};
+    let device = Device::flex();
+    // airbench: the frozen 2×2 whitening conv (pad 0, 32 → 31), then conv → pool on odd sides (31 → 15 → 7 → 3) →
+    // BatchNorm → GELU; VGG: conv → BatchNorm → ReLU → pool; conv4: conv + ReLU (+ pool) and linear layers.
+    for (arch, width) in [(Arch::Airbench, 0.25), (Arch::Vgg11, 0.125), (Arch::Conv4, 0.25)] {
+        let spec = NetSpec::new(arch, width, 10);
+        let mut rng = Rng::new(20);
+        let mut values = spec.init_values(&mut rng);
+        if let Some(w) = spec.whitening() {
+            values[w] = (0..values[w].len()).map(|_| 0.5 * rng.normal()).collect();
+        }
+        let batch = 6;
+        let x: Vec<f32> = (0..batch * 3 * 32 * 32).map(|_| rng.normal()).collect();
+        let classes = spec.num_classes;
+        let r: Vec<f32> = (0..batch * classes).map(|_| rng.normal()).collect();
+        let run = |ours: bool| {
+            let net = Network::from_values(&spec, &values, &device);
+            let params: Vec<Tensor<1>> = (net.params.iter().zip(&spec.params))
+                .map(|(p, s)| if s.trainable() { p.clone().autodiff().require_grad() } else { p.clone().autodiff() })
+                .collect();
+            let input = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, 3, 32, 32]), &device).autodiff();
+            let logits = if ours {
+                let mut bn = net.bn.clone();
+                Network::forward_with(&spec, &params, &mut bn, input, true, &[])
+            } else {
+                reference_network(&spec, &params, input)
+            };
+            let weighting = Tensor::<2>::from_data(TensorData::new(r.clone(), [batch, classes]), &device).autodiff();
+            let grads = (logits.clone() * weighting).sum().backward();
+            let g: Vec<Option<Vec<f32>>> = params.iter().map(|p| p.grad(&grads).map(read)).collect();
+            (read(logits.inner().reshape([batch * classes])), g)
+        };
+        let (want, got) = (run(false), run(true));
+        assert_close(&format!("{arch} logits"), &got.0, &want.0);
+        for (i, (g, w)) in got.1.iter().zip(&want.1).enumerate() {
+            let name = &spec.params[i].name;
+            match (g, w) {
+                (Some(g), Some(w)) => assert_close(&format!("{arch} gradient of {name}"), g, w),
+                (None, None) => assert!(!spec.params[i].trainable(), "{arch}: {name} got no gradient"),
+                _ => panic!("{arch}: {name} has a gradient on one side only"),
+            }
+        }
+    }
+}
