@@ -162,7 +162,7 @@ pub fn conv_forward_isa(
             to_grid(input, &grid, s.pad, src, s.c_in, s.h, s.w);
             prod.run(isa, input, output, grid.len);
             if then.pool {
-                from_grid_pooled(out, arg, output, &grid, s.c_out, oh, ow, bias, then.relu);
+                from_grid_pooled(isa, out, arg, output, &grid, s.c_out, oh, ow, bias, then.relu);
             } else {
                 from_grid(out, output, &grid, s.c_out, oh, ow, bias, then.relu);
             }

@@ -9,6 +9,8 @@
 //! the k²-times larger im2col copy. The positions that are not pixels (the pad columns and rows) are computed too and
 //! dropped when the result is copied back to NCHW: 1/31 to 5/9 of the work on 31×31 down to 3×3 maps.
 
+use super::simd::{Isa, Simd, isa_dispatch};
+
 /// A stride-1 convolution with square kernel `k` and `pad` zeros on every side (`pad < k`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvShape {
@@ -248,9 +250,11 @@ pub(crate) fn from_grid(
 
 /// As [`from_grid`], followed by 2×2 max pooling (stride 2; a last odd row or column is dropped): `dst` holds
 /// `h/2 × w/2` maps and `argmax` which of the four inputs (0 top left, 1 top right, 2 bottom left, 3 bottom right)
-/// each output took, the first largest (or a NaN) in that order.
+/// each output took, the first largest (or a NaN) in that order. Per channel, the 2×2 maxima are taken at every
+/// position of the grid row in one vector pass ([`window_max`]), then the pooled outputs are picked from them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn from_grid_pooled(
+    isa: Isa,
     dst: &mut [f32],
     argmax: &mut [u8],
     src: &[f32],
@@ -263,32 +267,55 @@ pub(crate) fn from_grid_pooled(
 ) {
     let (ph, pw) = (h / 2, w / 2);
     let images = dst.len() / (channels * ph * pw);
-    for b in 0..images {
-        for c in 0..channels {
+    if images == 0 {
+        return;
+    }
+    // Windows at every position up to the last one pooled: they read inside the chunk's images.
+    let windows = (images - 1) * grid.image + 2 * (ph - 1) * grid.pitch + 2 * pw - 1;
+    let (mut maxima, mut which) = (vec![0.0f32; windows], vec![0u8; windows]);
+    for c in 0..channels {
+        let row = &src[c * grid.len..(c + 1) * grid.len];
+        window_max(isa, row, grid.pitch, &mut maxima, &mut which);
+        let add = bias.map_or(0.0, |bias| bias[c]);
+        for b in 0..images {
             let base = (b * channels + c) * ph * pw;
             let (plane, arg) = (&mut dst[base..base + ph * pw], &mut argmax[base..base + ph * pw]);
-            let row = &src[c * grid.len..(c + 1) * grid.len];
-            let add = bias.map_or(0.0, |bias| bias[c]);
             for r in 0..ph {
                 let top_at = b * grid.image + 2 * r * grid.pitch;
-                let top = &row[top_at..top_at + 2 * pw];
-                let bottom = &row[top_at + grid.pitch..top_at + grid.pitch + 2 * pw];
                 let (out, arg) = (&mut plane[r * pw..(r + 1) * pw], &mut arg[r * pw..(r + 1) * pw]);
-                for col in 0..pw {
-                    let v = [top[2 * col], top[2 * col + 1], bottom[2 * col], bottom[2 * col + 1]];
-                    // Branch-free running maximum; `!(v <= m) && m == m` takes v if larger or NaN, keeps a NaN.
-                    let (mut m, mut best) = (v[0], 0u8);
-                    for (i, &v) in v.iter().enumerate().skip(1) {
-                        let take = !(v <= m) && m == m;
-                        m = if take { v } else { m };
-                        best = if take { i as u8 } else { best };
-                    }
+                let (m, a) = (&maxima[top_at..top_at + 2 * pw - 1], &which[top_at..top_at + 2 * pw - 1]);
+                for ((o, a), (m, &best)) in out.iter_mut().zip(arg).zip(m.iter().step_by(2).zip(a.iter().step_by(2))) {
                     let m = m + add;
-                    out[col] = if relu && m < 0.0 { 0.0 } else { m };
-                    arg[col] = best;
+                    *o = if relu && m < 0.0 { 0.0 } else { m };
+                    *a = best;
                 }
             }
         }
+    }
+}
+
+isa_dispatch! {
+    /// For every position `q < maxima.len()` of `row`, the largest of `row[q]`, `row[q + 1]`, `row[q + pitch]`,
+    /// `row[q + pitch + 1]` and which of them (0–3) it is: the first largest, or the first NaN.
+    fn window_max(row: &[f32], pitch: usize, maxima: &mut [f32], which: &mut [u8])
+        => window_max_generic { avx512: [], avx2: [], portable: [] }
+}
+
+#[inline(always)]
+fn window_max_generic<S: Simd>(row: &[f32], pitch: usize, maxima: &mut [f32], which: &mut [u8]) {
+    let n = maxima.len();
+    let (top, bottom) = (&row[..n + 1], &row[pitch..pitch + n + 1]);
+    let windows = top.iter().zip(&top[1..]).zip(bottom.iter().zip(&bottom[1..]));
+    for ((m, w), ((&a, &b), (&c, &d))) in maxima.iter_mut().zip(which.iter_mut()).zip(windows) {
+        // Branch-free running maximum (vectorised); `!(v <= m) && m == m` takes v if larger or NaN, keeps a NaN.
+        let (mut best, mut at) = (a, 0u8);
+        for (i, v) in [(1u8, b), (2, c), (3, d)] {
+            let take = !(v <= best) && best == best;
+            best = if take { v } else { best };
+            at = if take { i } else { at };
+        }
+        *m = best;
+        *w = at;
     }
 }
 
