@@ -8,6 +8,7 @@ pub mod bench;
 pub mod chart;
 pub mod config;
 pub mod corrupt;
+pub mod cpu;
 pub mod data;
 pub mod ensembles;
 pub mod error;

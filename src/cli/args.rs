@@ -158,8 +158,11 @@ pub(super) struct BenchArgs {
     /// ΔT at which the RigL update's share of training time is reported
     #[arg(long, default_value_t = 100)]
     pub(super) update_every: usize,
-    /// Sparsities of the dense vs sparse linear-layer comparison, comma-separated, or "none"
-    /// [default: 0.5,0.8,0.9,0.95,0.98; 0.5,0.9,0.98 with --quick]
+    /// RigL mask updates timed for that figure; 0 skips it [default: 4; 2 with --quick]
+    #[arg(long)]
+    pub(super) updates: Option<usize>,
+    /// Sparsities of the dense vs sparse linear-layer (and, on the CPU, conv-layer) comparison, comma-separated,
+    /// or "none" [default: 0.5,0.8,0.9,0.95,0.98; 0.5,0.9,0.98 with --quick]
     #[arg(long)]
     pub(super) sparsities: Option<String>,
     /// A fast version (conv4, fewer steps and sparsities)

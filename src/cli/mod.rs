@@ -62,6 +62,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     opts.rounds = args.rounds;
     opts.density = args.density;
     opts.update_every = args.update_every;
+    opts.updates = args.updates.unwrap_or(opts.updates);
     match args.sparsities.as_deref() {
         None => {}
         Some("" | "none") => opts.sparsities.clear(),

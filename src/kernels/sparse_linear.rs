@@ -358,10 +358,12 @@ fn median(v: &mut [f64]) -> f64 {
 /// When the trainer computes masked linear layers through the sparse path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SparsePath {
-    /// Where [`sparse_linear_wins`] measures it faster.
+    /// Where [`sparse_linear_wins`] measures it faster (linear layers on wgpu); convolutions on the CPU backend at
+    /// or below `SparseConv::MAX_DENSITY`.
     #[default]
     Auto,
-    /// Every masked linear layer on a wgpu device (for tests and comparisons).
+    /// Every masked linear layer on a wgpu device and every masked convolution on the CPU backend (for tests and
+    /// comparisons).
     Always,
     /// Never: dense matmuls over the masked weights.
     Never,
