@@ -82,9 +82,9 @@ pub trait SparseLinearBackend: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-fn dims_binding(like: &CubeTensor, shape: SparseShape, batch: usize) -> burn::cubecl::server::BufferBinding {
-    let dims = [shape.rows as u32, shape.cols as u32, shape.nnz as u32, batch as u32];
-    like.client.create_from_slice(bytemuck::cast_slice(&dims)).binding()
+/// The kernels' parameters after the grid's: `[rows, cols, nnz, batch]`.
+fn dims(shape: SparseShape, batch: usize) -> [u32; 4] {
+    [shape.rows as u32, shape.cols as u32, shape.nnz as u32, batch as u32]
 }
 
 /// An uninitialised contiguous f32 tensor of `shape` on `like`'s device.
@@ -123,12 +123,8 @@ impl SparseLinearBackend for Cube {
         let threads = shape.rows + shape.cols;
         for (pass, n) in [(0u32, threads), (1, 2), (2, threads)] {
             let params = [pass, shape.rows as u32, shape.cols as u32, shape.nnz as u32];
-            let bindings = vec![
-                mask.handle.clone().binding(),
-                index.handle.clone().binding(),
-                client.create_from_slice(bytemuck::cast_slice(&params)).binding(),
-            ];
-            launch_grid(LAYOUT, &mask, n, bindings);
+            let bindings = vec![mask.handle.clone().binding(), index.handle.clone().binding()];
+            launch_grid(LAYOUT, &mask, n, bindings, &params);
         }
         index
     }
@@ -147,9 +143,8 @@ impl SparseLinearBackend for Cube {
             weight.handle.binding(),
             index.handle.binding(),
             y.handle.clone().binding(),
-            dims_binding(&xt, shape, batch),
         ];
-        launch_grid(FORWARD, &xt, vec4_threads(batch, shape.rows), bindings);
+        launch_grid(FORWARD, &xt, vec4_threads(batch, shape.rows), bindings, &dims(shape, batch));
         y
     }
 
@@ -167,9 +162,8 @@ impl SparseLinearBackend for Cube {
             weight.handle.binding(),
             index.handle.binding(),
             dx.handle.clone().binding(),
-            dims_binding(&dyt, shape, batch),
         ];
-        launch_grid(DX, &dyt, vec4_threads(batch, shape.cols), bindings);
+        launch_grid(DX, &dyt, vec4_threads(batch, shape.cols), bindings, &dims(shape, batch));
         dx
     }
 
@@ -188,9 +182,8 @@ impl SparseLinearBackend for Cube {
                 xt.handle.clone().binding(),
                 index.handle.binding(),
                 dw.handle.clone().binding(),
-                dims_binding(&dyt, shape, batch),
             ];
-            launch_grid(DW, &dyt, shape.nnz, bindings);
+            launch_grid(DW, &dyt, shape.nnz, bindings, &dims(shape, batch));
         }
         dw
     }
