@@ -6,6 +6,7 @@ use web_time::Instant;
 
 use crate::config::TrainConfig;
 use crate::ensembles::{EnsembleKind, EnsembleResult, run_ensemble};
+use crate::model::NetSpec;
 use crate::pace::Pacer;
 use crate::run::RunResult;
 use crate::sparsity::Method;
@@ -28,6 +29,30 @@ impl Outcome {
             Outcome::Imp(r) => &r.config,
             Outcome::Ensemble(r) => &r.config,
         }
+    }
+
+    /// How many classes the network predicts, as its test results record it.
+    pub fn classes(&self) -> usize {
+        let classes = match self {
+            Outcome::Run(r) => r.test.confusion.len(),
+            Outcome::Imp(r) => r.rounds.first().map_or(10, |r| r.ticket.test.confusion.len()),
+            Outcome::Ensemble(r) => r.ensemble.confusion.len(),
+        };
+        classes.max(1)
+    }
+
+    /// Whether the result holds together, as one read from a file must before anything looks inside it: a valid
+    /// configuration, and every mask it holds shaped like the network that configuration describes.
+    pub fn validate(&self) -> Result<(), String> {
+        let config = self.config();
+        config.validate().map_err(|e| format!("its configuration is invalid: {e}"))?;
+        if let Outcome::Imp(r) = self {
+            let spec = NetSpec::new(config.model, config.width, self.classes());
+            for round in &r.rounds {
+                round.masks.check_shape(&spec).map_err(|e| format!("the masks of round {}: {e}", round.round))?;
+            }
+        }
+        Ok(())
     }
 }
 

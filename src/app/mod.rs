@@ -8,7 +8,7 @@ mod gpu;
 mod maskview;
 mod presets;
 mod session;
-mod views;
+pub mod views;
 #[cfg(target_arch = "wasm32")]
 mod web;
 
@@ -417,7 +417,7 @@ impl TicketlabApp {
         if ui.button("Open saved run (path above)").clicked() {
             let path = self.path_input.trim().to_string();
             match std::fs::read(&path).map_err(|e| format!("could not read {path}: {e}")) {
-                Ok(bytes) => self.open_saved(&bytes),
+                Ok(bytes) => self.open_saved(&path, &bytes),
                 Err(e) => self.message = Some((true, e)),
             }
         }
@@ -427,8 +427,8 @@ impl TicketlabApp {
         }
     }
 
-    fn open_saved(&mut self, bytes: &[u8]) {
-        match parse_saved_run(bytes) {
+    fn open_saved(&mut self, file: &str, bytes: &[u8]) {
+        match parse_saved_run(file, bytes) {
             Ok(outcome) => {
                 self.config = outcome.config().clone();
                 self.tab = tab_for(&self.config);
@@ -500,7 +500,7 @@ impl TicketlabApp {
             Err(e) => return self.message = Some((true, e)),
         };
         match usage {
-            FileUse::SavedRun => self.open_saved(&files[0].1),
+            FileUse::SavedRun => self.open_saved(&files[0].0, &files[0].1),
             FileUse::Cifar10 => match crate::data::cifar10_from_files(&files) {
                 Ok(splits) => {
                     let spec =
