@@ -251,7 +251,7 @@ fn time_steps(t: &mut Trainer, n: usize) -> Result<(f64, Option<f64>), String> {
     for _ in 0..n {
         t.train_step();
     }
-    sync(&t.device)?;
+    sync(t.device())?;
     let _ = t.take_pending_metrics();
     let n = n.max(1) as f64;
     let cpu = match (cpu, process_cpu_time()) {

@@ -1,12 +1,18 @@
-//! A training run's full configuration: what a CLI invocation, a JSON result and a shared link all carry.
+//! A training run's full configuration: what a CLI invocation, a JSON result and a shared link all carry. The
+//! settings of the procedures (IMP's rounds, the ensembles) live here too, below the code that runs them.
+
+pub mod ensemble;
+pub mod imp;
 
 use serde::{Deserialize, Serialize};
+
+pub use ensemble::{EnsembleKind, EnsembleSettings, Regrow};
+pub use imp::{ImpSettings, Rewind};
 
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
 use crate::schedule::LrSchedule;
 use crate::sparsity::{Distribution, DstSettings, Method};
-use crate::tickets::ImpSettings;
 
 /// Where the images come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,7 +105,7 @@ pub struct TrainConfig {
     /// Evaluate on the test set every this many steps (0 = at the end of each epoch).
     pub eval_every: usize,
     /// The ensemble procedure (none: a single run) and its settings.
-    pub ensemble: crate::ensembles::EnsembleSettings,
+    pub ensemble: EnsembleSettings,
 }
 
 impl Default for TrainConfig {
@@ -127,7 +133,7 @@ impl Default for TrainConfig {
             seed: 0,
             data_seed: None,
             eval_every: 0,
-            ensemble: crate::ensembles::EnsembleSettings::default(),
+            ensemble: EnsembleSettings::default(),
         }
     }
 }

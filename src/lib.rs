@@ -10,6 +10,7 @@ pub mod config;
 pub mod corrupt;
 pub mod data;
 pub mod ensembles;
+pub mod error;
 pub mod kernels;
 pub mod mask;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod pace;
 pub mod procedure;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod reproduce;
+pub mod results;
 pub mod rng;
 pub mod run;
 pub mod schedule;

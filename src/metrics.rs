@@ -173,6 +173,51 @@ fn mean(sum: f64, n: usize) -> f64 {
     if n == 0 { 0.0 } else { sum / n as f64 }
 }
 
+/// A mean over seeds or runs and the sample standard deviation (`None` for one value); the values are kept for the
+/// JSON. `reproduce`'s tables and `collect`'s merged results both use it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: Option<f64>,
+    pub values: Vec<f64>,
+}
+
+impl Stat {
+    /// The mean and spread of every value (a NaN among them makes the mean NaN, shown as "–").
+    pub fn of(values: &[f64]) -> Stat {
+        let values = values.to_vec();
+        let n = values.len() as f64;
+        let mean = if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / n };
+        let std =
+            (values.len() > 1).then(|| (values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+        Stat { mean, std, values }
+    }
+
+    /// The mean and spread of the finite values only (a missing measurement is NaN); mean NaN when there are none.
+    pub fn of_finite(values: &[f64]) -> Stat {
+        Stat::of(&values.iter().copied().filter(|v| v.is_finite()).collect::<Vec<_>>())
+    }
+
+    /// Seed-by-seed `f(a, b)` of two statistics over the same seeds (finite results only).
+    pub fn paired(a: &Stat, b: &Stat, f: impl Fn(f64, f64) -> f64) -> Stat {
+        Stat::of_finite(&a.values.iter().zip(&b.values).map(|(&x, &y)| f(x, y)).collect::<Vec<_>>())
+    }
+
+    /// `mean ± std` to `decimals` places, the mean alone for one value, "–" without a finite mean.
+    pub fn show(&self, decimals: usize) -> String {
+        match (self.mean.is_finite(), self.std) {
+            (false, _) => "–".into(),
+            (true, Some(std)) => format!("{:.decimals$} ± {std:.decimals$}", self.mean),
+            (true, None) => format!("{:.decimals$}", self.mean),
+        }
+    }
+
+    /// The standard deviation, 0 for a single value.
+    pub fn spread(&self) -> f64 {
+        self.std.unwrap_or(0.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +376,19 @@ mod tests {
         let json = serde_json::to_string(&m).unwrap();
         assert!(json.contains("\"per_class_accuracy\":[1.0,null,null]"), "{json}");
         assert_eq!(serde_json::from_str::<EvalMetrics>(&json).unwrap(), m);
+    }
+
+    #[test]
+    fn stats_show_mean_and_sample_spread_and_skip_missing_values_when_asked() {
+        let s = Stat::of(&[70.0, 72.0]);
+        assert_eq!(s.mean, 71.0);
+        assert!((s.std.unwrap() - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(s.show(2), "71.00 ± 1.41");
+        assert_eq!(Stat::of(&[3.0]).show(1), "3.0");
+        assert_eq!(Stat::of(&[f64::NAN]).show(2), "–");
+        assert!(Stat::of(&[1.0, f64::NAN]).mean.is_nan(), "every value counts");
+        assert_eq!(Stat::of_finite(&[1.0, f64::NAN, 3.0]).values, vec![1.0, 3.0]);
+        assert_eq!(Stat::of_finite(&[1.0, f64::NAN, 3.0]).mean, 2.0);
+        assert_eq!(Stat::paired(&Stat::of(&[3.0, 5.0]), &Stat::of(&[1.0, 1.0]), |a, b| a - b).values, vec![2.0, 4.0]);
     }
 }

@@ -13,7 +13,7 @@ use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{SparseLinear, SparsePath, SparseShape};
+use crate::kernels::{SparseLinear, SparsePath, SparseShape, lerp};
 use crate::rng::Rng;
 
 pub const BN_EPSILON: f64 = 1e-5;
@@ -472,6 +472,19 @@ impl Network {
                 SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz)
             })
             .collect()
+    }
+
+    /// (1 − α)·self + α·other for every parameter and BatchNorm statistic (a soup, a point on a linear path).
+    pub fn interpolate(&self, other: &Network, alpha: f64) -> Network {
+        let alpha = alpha as f32;
+        let params = self.params.iter().zip(&other.params).map(|(x, y)| lerp(x.clone(), y.clone(), alpha)).collect();
+        let bn = (self.bn.iter().zip(&other.bn))
+            .map(|(x, y)| BnStats {
+                mean: lerp(x.mean.clone(), y.mean.clone(), alpha),
+                var: lerp(x.var.clone(), y.var.clone(), alpha),
+            })
+            .collect();
+        Network { params, bn }
     }
 }
 

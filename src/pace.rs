@@ -4,7 +4,9 @@
 //! app's pacer reports progress to the UI, waits while the user pauses, yields to the browser between frames, and
 //! cancels the procedure when the run is reset.
 
-use crate::train::{TrainError, Trainer};
+use crate::error::TrainError;
+use crate::results::ImpRound;
+use crate::train::Trainer;
 
 /// News from a procedure besides its steps.
 #[derive(Clone, Debug)]
@@ -12,7 +14,7 @@ pub enum News {
     /// A new network starts training (an IMP round, a control, an ensemble member), with a label for the UI.
     Stage(String),
     /// An IMP round finished.
-    Round(Box<crate::tickets::ImpRound>),
+    Round(Box<ImpRound>),
 }
 
 #[allow(async_fn_in_trait)] // used with generics only, never as `dyn`

@@ -4,14 +4,16 @@
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use crate::config::TrainConfig;
-use crate::ensembles::{EnsembleKind, EnsembleResult, run_ensemble};
+use crate::config::{EnsembleKind, TrainConfig};
+use crate::ensembles::run_ensemble;
+use crate::error::TrainError;
 use crate::model::NetSpec;
 use crate::pace::Pacer;
-use crate::run::RunResult;
+use crate::results::{EnsembleResult, ImpResult, RunResult};
+use crate::run::train_out;
 use crate::sparsity::Method;
-use crate::tickets::{ImpResult, run_colt, run_imp, train_out};
-use crate::train::{TrainData, TrainError, Trainer};
+use crate::tickets::{run_colt, run_imp};
+use crate::train::{TrainData, Trainer};
 
 /// What a finished procedure produced.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,5 +78,5 @@ pub async fn run_procedure(
     let start = Instant::now();
     train_out(&mut trainer, pacer).await?;
     let wall = start.elapsed().as_secs_f64();
-    Ok(Outcome::Run(Box::new(RunResult::collect(&trainer, backend, trainer.step, wall, None).await?)))
+    Ok(Outcome::Run(Box::new(RunResult::collect(&trainer, backend, trainer.step(), wall, None).await?)))
 }

@@ -1,37 +1,12 @@
-//! Driving a [`Trainer`] to the end of its run and collecting the result the CLI writes as JSON.
+//! Driving a [`Trainer`] to the end of its run: with progress reports and a [`RunResult`] (the `train` command),
+//! or under a [`Pacer`] (the networks of every procedure).
 
-use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use crate::accounting::Accounting;
-use crate::config::TrainConfig;
-use crate::metrics::EvalMetrics;
-use crate::train::{CurvePoint, Split, TrainError, Trainer};
-
-/// Version of the JSON result format.
-pub const RESULT_FORMAT: u32 = 1;
-
-/// What a finished (or stopped) run reports.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunResult {
-    pub format: u32,
-    pub config: TrainConfig,
-    pub backend: String,
-    pub steps: usize,
-    pub curves: Vec<CurvePoint>,
-    pub test: EvalMetrics,
-    pub validation: Option<EvalMetrics>,
-    pub accounting: Accounting,
-    pub layer_densities: Vec<f64>,
-    /// The dynamic methods' mask updates (empty for static masks).
-    pub mask_updates: Vec<crate::sparsity::MaskUpdate>,
-    /// ℓ₂ distance of the prunable weights from initialisation.
-    pub l2_from_start: f64,
-    pub images_per_second: f64,
-    pub wall_seconds: f64,
-    /// Why the run stopped early (divergence), if it did.
-    pub stopped_early: Option<String>,
-}
+use crate::error::TrainError;
+use crate::pace::Pacer;
+use crate::results::{RunResult, Trained};
+use crate::train::{Split, Trainer};
 
 /// A progress report for a progress bar.
 #[derive(Clone, Debug)]
@@ -56,7 +31,7 @@ pub async fn run_to_end(
     mut on_progress: impl FnMut(&Progress),
 ) -> Result<RunResult, TrainError> {
     let start = Instant::now();
-    let first_step = trainer.step;
+    let first_step = trainer.step();
     let mut stopped_early = None;
     trainer.prepare().await?;
     while !trainer.is_done() {
@@ -67,7 +42,7 @@ pub async fn run_to_end(
         let eval_due = trainer.eval_due();
         let outcome = if eval_due {
             trainer.record_point().await.map(|p| p.train_loss.zip(p.train_accuracy).map(|t| (t, p.test_accuracy)))
-        } else if trainer.step.is_multiple_of(log_every.max(1)) {
+        } else if trainer.step().is_multiple_of(log_every.max(1)) {
             trainer.take_train_metrics().await.map(|t| t.map(|t| (t, None)))
         } else {
             Ok(None)
@@ -76,13 +51,13 @@ pub async fn run_to_end(
             Ok(Some(((train_loss, train_accuracy), test_accuracy))) => {
                 let seconds = start.elapsed().as_secs_f64().max(1e-9);
                 on_progress(&Progress {
-                    step: trainer.step,
-                    total_steps: trainer.total_steps,
+                    step: trainer.step(),
+                    total_steps: trainer.total_steps(),
                     epoch: trainer.epoch(),
                     lr: trainer.lr(),
                     train_loss,
                     train_accuracy,
-                    images_per_second: ((trainer.step - first_step) * trainer.batch_size()) as f64 / seconds,
+                    images_per_second: ((trainer.step() - first_step) * trainer.batch_size()) as f64 / seconds,
                     test_accuracy,
                 });
             }
@@ -95,39 +70,27 @@ pub async fn run_to_end(
         }
     }
     let wall_seconds = start.elapsed().as_secs_f64();
-    RunResult::collect(trainer, backend, trainer.step - first_step, wall_seconds, stopped_early).await
+    RunResult::collect(trainer, backend, trainer.step() - first_step, wall_seconds, stopped_early).await
 }
 
-impl RunResult {
-    /// The result of `trainer` as it stands: final evaluations, accounting and mask history. `steps_timed` steps
-    /// took `wall_seconds`.
-    pub async fn collect(
-        trainer: &Trainer,
-        backend: &str,
-        steps_timed: usize,
-        wall_seconds: f64,
-        stopped_early: Option<String>,
-    ) -> Result<RunResult, TrainError> {
-        let test = trainer.evaluate(Split::Test).await?;
-        let validation = match trainer.val_set {
-            Some(_) => Some(trainer.evaluate(Split::Validation).await?),
-            None => None,
-        };
-        Ok(RunResult {
-            format: RESULT_FORMAT,
-            config: trainer.config.clone(),
-            backend: backend.to_string(),
-            steps: trainer.step,
-            curves: trainer.curves.clone(),
-            test,
-            validation,
-            accounting: trainer.accounting(),
-            layer_densities: trainer.masks.layer_densities(),
-            mask_updates: trainer.mask_updates.clone(),
-            l2_from_start: trainer.l2_from_start().await?,
-            images_per_second: (steps_timed * trainer.batch_size()) as f64 / wall_seconds.max(1e-9),
-            wall_seconds,
-            stopped_early,
-        })
+/// Train one network to the end of its schedule (from its current step), evaluating when the configuration asks,
+/// and summarise it.
+pub async fn train_out(trainer: &mut Trainer, pacer: &mut impl Pacer) -> Result<Trained, TrainError> {
+    trainer.prepare().await?;
+    while !trainer.is_done() {
+        trainer.train_step();
+        if trainer.has_pending_masks() {
+            trainer.sync_masks().await?;
+        }
+        if trainer.eval_due() {
+            trainer.record_point().await?;
+        }
+        pacer.after_step(trainer).await?;
     }
+    Ok(Trained {
+        test: trainer.evaluate(Split::Test).await?,
+        curves: trainer.curves().to_vec(),
+        l2_from_start: trainer.l2_from_start().await?,
+        train_flops: trainer.train_flops(),
+    })
 }

@@ -11,30 +11,20 @@ use burn::tensor::activation::softmax;
 use burn::tensor::loss::cross_entropy_with_logits;
 use serde::{Deserialize, Serialize};
 
+mod scoring;
+
 use crate::accounting::Accounting;
 use crate::config::TrainConfig;
-use crate::data::{DataError, DataSplits, Dataset, Normalizer, fill_batch};
+use crate::data::{DataSplits, Dataset, Normalizer, fill_batch};
+use crate::error::{TrainError, read_f32};
 use crate::kernels::{SparseLinear, SparsePath};
 use crate::mask::{Bits, Masks};
 use crate::metrics::{EvalMetrics, evaluate};
 use crate::model::{NetSpec, Network};
 use crate::optim::Optimizer;
 use crate::rng::Rng;
-use crate::sparsity::{DynamicSparsity, MaskUpdate, distribution, prune};
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error("training diverged: the loss became {loss} (checked at step {step})")]
-    Diverged { step: usize, loss: f32 },
-    #[error("reading results from the device failed: {0}")]
-    Readback(String),
-    #[error("the run was stopped")]
-    Cancelled,
-}
+use crate::schedule::LrSchedule;
+use crate::sparsity::{DynamicSparsity, MaskUpdate, Method, distribution};
 
 /// Load (or generate) the dataset a configuration names.
 #[cfg(not(target_arch = "wasm32"))]
@@ -93,16 +83,18 @@ impl TrainData {
     }
 }
 
+/// One network in training: its data, parameters, masks, optimiser state and history. Procedures drive it through
+/// its methods; its fields are its own.
 pub struct Trainer {
-    pub config: TrainConfig,
-    pub spec: NetSpec,
-    pub train_set: Arc<Dataset>,
-    pub val_set: Option<Arc<Dataset>>,
-    pub test_set: Arc<Dataset>,
-    pub normalizer: Normalizer,
-    pub device: Device,
-    pub net: Network,
-    pub masks: Masks,
+    config: TrainConfig,
+    spec: NetSpec,
+    train_set: Arc<Dataset>,
+    val_set: Option<Arc<Dataset>>,
+    test_set: Arc<Dataset>,
+    normalizer: Normalizer,
+    device: Device,
+    net: Network,
+    masks: Masks,
     /// 0/1 mask tensors on the device, indexed like `spec.params` (`None` for unmasked parameters). Ahead of
     /// `masks` while mask updates are pending (see [`Trainer::sync_masks`]).
     mask_tensors: Vec<Option<Tensor<1>>>,
@@ -118,26 +110,26 @@ pub struct Trainer {
     /// Mask updates done on the device but not yet read back: (step, drop fraction, masks).
     pending_updates: Vec<(usize, f64, Vec<Option<Tensor<1>>>)>,
     /// Every mask update so far, with the mask after it.
-    pub mask_updates: Vec<MaskUpdate>,
-    pub mask_snapshots: Vec<(usize, Masks)>,
-    pub initial_masks: Masks,
+    mask_updates: Vec<MaskUpdate>,
+    mask_snapshots: Vec<(usize, Masks)>,
+    initial_masks: Masks,
     /// Union of all masks so far (in-time over-parameterisation).
     ever_active: Masks,
     prepared: bool,
     /// The test metrics and softmax predictions of the latest curve point.
-    pub last_test: Option<(EvalMetrics, Vec<f32>)>,
-    pub optimizer: Optimizer,
+    last_test: Option<(EvalMetrics, Vec<f32>)>,
+    optimizer: Optimizer,
     /// Steps taken so far.
-    pub step: usize,
-    pub total_steps: usize,
-    pub steps_per_epoch: usize,
+    step: usize,
+    total_steps: usize,
+    steps_per_epoch: usize,
     order: Vec<usize>,
     loss_sum: Option<Tensor<1>>,
     correct_sum: Option<Tensor<1, Int>>,
     seen: usize,
-    pub curves: Vec<CurvePoint>,
+    curves: Vec<CurvePoint>,
     /// Training FLOPs spent so far (RigL's convention: a step costs 3× the sparse forward pass per example).
-    pub train_flops: f64,
+    train_flops: f64,
     /// Forward FLOPs per example of the masked network, kept current by `set_masks`.
     sparse_flops: f64,
     images: Vec<f32>,
@@ -224,7 +216,7 @@ impl Trainer {
             return Ok(());
         }
         if self.config.method.prunes_at_init() && self.config.density < 1.0 {
-            let masks = prune::prune_at_init(self).await?;
+            let masks = self.prune_at_init().await?;
             self.set_masks(masks);
         }
         Ok(())
@@ -512,12 +504,6 @@ pub fn labels_of(set: &Dataset) -> Vec<i64> {
     set.labels.iter().map(|&l| l as i64).collect()
 }
 
-/// Read a tensor back to the CPU.
-pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
-    let data = t.into_data_async().await.map_err(|e| TrainError::Readback(e.to_string()))?;
-    data.try_into_vec_as::<f32>().map_err(|e| TrainError::Readback(format!("{e:?}")))
-}
-
 /// Train loss and accuracy sums still on the device.
 pub struct PendingMetrics {
     loss_sum: Tensor<1>,
@@ -572,5 +558,121 @@ impl EvalJob {
     pub async fn run(self) -> Result<EvalMetrics, TrainError> {
         let probs = self.predict().await?;
         Ok(evaluate(&probs, self.spec.num_classes, &labels_of(&self.set)))
+    }
+}
+
+/// What procedures read of a trainer, and the few changes they make besides training it.
+impl Trainer {
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn spec(&self) -> &NetSpec {
+        &self.spec
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The parameters and BatchNorm statistics as they stand.
+    pub fn net(&self) -> &Network {
+        &self.net
+    }
+
+    /// The masks as last read back (see [`Trainer::sync_masks`]).
+    pub fn masks(&self) -> &Masks {
+        &self.masks
+    }
+
+    /// The masks this run (or its latest [`Trainer::set_masks`]) started from.
+    pub fn initial_masks(&self) -> &Masks {
+        &self.initial_masks
+    }
+
+    /// Every mask update so far.
+    pub fn mask_updates(&self) -> &[MaskUpdate] {
+        &self.mask_updates
+    }
+
+    /// The masks at the start and after each update, with their steps.
+    pub fn mask_snapshots(&self) -> &[(usize, Masks)] {
+        &self.mask_snapshots
+    }
+
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.steps_per_epoch
+    }
+
+    pub fn curves(&self) -> &[CurvePoint] {
+        &self.curves
+    }
+
+    /// The test metrics and softmax predictions of the latest curve point.
+    pub fn last_test(&self) -> Option<&(EvalMetrics, Vec<f32>)> {
+        self.last_test.as_ref()
+    }
+
+    /// Training FLOPs spent so far.
+    pub fn train_flops(&self) -> f64 {
+        self.train_flops
+    }
+
+    pub fn train_set(&self) -> &Arc<Dataset> {
+        &self.train_set
+    }
+
+    pub fn val_set(&self) -> Option<&Arc<Dataset>> {
+        self.val_set.as_ref()
+    }
+
+    pub fn test_set(&self) -> &Arc<Dataset> {
+        &self.test_set
+    }
+
+    pub fn normalizer(&self) -> Normalizer {
+        self.normalizer
+    }
+
+    /// Continue from step `step` of the schedule (a network rewound to step k trains only the rest of the run).
+    pub fn start_at(&mut self, step: usize) {
+        self.step = step;
+    }
+
+    /// Train on until `total_steps` steps in all (the learning-rate schedule stretches to the new length).
+    pub fn extend_to(&mut self, total_steps: usize) {
+        self.total_steps = total_steps;
+    }
+
+    /// The learning rate of the next steps, held constant (procedures with learning rates of their own set it
+    /// before each step).
+    pub fn set_constant_lr(&mut self, lr: f64) {
+        self.config.schedule = LrSchedule::Constant;
+        self.config.lr = lr;
+    }
+
+    /// No more mask updates: the method becomes static, and the current masks start a new mask history.
+    pub fn freeze_masks(&mut self) {
+        self.config.method = Method::Static;
+        let masks = self.masks.clone();
+        self.set_masks(masks);
+    }
+
+    /// Count one dense forward and backward pass on one batch in the training FLOPs (a regrowth by gradient).
+    pub fn count_dense_batch(&mut self) {
+        self.train_flops += 3.0 * self.dense_flops() * self.batch_size() as f64;
     }
 }

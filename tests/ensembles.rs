@@ -4,20 +4,21 @@
 
 use burn::prelude::*;
 
-use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::config::ensemble::{parse_corruptions, parse_severities};
+use ticketlab::config::{DatasetSpec, EnsembleKind, EnsembleSettings, Regrow, TrainConfig};
 use ticketlab::corrupt::{Corruption, corrupt_dataset};
 use ticketlab::data::synthetic;
 use ticketlab::ensembles::{
-    EnsembleKind, EnsembleResult, EnsembleSettings, Extras, Regrow, anti_random_pair, card_training_sets, edst_phases,
-    gate_choices, parse_corruptions, parse_severities, reexplore, run_ensemble, training_spectrum, uniform_soup,
+    anti_random_pair, card_training_sets, edst_phases, gate_choices, run_ensemble, training_spectrum, uniform_soup,
 };
+use ticketlab::error::{TrainError, read_f32};
 use ticketlab::mask::Masks;
 use ticketlab::model::{Arch, Network};
 use ticketlab::pace::Unpaced;
+use ticketlab::results::{EnsembleResult, Extras};
 use ticketlab::rng::Rng;
-use ticketlab::sparsity::{DstSettings, Method};
-use ticketlab::tickets::Scope;
-use ticketlab::train::{TrainData, TrainError, Trainer, read_f32};
+use ticketlab::sparsity::{DstSettings, Method, Scope, reexplore};
+use ticketlab::train::{TrainData, Trainer};
 
 fn config(kind: EnsembleKind, steps: usize) -> TrainConfig {
     TrainConfig {
@@ -124,7 +125,7 @@ fn reexploration_keeps_exact_counts() {
         t.train_step();
     }
     let device = Device::flex();
-    let masks = t.masks.clone();
+    let masks = t.masks().clone();
     let mut rng = Rng::new(5);
     let random = |rng: &mut Rng| -> Vec<Tensor<1>> {
         masks
@@ -137,7 +138,7 @@ fn reexploration_keeps_exact_counts() {
             .collect()
     };
     let (layerwise, dropped) =
-        pollster::block_on(reexplore(&t.net, &masks, 0.8, Scope::Layerwise, random(&mut rng), &device)).unwrap();
+        pollster::block_on(reexplore(t.net(), &masks, 0.8, Scope::Layerwise, random(&mut rng), &device)).unwrap();
     assert_eq!(layerwise.active_counts(), masks.active_counts(), "every layer keeps its count");
     let expected: usize = masks.active_counts().iter().map(|&a| (0.8 * a as f64).floor() as usize).sum();
     assert_eq!(dropped, expected);
@@ -147,7 +148,7 @@ fn reexploration_keeps_exact_counts() {
     assert!(overlap.intersection < masks.active(), "random regrowth moves weights");
     for (new, old) in layerwise.layers.iter().zip(&masks.layers) {
         // The largest magnitudes survive: every active weight above the (active − drop)-th largest stays.
-        let w = values(&t.net.params[old.param]);
+        let w = values(&t.net().params[old.param]);
         let mut active: Vec<f32> = old.bits.ones_indices().iter().map(|&i| w[i].abs()).collect();
         active.sort_by(|a, b| b.total_cmp(a));
         let keep = active.len() - (0.8 * active.len() as f64).floor() as usize;
@@ -157,13 +158,13 @@ fn reexploration_keeps_exact_counts() {
         }
     }
     let (global, dropped) =
-        pollster::block_on(reexplore(&t.net, &masks, 0.8, Scope::Global, random(&mut rng), &device)).unwrap();
+        pollster::block_on(reexplore(t.net(), &masks, 0.8, Scope::Global, random(&mut rng), &device)).unwrap();
     assert_eq!(global.active(), masks.active(), "the global count is exact");
     assert_eq!(dropped, (0.8 * masks.active() as f64).floor() as usize);
     // Setting the new masks zeroes what left and starts what came in at zero.
     t.set_masks(global.clone());
     for layer in &global.layers {
-        let w = values(&t.net.params[layer.param]);
+        let w = values(&t.net().params[layer.param]);
         assert!((0..w.len()).all(|i| layer.bits.get(i) || w[i] == 0.0));
     }
 }
@@ -196,8 +197,8 @@ fn anti_random_pairs_are_complementary() {
     let c = config(EnsembleKind::PruneTune, 8);
     let t = Trainer::with_data(TrainConfig { density: 1.0, ..c.clone() }, data(&c), Device::flex()).unwrap();
     for parent in [
-        t.masks.clone(),
-        Masks::random(&t.spec, &t.masks.active_counts().iter().map(|a| a / 3).collect::<Vec<_>>(), &mut Rng::new(1)),
+        t.masks().clone(),
+        Masks::random(t.spec(), &t.masks().active_counts().iter().map(|a| a / 3).collect::<Vec<_>>(), &mut Rng::new(1)),
     ] {
         let (a, b) = anti_random_pair(&parent, &mut Rng::new(7));
         let last = parent.layers.len() - 1;
@@ -222,7 +223,7 @@ fn anti_random_pairs_are_complementary() {
     assert_eq!(x.tune_steps, 4);
     assert_eq!(r.members.len(), 4);
     for pair in r.members.chunks(2) {
-        let prunable = |m: &ticketlab::ensembles::MemberResult| m.density;
+        let prunable = |m: &ticketlab::results::MemberResult| m.density;
         assert!(prunable(&pair[0]) < x.parent.density && prunable(&pair[1]) < x.parent.density);
     }
 }
@@ -231,7 +232,7 @@ fn anti_random_pairs_are_complementary() {
 fn uniform_soup_weights_are_the_mean() {
     let c = config(EnsembleKind::Soup, 8);
     let t = Trainer::with_data(c.clone(), data(&c), Device::flex()).unwrap();
-    let nets: Vec<Network> = (0..4).map(|s| Network::init(&t.spec, &mut Rng::new(100 + s), &Device::flex())).collect();
+    let nets: Vec<Network> = (0..4).map(|s| Network::init(t.spec(), &mut Rng::new(100 + s), &Device::flex())).collect();
     let soup = uniform_soup(&nets).unwrap();
     for (i, p) in soup.params.iter().enumerate() {
         let got = values(p);

@@ -3,14 +3,16 @@
 
 use burn::prelude::*;
 
-use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::config::{DatasetSpec, ImpSettings, Rewind, TrainConfig};
 use ticketlab::data::synthetic;
+use ticketlab::error::read_f32;
 use ticketlab::model::Arch;
 use ticketlab::pace::{News, Pacer, Unpaced};
 use ticketlab::rng::Rng;
-use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method};
-use ticketlab::tickets::{ImpSettings, Rewind, Scope, instability, run_colt, run_imp};
-use ticketlab::train::{TrainData, Trainer, read_f32};
+use ticketlab::run::train_out;
+use ticketlab::sparsity::{Anneal, Distribution, DstSettings, DynamicSparsity, Method, Scope};
+use ticketlab::tickets::{instability, run_colt, run_imp};
+use ticketlab::train::{TrainData, Trainer};
 
 fn config(method: Method) -> TrainConfig {
     TrainConfig {
@@ -44,22 +46,22 @@ fn values(t: &Tensor<1>) -> Vec<f32> {
 /// momentum exactly zero, newly grown weights and their momentum exactly zero right after the update.
 fn check_dynamic(config: TrainConfig) -> Trainer {
     let mut t = trainer(config);
-    let targets = t.masks.active_counts();
+    let targets = t.masks().active_counts();
     let mut updates = 0;
     while !t.is_done() {
-        let before = t.masks.clone();
+        let before = t.masks().clone();
         t.train_step();
         if !t.has_pending_masks() {
             continue;
         }
         pollster::block_on(t.sync_masks()).unwrap();
         updates += 1;
-        assert_eq!(t.masks.active_counts(), targets, "exact active counts after the update at step {}", t.step);
-        let record = t.mask_updates.last().unwrap();
+        assert_eq!(t.masks().active_counts(), targets, "exact active counts after the update at step {}", t.step());
+        let record = t.mask_updates().last().unwrap();
         assert_eq!(record.dropped, record.grown, "each layer regrows what it dropped");
-        for (layer, old) in t.masks.layers.iter().zip(&before.layers) {
-            let w = values(&t.net.params[layer.param]);
-            let m = t.optimizer.first_moment(layer.param).map(values).unwrap_or_else(|| vec![0.0; w.len()]);
+        for (layer, old) in t.masks().layers.iter().zip(&before.layers) {
+            let w = values(&t.net().params[layer.param]);
+            let m = t.optimizer().first_moment(layer.param).map(values).unwrap_or_else(|| vec![0.0; w.len()]);
             for i in 0..w.len() {
                 let (now, was) = (layer.bits.get(i), old.bits.get(i));
                 if !now || !was {
@@ -67,16 +69,16 @@ fn check_dynamic(config: TrainConfig) -> Trainer {
                         (w[i], m[i]),
                         (0.0, 0.0),
                         "{} [{i}] inactive or just grown",
-                        t.spec.params[layer.param].name
+                        t.spec().params[layer.param].name
                     );
                 }
             }
         }
     }
-    let settings = t.config.dst;
-    let expected = (1..=settings.end_step(t.total_steps)).filter(|s| s % settings.update_every == 0).count();
+    let settings = t.config().dst;
+    let expected = (1..=settings.end_step(t.total_steps())).filter(|s| s % settings.update_every == 0).count();
     assert_eq!(updates, expected, "updates happen every ΔT steps up to the end step");
-    assert_eq!(t.mask_updates.len(), expected);
+    assert_eq!(t.mask_updates().len(), expected);
     t
 }
 
@@ -102,9 +104,9 @@ fn set_rigl_and_dst_ee_keep_exact_counts_and_zero_regrowth() {
                 ..config(method)
             };
             let t = check_dynamic(c);
-            let last = t.mask_updates.last().expect("at least one update");
-            assert!(last.itop_rate >= t.masks.density() - 1e-12, "ITOP rate {} below density", last.itop_rate);
-            assert!(t.mask_updates.iter().any(|u| u.dropped.iter().sum::<usize>() > 0), "{method}: nothing moved");
+            let last = t.mask_updates().last().expect("at least one update");
+            assert!(last.itop_rate >= t.masks().density() - 1e-12, "ITOP rate {} below density", last.itop_rate);
+            assert!(t.mask_updates().iter().any(|u| u.dropped.iter().sum::<usize>() > 0), "{method}: nothing moved");
         }
     }
 }
@@ -113,15 +115,15 @@ fn set_rigl_and_dst_ee_keep_exact_counts_and_zero_regrowth() {
 fn itop_rate_only_grows_and_dynamic_runs_are_deterministic() {
     let run = || check_dynamic(config(Method::Set));
     let (a, b) = (run(), run());
-    assert_eq!(a.masks, b.masks, "same seed, same topology");
-    assert!(a.mask_updates.windows(2).all(|w| w[1].itop_rate >= w[0].itop_rate));
+    assert_eq!(a.masks(), b.masks(), "same seed, same topology");
+    assert!(a.mask_updates().windows(2).all(|w| w[1].itop_rate >= w[0].itop_rate));
     let other = check_dynamic(TrainConfig { seed: 9, ..config(Method::Set) });
-    assert_ne!(a.masks, other.masks);
+    assert_ne!(a.masks(), other.masks());
 }
 
 #[test]
 fn rigl_grows_where_the_dense_gradient_is_largest() {
-    // A single update with drop fraction 1: every layer's new mask is the top-|gradient| positions.
+    // In a training run: one update at step 1, exact counts (check_dynamic).
     let c = TrainConfig {
         steps: Some(4),
         dst: DstSettings {
@@ -134,8 +136,53 @@ fn rigl_grows_where_the_dense_gradient_is_largest() {
         ..config(Method::Rigl)
     };
     let t = check_dynamic(c);
-    assert_eq!(t.mask_updates.len(), 1);
-    assert_eq!(t.mask_updates[0].step, 1);
+    assert_eq!(t.mask_updates().len(), 1);
+    assert_eq!(t.mask_updates()[0].step, 1);
+
+    // The update itself, on known weights and gradients: it keeps the largest |w| among the active weights and
+    // grows exactly the positions with the largest |gradient| among the others (ties to the lower index).
+    let device = Device::flex();
+    let mut rng = Rng::new(5);
+    let n = 400;
+    let active = 120;
+    let drop = 60;
+    let w: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+    // Gradients with ties, so the order among equal magnitudes matters.
+    let g: Vec<f32> = (0..n).map(|_| (rng.below(40) as f32 - 20.0) / 10.0).collect();
+    let mask: Vec<f32> = {
+        let chosen = rng.permutation(n);
+        let mut m = vec![0.0; n];
+        chosen[..active].iter().for_each(|&i| m[i] = 1.0);
+        m
+    };
+    let tensor = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+    let masked_w: Vec<f32> = w.iter().zip(&mask).map(|(w, m)| w * m).collect();
+    let mut updater = DynamicSparsity::new(Method::Rigl, DstSettings::default(), 0, &[Some(tensor(&mask))]);
+    let new = updater.update(
+        1,
+        drop as f64 / active as f64,
+        &[tensor(&masked_w)],
+        &[tensor(&g)],
+        &[Some(tensor(&mask))],
+        &[Some(active)],
+    );
+    let new = values(new[0].as_ref().unwrap());
+    // The reference: sort by magnitude, larger first, then by index.
+    let top = |candidates: Vec<usize>, score: &dyn Fn(usize) -> f32, k: usize| -> Vec<usize> {
+        let mut c = candidates;
+        c.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+        c.truncate(k);
+        c
+    };
+    let kept = top((0..n).filter(|&i| mask[i] == 1.0).collect(), &|i| masked_w[i].abs(), active - drop);
+    let grown = top((0..n).filter(|i| !kept.contains(i)).collect(), &|i| g[i].abs(), drop);
+    let mut expected = vec![0.0; n];
+    kept.iter().chain(&grown).for_each(|&i| expected[i] = 1.0);
+    assert_eq!(new, expected, "kept: the largest |w|; grown: the largest |gradient| elsewhere");
+    assert_eq!(new.iter().filter(|&&v| v == 1.0).count(), active);
+    let smallest_grown = grown.iter().map(|&i| g[i].abs()).fold(f32::INFINITY, f32::min);
+    let not_grown = (0..n).filter(|&i| expected[i] == 0.0).map(|i| g[i].abs()).fold(0.0, f32::max);
+    assert!(smallest_grown >= not_grown, "no position left out has a larger gradient than one grown");
 }
 
 #[test]
@@ -147,16 +194,16 @@ fn pruning_at_init_hits_the_density_exactly_and_is_deterministic() {
             t
         };
         let t = run(1);
-        let target = (0.2 * t.masks.total() as f64).round() as usize;
-        assert_eq!(t.masks.active(), target, "{method}: exact global budget");
+        let target = (0.2 * t.masks().total() as f64).round() as usize;
+        assert_eq!(t.masks().active(), target, "{method}: exact global budget");
         if method == Method::Snip {
-            assert_eq!(t.masks.layer_densities()[0], 1.0, "first layer kept dense");
+            assert_eq!(t.masks().layer_densities()[0], 1.0, "first layer kept dense");
         }
-        assert_eq!(t.masks, run(1).masks, "{method}: deterministic");
-        assert_ne!(t.masks, run(2).masks, "{method}: depends on the initialisation");
+        assert_eq!(t.masks(), run(1).masks(), "{method}: deterministic");
+        assert_ne!(t.masks(), run(2).masks(), "{method}: depends on the initialisation");
         // Not a random mask: per-layer densities differ from ERK's.
-        let erk = trainer(config(Method::Static)).masks.layer_densities();
-        assert_ne!(t.masks.layer_densities(), erk, "{method}");
+        let erk = trainer(config(Method::Static)).masks().layer_densities();
+        assert_ne!(t.masks().layer_densities(), erk, "{method}");
     }
 }
 
@@ -164,7 +211,7 @@ fn pruning_at_init_hits_the_density_exactly_and_is_deterministic() {
 struct RoundsSeen(Vec<usize>);
 
 impl Pacer for RoundsSeen {
-    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::train::TrainError> {
+    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
         Ok(())
     }
 
@@ -222,10 +269,24 @@ fn imp_rewinds_to_the_initial_weights() {
     };
     let result = pollster::block_on(run_imp(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).unwrap();
     assert_eq!(result.rounds.len(), 2);
-    // The ticket of round 1 starts from θ₀ on its mask: training it on the same data moves it by a similar amount,
-    // not by nothing (it was not left at the trained weights) — and the controls were skipped.
-    assert!(result.rounds[1].ticket.l2_from_start > 0.0);
-    assert!(result.rounds[1].reinit.is_none());
+    assert!(result.rounds[1].reinit.is_none(), "the controls were skipped");
+    let ticket = &result.rounds[1].ticket;
+    // The ticket of round 1 is θ₀ (the seed's initialisation) on the round's mask, trained again: training exactly
+    // that by hand gives the same network, to the bit.
+    let dense = TrainConfig { density: 1.0, method: Method::Static, ..c.clone() };
+    let theta0 = trainer(dense.clone()).net().clone();
+    let mut by_hand = trainer(dense);
+    by_hand.set_masks(result.rounds[1].masks.clone());
+    by_hand.load_network(theta0);
+    let expected = pollster::block_on(train_out(&mut by_hand, &mut Unpaced)).unwrap();
+    assert_eq!(ticket.l2_from_start, expected.l2_from_start);
+    assert_eq!(ticket.test.accuracy, expected.test.accuracy);
+    assert_eq!(ticket.test.nll, expected.test.nll);
+    // Rewinding elsewhere (learning-rate rewinding keeps the trained weights) gives another ticket.
+    let lr = TrainConfig { imp: ImpSettings { rewind: Rewind::LearningRate, ..c.imp }, ..c.clone() };
+    let other = pollster::block_on(run_imp(&lr, data(&lr), Device::flex(), "cpu", &mut Unpaced)).unwrap();
+    assert_eq!(other.rounds[1].masks, result.rounds[1].masks, "the same round-1 mask");
+    assert_ne!(other.rounds[1].ticket.l2_from_start, ticket.l2_from_start, "from different weights");
     // The same run twice is the same.
     let again = pollster::block_on(run_imp(&c, data(&c), Device::flex(), "cpu", &mut Unpaced)).unwrap();
     assert_eq!(result.rounds[1].masks, again.rounds[1].masks);

@@ -1,5 +1,5 @@
-//! `ticketlab reproduce`: experiment names, the job lists each experiment expands to, the verdict logic on hand-made
-//! numbers, and one tiny experiment end to end.
+//! `ticketlab reproduce`: experiment names, the job lists each experiment expands to, and one tiny experiment end to
+//! end. The verdict logic has its unit tests beside it (`src/reproduce/verdict.rs`).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -7,8 +7,7 @@ use std::process::Command;
 use ticketlab::config::DatasetSpec;
 use ticketlab::model::Arch;
 use ticketlab::reproduce::{
-    Experiment, Order, Setup, Stat, Task, Verdict, compare, falls, index_markdown, non_decreasing, parse_seeds,
-    parse_selection, run_experiment, shape, with_label_noise,
+    Experiment, Setup, Task, index_markdown, parse_seeds, parse_selection, run_experiment, with_label_noise,
 };
 use ticketlab::sparsity::Method;
 
@@ -107,70 +106,6 @@ fn label_noise_changes_the_share_asked_for_and_never_keeps_the_label() {
     assert!(noisy.labels.iter().all(|&l| (l as usize) < noisy.num_classes));
     assert_eq!(noisy.images, data.train.images);
     assert_eq!(with_label_noise(&data.train, 0.2, 7).labels, noisy.labels, "seeded");
-}
-
-fn stat(values: &[f64]) -> Stat {
-    Stat::of(values)
-}
-
-#[test]
-fn verdicts_follow_the_numbers() {
-    let s = stat(&[70.0, 72.0]);
-    assert_eq!(s.mean, 71.0);
-    assert!((s.std.unwrap() - 2f64.sqrt()).abs() < 1e-12);
-    assert_eq!(s.show(2), "71.00 ± 1.41");
-    assert_eq!(stat(&[f64::NAN]).show(2), "–");
-    assert_eq!(Stat::paired(&stat(&[3.0, 5.0]), &stat(&[1.0, 1.0]), |a, b| a - b).values, vec![2.0, 4.0]);
-
-    // RigL ≥ SET > static: held, then not held.
-    let (rigl, set, fixed) = (stat(&[60.0, 62.0]), stat(&[59.0, 61.0]), stat(&[50.0, 52.0]));
-    let held = Verdict::of(vec![
-        compare("RigL", &rigl, Order::AtLeast, "SET", &set, "%"),
-        compare("SET", &set, Order::Above, "static", &fixed, "%"),
-    ]);
-    assert!(held.held);
-    assert_eq!(held.word(), "held");
-    assert!(held.checks[0].within_noise, "a 1-point difference with 1.4-point spreads is within the noise");
-    assert!(!held.checks[1].within_noise);
-    assert!(held.checks[0].numbers.contains("61.00 ± 1.41") && held.checks[0].numbers.contains("+1.00"));
-    let failed = Verdict::of(vec![
-        compare("RigL", &rigl, Order::AtLeast, "SET", &set, "%"),
-        compare("SET", &fixed, Order::Above, "static", &fixed, "%"),
-    ]);
-    assert!(!failed.held);
-    assert_eq!(failed.word(), "did not hold");
-    assert!(failed.summary().contains("did not hold") && failed.summary().contains("SET > static"));
-    assert!(compare("a", &set, Order::AtLeast, "b", &set, "").held, "≥ holds on ties");
-    assert!(!compare("a", &set, Order::Above, "b", &set, "").held, "> does not");
-
-    // Observed checks are shown but do not decide.
-    let observed = compare("uniform soup", &fixed, Order::AtLeast, "best child", &rigl, "%").observed();
-    assert!(!observed.held && !observed.part_of_claim);
-    let v = Verdict::of(vec![compare("greedy", &rigl, Order::AtLeast, "best child", &rigl, "%"), observed.clone()]);
-    assert!(v.held && v.checks.len() == 2);
-    assert!(!Verdict::of(vec![]).held, "no checks, no claim held");
-
-    // Gap widening and falling barriers.
-    let pts = |v: &[f64]| -> Vec<(String, Stat)> { v.iter().map(|&x| (format!("{x}"), stat(&[x]))).collect() };
-    assert!(non_decreasing("gap widens", &pts(&[1.0, 2.0, 2.0, 5.0])).held);
-    assert!(!non_decreasing("gap widens", &pts(&[1.0, 3.0, 2.0])).held);
-    assert!(falls("barrier falls", &pts(&[20.0, 12.0, 3.0, 0.5])).held);
-    let bumpy = falls("barrier falls", &pts(&[20.0, 12.0, 14.0, 0.5]));
-    assert!(bumpy.held && bumpy.numbers.contains("not monotone"));
-    assert!(!falls("barrier falls", &pts(&[2.0, 12.0, 14.0, 3.0])).held);
-
-    // Double descent: fall, rise, fall (steps above the tolerance).
-    let dd = shape(&[60.0, 55.0, 58.0, 52.0], 0.5);
-    assert!(dd.rise_after_fall && dd.fall_rise_fall);
-    let monotone = shape(&[60.0, 58.0, 55.0, 40.0], 0.5);
-    assert!(!monotone.rise_after_fall && !monotone.fall_rise_fall);
-    let no_final_fall = shape(&[60.0, 55.0, 58.0, 59.0], 0.5);
-    assert!(no_final_fall.rise_after_fall && !no_final_fall.fall_rise_fall);
-    assert!(!shape(&[60.0, 59.8, 60.1, 59.9], 0.5).rise_after_fall, "wiggles under the tolerance are no rise");
-    assert!(!shape(&[50.0, 55.0, 40.0], 0.5).rise_after_fall, "a rise before the fall is not a second descent");
-    // Rising from dense, a dip and a recovery, then the final fall: a rise after a fall, but no fall from dense.
-    let from_dense = shape(&[27.0, 33.0, 38.0, 35.0, 37.0, 27.0], 0.5);
-    assert!(from_dense.rise_after_fall && !from_dense.fall_rise_fall);
 }
 
 #[test]

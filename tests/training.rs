@@ -4,13 +4,14 @@ use burn::prelude::*;
 
 use ticketlab::config::{DatasetSpec, TrainConfig};
 use ticketlab::data::synthetic;
+use ticketlab::error::read_f32;
 use ticketlab::model::Arch;
 use ticketlab::optim::OptimizerKind;
 use ticketlab::rng::Rng;
 use ticketlab::run::run_to_end;
 use ticketlab::schedule::LrSchedule;
 use ticketlab::sparsity::{Distribution, distribution};
-use ticketlab::train::{Split, Trainer, read_f32};
+use ticketlab::train::{Split, Trainer};
 
 fn small_config() -> TrainConfig {
     TrainConfig {
@@ -77,19 +78,20 @@ fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
 fn check_invariants(t: &Trainer) {
     let values = pollster::block_on(t.param_values()).unwrap();
     let expected = distribution::counts(
-        &t.spec,
-        &distribution::layer_densities(&t.spec, t.config.distribution, t.config.density, t.config.dense_first),
+        t.spec(),
+        &distribution::layer_densities(t.spec(), t.config().distribution, t.config().density, t.config().dense_first),
     );
-    assert_eq!(t.masks.active_counts(), expected);
-    for (layer, &count) in t.masks.layers.iter().zip(&expected) {
+    assert_eq!(t.masks().active_counts(), expected);
+    for (layer, &count) in t.masks().layers.iter().zip(&expected) {
         let w = &values[layer.param];
-        let momentum = t.optimizer.first_moment(layer.param).map(|m| pollster::block_on(read_f32(m.clone())).unwrap());
+        let momentum =
+            t.optimizer().first_moment(layer.param).map(|m| pollster::block_on(read_f32(m.clone())).unwrap());
         let mut nonzero_active = 0;
         for (i, &v) in w.iter().enumerate() {
             if layer.bits.get(i) {
                 nonzero_active += (v != 0.0) as usize;
             } else {
-                assert_eq!(v, 0.0, "pruned weight {i} of {} is {v}", t.spec.params[layer.param].name);
+                assert_eq!(v, 0.0, "pruned weight {i} of {} is {v}", t.spec().params[layer.param].name);
                 if let Some(m) = &momentum {
                     assert_eq!(m[i], 0.0, "pruned weight {i} has momentum {}", m[i]);
                 }
@@ -151,13 +153,15 @@ fn divergence_is_reported_with_its_step_and_the_run_stops() {
         t.train_step();
     }
     pollster::block_on(t.take_train_metrics()).unwrap().expect("five steps ran");
-    let n = t.net.params[0].dims()[0];
-    t.net.params[0] = Tensor::full([n], f32::NAN, &t.device);
+    let mut poisoned = t.net().clone();
+    let n = poisoned.params[0].dims()[0];
+    poisoned.params[0] = Tensor::full([n], f32::NAN, t.device());
+    t.load_network(poisoned);
     let result = pollster::block_on(run_to_end(&mut t, "cpu", 4, |_| {})).unwrap();
     let why = result.stopped_early.expect("the run should report the divergence");
     assert!(why.contains("diverged") && why.contains("step 8"), "{why}");
     assert_eq!(result.steps, 8, "the run stops at the first check after the blow-up (every 4 steps)");
-    assert!(result.steps < t.total_steps);
+    assert!(result.steps < t.total_steps());
 }
 
 #[test]

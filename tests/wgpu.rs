@@ -10,6 +10,7 @@ use eframe::egui_wgpu::wgpu;
 
 use ticketlab::config::{DatasetSpec, TrainConfig};
 use ticketlab::data::synthetic;
+use ticketlab::error::read_f32;
 use ticketlab::kernels::{
     MaskCounts, SgdHyper, SparsePath, lerp, lerp_reference, mask_stats, masked_sgd_step, top_k_mask, top_k_reference,
     uses_gpu_kernels,
@@ -19,7 +20,7 @@ use ticketlab::model::Arch;
 use ticketlab::optim::masked_sgd_reference;
 use ticketlab::rng::Rng;
 use ticketlab::sparsity::{DstSettings, Method};
-use ticketlab::train::{Trainer, read_f32};
+use ticketlab::train::Trainer;
 
 /// The shared wgpu device, or `None` (with a note) where no Vulkan driver is installed outside CI.
 fn gpu() -> Option<Device> {
@@ -202,7 +203,7 @@ fn a_few_steps_on_wgpu_match_the_cpu_backend() {
             t.train_step();
         }
         let loss = pollster::block_on(t.take_train_metrics()).unwrap().unwrap().0;
-        (pollster::block_on(t.param_values()).unwrap(), loss, t.masks.clone())
+        (pollster::block_on(t.param_values()).unwrap(), loss, t.masks().clone())
     };
     let (cpu, cpu_loss, cpu_masks) = run(Device::flex());
     let (gpu, gpu_loss, gpu_masks) = run(gpu);
@@ -232,18 +233,18 @@ fn rigl_updates_on_the_gpu_keep_exact_counts() {
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(config.clone(), synthetic(config.seed, 128, 64), gpu).unwrap();
-    let targets = t.masks.active_counts();
+    let targets = t.masks().active_counts();
     while !t.is_done() {
         t.train_step();
         pollster::block_on(t.sync_masks()).unwrap();
     }
-    assert_eq!(t.mask_updates.len(), 2, "updates at steps 2 and 4 (end at 75% = step 4.5)");
-    for update in &t.mask_updates {
+    assert_eq!(t.mask_updates().len(), 2, "updates at steps 2 and 4 (end at 75% = step 4.5)");
+    for update in t.mask_updates() {
         assert_eq!(update.active, targets, "exact counts after the update at step {}", update.step);
         assert!(update.dropped.iter().sum::<usize>() > 0);
     }
     let values = pollster::block_on(t.param_values()).unwrap();
-    for layer in &t.masks.layers {
+    for layer in &t.masks().layers {
         let w = &values[layer.param];
         assert!((0..w.len()).all(|i| layer.bits.get(i) || w[i] == 0.0), "inactive weights are exactly zero");
     }
@@ -386,7 +387,7 @@ fn adam_training_on_wgpu_matches_the_cpu_backend() {
         for _ in 0..3 {
             t.train_step();
         }
-        (pollster::block_on(t.param_values()).unwrap(), t.masks.clone())
+        (pollster::block_on(t.param_values()).unwrap(), t.masks().clone())
     };
     let (cpu, masks) = run(Device::flex());
     let (gpu, _) = run(gpu);
@@ -556,9 +557,9 @@ fn the_trainer_trains_through_the_sparse_path() {
     };
     let (layers, values, t) = run(&rigl, SparsePath::Always);
     assert_eq!(layers, 3, "the plan is rebuilt after the update");
-    assert_eq!(t.mask_updates.len(), 1, "one update, at step 2");
-    assert_eq!(t.mask_updates[0].active, t.initial_masks.active_counts(), "exact counts");
-    for layer in &t.masks.layers {
+    assert_eq!(t.mask_updates().len(), 1, "one update, at step 2");
+    assert_eq!(t.mask_updates()[0].active, t.initial_masks().active_counts(), "exact counts");
+    for layer in &t.masks().layers {
         let w = &values[layer.param];
         assert!((0..w.len()).all(|i| layer.bits.get(i) || w[i] == 0.0), "inactive weights are exactly zero");
     }

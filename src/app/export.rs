@@ -3,10 +3,8 @@
 use eframe::egui::ColorImage;
 
 use super::session::Session;
-use crate::ensembles::EnsembleResult;
 use crate::procedure::Outcome;
-use crate::run::RunResult;
-use crate::tickets::ImpResult;
+use crate::results::{EnsembleResult, ImpResult, RunResult};
 
 /// Every stage's train and test points: `stage,label,step,kind,loss,accuracy,lr`.
 pub fn curves_csv(s: &Session) -> String {

@@ -18,9 +18,8 @@ use std::time::Duration;
 
 use eframe::egui;
 
-use crate::config::{DatasetSpec, TrainConfig};
+use crate::config::{DatasetSpec, EnsembleKind, TrainConfig};
 use crate::data::{DataSplits, Dataset};
-use crate::ensembles::EnsembleKind;
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
 use crate::procedure::Outcome;

@@ -1,11 +1,9 @@
 //! One-click setups for teaching: each preset is a short queue of runs that shows one claim of the literature.
 
-use crate::config::{DatasetSpec, TrainConfig};
-use crate::ensembles::{EnsembleKind, EnsembleSettings};
+use crate::config::{DatasetSpec, EnsembleKind, EnsembleSettings, ImpSettings, TrainConfig};
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
 use crate::sparsity::{DstSettings, Method};
-use crate::tickets::ImpSettings;
 
 pub struct Preset {
     pub name: &'static str,

@@ -11,13 +11,14 @@ use web_time::Instant;
 
 use crate::accounting::Accounting;
 use crate::config::TrainConfig;
+use crate::error::TrainError;
 use crate::mask::Masks;
 use crate::metrics::EvalMetrics;
 use crate::pace::{News, Pacer};
 use crate::procedure::{Outcome, run_procedure};
+use crate::results::ImpRound;
 use crate::sparsity::MaskUpdate;
-use crate::tickets::ImpRound;
-use crate::train::{TrainData, TrainError, Trainer};
+use crate::train::{TrainData, Trainer};
 
 /// Train metrics are read back every this many steps.
 const READ_EVERY: usize = 10;
@@ -39,12 +40,12 @@ pub struct Status {
 impl Status {
     fn of(t: &Trainer) -> Self {
         Status {
-            step: t.step,
-            total_steps: t.total_steps,
+            step: t.step(),
+            total_steps: t.total_steps(),
             epoch: t.epoch(),
             lr: t.lr(),
             batch_size: t.batch_size(),
-            train_flops: t.train_flops,
+            train_flops: t.train_flops(),
             accounting: t.accounting(),
         }
     }
@@ -295,28 +296,28 @@ impl<E: Fn(Event)> Reporter<E> {
             (self.emit)(Event::Status(Status::of(trainer)));
             self.last_status = Some(now);
         }
-        while self.seen_masks < trainer.mask_snapshots.len() {
-            let (step, masks) = &trainer.mask_snapshots[self.seen_masks];
-            let update = self.seen_masks.checked_sub(1).and_then(|i| trainer.mask_updates.get(i).cloned());
+        while self.seen_masks < trainer.mask_snapshots().len() {
+            let (step, masks) = &trainer.mask_snapshots()[self.seen_masks];
+            let update = self.seen_masks.checked_sub(1).and_then(|i| trainer.mask_updates().get(i).cloned());
             (self.emit)(Event::Masks { step: *step, update, masks: Box::new(masks.clone()) });
             self.seen_masks += 1;
         }
-        if trainer.curves.len() > self.seen_curves {
-            self.seen_curves = trainer.curves.len();
-            let point = trainer.curves.last().expect("a new curve point");
+        if trainer.curves().len() > self.seen_curves {
+            self.seen_curves = trainer.curves().len();
+            let point = trainer.curves().last().expect("a new curve point");
             if let (Some(loss), Some(accuracy)) = (point.train_loss, point.train_accuracy) {
                 let at = Instant::now();
                 (self.emit)(Event::Train { step: point.step, loss, accuracy, lr: point.lr, at });
             }
-            if let Some((metrics, probs)) = &trainer.last_test {
-                let gallery = probs[..(GALLERY * trainer.spec.num_classes).min(probs.len())].to_vec();
+            if let Some((metrics, probs)) = trainer.last_test() {
+                let gallery = probs[..(GALLERY * trainer.spec().num_classes).min(probs.len())].to_vec();
                 (self.emit)(Event::Test { step: point.step, metrics: metrics.clone(), gallery });
             }
-        } else if trainer.step.is_multiple_of(READ_EVERY)
+        } else if trainer.step().is_multiple_of(READ_EVERY)
             && let Some((loss, accuracy)) = trainer.take_train_metrics().await?
         {
             let at = Instant::now();
-            (self.emit)(Event::Train { step: trainer.step, loss, accuracy, lr: trainer.lr(), at });
+            (self.emit)(Event::Train { step: trainer.step(), loss, accuracy, lr: trainer.lr(), at });
         }
         Ok(())
     }

@@ -235,7 +235,7 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
     }
     let h = plot_height(ui, 0.35);
     ui.columns(2, |cols| {
-        let series = |f: &dyn Fn(&crate::tickets::ImpRound) -> Option<f64>| -> Vec<[f64; 2]> {
+        let series = |f: &dyn Fn(&crate::results::ImpRound) -> Option<f64>| -> Vec<[f64; 2]> {
             s.rounds.iter().filter_map(|r| Some([(100.0 * r.density).log10(), f(r)?])).collect()
         };
         Plot::new("ticket accuracy")
@@ -244,7 +244,7 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
             .x_axis_label("weights remaining (%)")
             .x_axis_formatter(|m, _| format!("{:.1}", 10f64.powf(m.value)))
             .show(&mut cols[0], |plot| {
-                type Pick = dyn Fn(&crate::tickets::ImpRound) -> Option<f64>;
+                type Pick = dyn Fn(&crate::results::ImpRound) -> Option<f64>;
                 let ticket: &Pick = &|r| Some(r.ticket.test.accuracy);
                 let reinit: &Pick = &|r| r.reinit.as_ref().map(|t| t.test.accuracy);
                 let random: &Pick = &|r| r.random.as_ref().map(|t| t.test.accuracy);
@@ -302,7 +302,7 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
             ui.strong(h);
         }
         ui.end_row();
-        let pct = |t: &Option<crate::tickets::Trained>| {
+        let pct = |t: &Option<crate::results::Trained>| {
             t.as_ref().map(|t| format!("{:.2}%", 100.0 * t.test.accuracy)).unwrap_or("–".into())
         };
         for r in &s.rounds {
@@ -474,7 +474,7 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
          predictions; CARD-Deck routes each test batch to the member trained on images most like it.",
     );
     let Some(Outcome::Ensemble(r)) = &s.outcome else {
-        if s.config.ensemble.kind == crate::ensembles::EnsembleKind::None {
+        if s.config.ensemble.kind == crate::config::EnsembleKind::None {
             ui.label(
                 "This run is not an ensemble: pick one in Setup (ensemble) or a preset such as “FreeTickets ensemble”.",
             );
@@ -528,7 +528,7 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
             plot.line(Line::new("best single member so far", best).style(egui_plot::LineStyle::dashed_loose()));
         });
         match &r.extras {
-            crate::ensembles::Extras::Soup(soup) => {
+            crate::results::Extras::Soup(soup) => {
                 let wise: Vec<[f64; 2]> = soup.wise.iter().map(|p| [p.alpha, p.test_accuracy]).collect();
                 Plot::new("wise").height(h).legend(Legend::default()).x_axis_label("α (parent → best child)").show(&mut cols[1], |plot| {
                     plot.line(Line::new("interpolation", wise));

@@ -11,7 +11,11 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Method;
+use super::prune::{Budget, Scope, keep_top, magnitudes};
+use crate::error::{TrainError, read_f32};
 use crate::kernels::top_k_mask;
+use crate::mask::{Bits, LayerMask, Masks};
+use crate::model::Network;
 use crate::rng::Rng;
 
 /// How the drop fraction decays over the update period.
@@ -172,11 +176,7 @@ impl DynamicSparsity {
                 grad.clone().abs() + bonus
             }
             // SET: uniform random scores, drawn on the CPU from the run's seed so every backend grows the same.
-            _ => {
-                let len = grad.dims()[0];
-                let values: Vec<f32> = (0..len).map(|_| rng.uniform()).collect();
-                Tensor::from_data(TensorData::new(values, [len]), &grad.device())
-            }
+            _ => random_scores(grad.dims()[0], rng, &grad.device()),
         }
     }
 }
@@ -194,6 +194,53 @@ pub fn update_layer(
     let keep = top_k_mask(weight.clone().abs(), mask.clone(), active - drop);
     let grow = top_k_mask(grow_score, keep.clone().neg() + 1.0, drop);
     keep + grow
+}
+
+/// Uniform random scores in [0, 1), drawn on the CPU from `rng` so that every backend grows the same positions.
+pub fn random_scores(len: usize, rng: &mut Rng, device: &Device) -> Tensor<1> {
+    let values: Vec<f32> = (0..len).map(|_| rng.uniform()).collect();
+    Tensor::from_data(TensorData::new(values, [len]), device)
+}
+
+/// A re-exploration: drop `fraction` of the active weights with the smallest magnitudes and regrow as many among
+/// the positions not kept (a just-dropped weight may come back) by `grow_scores` (indexed like `masks.layers`).
+/// `Layerwise` drops ⌊fraction · active⌋ in each layer and keeps every layer's count; `Global` drops
+/// ⌊fraction · total active⌋ under one magnitude threshold and regrows under one score threshold, keeping the total.
+/// Returns the new masks and the number of weights dropped (= regrown).
+pub async fn reexplore(
+    net: &Network,
+    masks: &Masks,
+    fraction: f64,
+    scope: Scope,
+    grow_scores: Vec<Tensor<1>>,
+    device: &Device,
+) -> Result<(Masks, usize), TrainError> {
+    let upload = |b: &Bits| Tensor::<1>::from_data(TensorData::new(b.to_f32(), [b.len()]), device);
+    match scope {
+        Scope::Layerwise => {
+            let mut out = masks.clone();
+            let mut dropped = 0;
+            for ((layer, new), score) in masks.layers.iter().zip(&mut out.layers).zip(grow_scores) {
+                let active = layer.bits.count_ones();
+                let drop = (fraction * active as f64).floor() as usize;
+                let t = update_layer(&net.params[layer.param], &upload(&layer.bits), active, drop, score);
+                new.bits = Bits::from_bools(read_f32(t).await?.into_iter().map(|v| v != 0.0));
+                dropped += drop;
+            }
+            Ok((out, dropped))
+        }
+        Scope::Global => {
+            let active = masks.active();
+            let drop = (fraction * active as f64).floor() as usize;
+            let kept = keep_top(masks, magnitudes(net, masks), &Budget::Global(active - drop), device).await?;
+            let free = Masks {
+                layers: kept.layers.iter().map(|l| LayerMask { param: l.param, bits: l.bits.not() }).collect(),
+            };
+            let grown =
+                keep_top(&free, grow_scores.into_iter().map(Some).collect(), &Budget::Global(drop), device).await?;
+            Ok((kept.union(&grown), drop))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Sparsity methods, split as in jaxpruner: a distribution gives per-layer densities ([`distribution`]), a scheduler
-//! says when masks change and an updater scores the weights to drop and to grow ([`dst`]); pruning by scores —
-//! magnitude for IMP, SNIP, GraSP and SynFlow at initialisation — is in [`prune`].
+//! says when masks change and an updater scores the weights to drop and to grow ([`dst`], which also holds the
+//! one-off re-exploration of the ensembles); pruning by scores — magnitude for IMP, and the scores SNIP, GraSP and
+//! SynFlow compute at initialisation — is in [`prune`]. Everything here takes tensors and masks, never a trainer.
 
 pub mod distribution;
 pub mod dst;
@@ -9,7 +10,8 @@ pub mod prune;
 use serde::{Deserialize, Serialize};
 
 pub use distribution::Distribution;
-pub use dst::{Anneal, DstSettings, DynamicSparsity, MaskUpdate};
+pub use dst::{Anneal, DstSettings, DynamicSparsity, MaskUpdate, reexplore};
+pub use prune::{Budget, Scope};
 
 /// How a run's sparse topology is chosen and changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +73,11 @@ impl Method {
     /// Whether the method is a procedure of pruning rounds (IMP, COLT) rather than one run.
     pub fn is_iterative(self) -> bool {
         matches!(self, Method::Imp | Method::Colt)
+    }
+
+    /// Whether the method grows weights where the dense gradient is largest (RigL, DST-EE) rather than at random.
+    pub fn grows_by_gradient(self) -> bool {
+        matches!(self, Method::Rigl | Method::DstEe)
     }
 
     /// Whether the initial mask is chosen by scoring the initialised network.

@@ -1,405 +1,24 @@
-//! The `ticketlab` command line (native only).
+//! The `ticketlab` command line (native only): the commands; their arguments are in [`args`].
+
+mod args;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
 use burn::prelude::Device;
 use ticketlab::backend::{BackendKind, device};
-use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::config::TrainConfig;
 use ticketlab::data::DataSplits;
-use ticketlab::model::{Arch, NetSpec};
-use ticketlab::optim::OptimizerKind;
+use ticketlab::model::NetSpec;
 use ticketlab::pace::{News, Pacer};
 use ticketlab::run::{Progress, run_to_end};
-use ticketlab::schedule::LrSchedule;
-use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, distribution};
+use ticketlab::sparsity::distribution;
 use ticketlab::tickets::run_iterative;
-use ticketlab::tickets::{ImpSettings, Rewind, Scope};
 use ticketlab::train::{Split, TrainData, Trainer, load_dataset};
 
-#[derive(Parser)]
-#[command(
-    name = "ticketlab",
-    version,
-    about = "Train sparse CNNs on CIFAR-sized images: lottery tickets, dynamic sparse training, sparse ensembles."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    /// Open the app with the settings of a shared link (ticketlab://run?v=1&… or a web link's #fragment).
-    #[arg(long)]
-    link: Option<String>,
-    /// Where the app trains: wgpu or cpu [default: the GPU the app draws on, or the CPU where there is none or it
-    /// is a software renderer].
-    #[arg(long)]
-    backend: Option<BackendKind>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Train one network and write its curves and metrics as JSON.
-    Train(TrainArgs),
-    /// Print a model's layers, parameter counts and FLOPs (dense, and at a density if given).
-    Info(InfoArgs),
-    /// Train a sparse ensemble (FreeTickets, EDST, Sup-tickets, Prune-and-Tune, model soups, CARD-Deck) and
-    /// write its measures as JSON.
-    Ensemble(EnsembleArgs),
-    /// Measure training throughput dense vs masked per backend, the RigL update's cost and the sparse linear path.
-    Bench(BenchArgs),
-    /// Expand a grid of settings into runs and train them (in parallel, or one shard of them for a job array).
-    Sweep(SweepArgs),
-    /// Merge run results (JSON files or directories) into one table: mean ± std over seeds per setting.
-    Collect(CollectArgs),
-    /// Reproduce the seed papers' claims at small scale over several seeds: markdown tables, JSON, PNG charts and
-    /// whether each claim's ordering held (`all` also writes an index, README.md).
-    Reproduce(ReproduceArgs),
-}
-
-#[derive(Args)]
-struct ReproduceArgs {
-    /// all, or an experiment (several separated by commas): dst, tickets, instability, freetickets, sup-tickets,
-    /// prune-tune, soups, double-descent, robustness, prune-at-init
-    experiment: String,
-    /// synthetic | synthetic:TRAIN:TEST | cifar10:PATH | cifar100:PATH | cifar100-coarse:PATH
-    #[arg(long, default_value = "synthetic:3000:1000")]
-    dataset: DatasetSpec,
-    /// conv2 | conv4 | conv6 | vgg11 | resnet20 (vgg11 trains well in the short default runs)
-    #[arg(long, default_value = "vgg11")]
-    model: Arch,
-    /// Channel-width multiplier [default: 0.125 for vgg11, 0.25 for the others]
-    #[arg(long)]
-    width: Option<f32>,
-    /// Seeds, comma-separated; tables show mean ± std over them.
-    #[arg(long, default_value = "0,1")]
-    seeds: String,
-    /// Multiplies every run's length (3 epochs at 1) and, above 1, the number of IMP rounds.
-    #[arg(long, default_value_t = 1.0)]
-    scale: f64,
-    /// cpu | wgpu
-    #[arg(long, default_value = "cpu")]
-    backend: BackendKind,
-    /// Directory for <experiment>.md, .json and .png (and README.md for several experiments).
-    #[arg(long, default_value = "reproduce")]
-    out: std::path::PathBuf,
-    /// No progress lines on stderr.
-    #[arg(long)]
-    quiet: bool,
-}
-
-#[derive(Args)]
-struct SweepArgs {
-    /// A grid axis KEY=V1,V2,… (repeatable; values with commas: separate them with ';'). Keys are the
-    /// configuration's settings, e.g. method, density, seed, model, lr, dst.update_every.
-    #[arg(long, required = true)]
-    grid: Vec<String>,
-    /// A fixed setting KEY=VALUE for every run (repeatable).
-    #[arg(long)]
-    set: Vec<String>,
-    /// Train only shard I of N (1-based, round-robin), e.g. 2/8 from a Slurm array task.
-    #[arg(long)]
-    shard: Option<String>,
-    /// Runs trained at the same time [default: the number of CPU cores with --backend cpu, 1 with wgpu].
-    #[arg(long)]
-    jobs: Option<usize>,
-    /// cpu | wgpu
-    #[arg(long, default_value = "cpu")]
-    backend: BackendKind,
-    /// Directory for the results, one JSON file per run (named by the run's index in the whole grid).
-    #[arg(long, default_value = "results")]
-    out: std::path::PathBuf,
-    /// Only list the runs.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-#[derive(Args)]
-struct CollectArgs {
-    /// Result files or directories (searched for *.json).
-    #[arg(required = true)]
-    paths: Vec<std::path::PathBuf>,
-    /// Group by these settings [default: every setting that varies across the runs, except the seed].
-    #[arg(long, value_delimiter = ',')]
-    group_by: Vec<String>,
-    /// Also write the table as CSV.
-    #[arg(long)]
-    csv: Option<std::path::PathBuf>,
-}
-
-#[derive(Args)]
-struct BenchArgs {
-    /// Models to measure, comma-separated [default: conv4,resnet20; conv4 with --quick]
-    #[arg(long, value_delimiter = ',')]
-    model: Vec<Arch>,
-    /// Channel-width multiplier [default: ticketlab's default for the model, 0.5 for conv4]
-    #[arg(long)]
-    width: Option<f32>,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// cpu | wgpu | all (wgpu is skipped with a note where no adapter initialises)
-    #[arg(long, default_value = "all")]
-    backend: String,
-    /// Timed steps per variant and round; 0 measures only the sparse linear layers [default: 5; 2 with --quick]
-    #[arg(long)]
-    steps: Option<usize>,
-    /// Interleaved rounds; figures are medians over them
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
-    /// Density of the masked variant (ERK)
-    #[arg(long, default_value_t = 0.1)]
-    density: f64,
-    /// ΔT at which the RigL update's share of training time is reported
-    #[arg(long, default_value_t = 100)]
-    update_every: usize,
-    /// Sparsities of the dense vs sparse linear-layer comparison, comma-separated, or "none"
-    /// [default: 0.5,0.8,0.9,0.95,0.98; 0.5,0.9,0.98 with --quick]
-    #[arg(long)]
-    sparsities: Option<String>,
-    /// A fast version (conv4, fewer steps and sparsities)
-    #[arg(long)]
-    quick: bool,
-}
-
-#[derive(Args)]
-struct EnsembleArgs {
-    /// Every training option applies to the members (their base configuration).
-    #[command(flatten)]
-    train: TrainArgs,
-    /// dst-ensemble | edst | sup-tickets | prune-tune | soup | card-deck
-    #[arg(long)]
-    kind: ticketlab::ensembles::EnsembleKind,
-    /// Members: seeds, tickets, cycles, children or augmentations [default: 3; 4 for prune-tune]
-    #[arg(long)]
-    members: Option<usize>,
-    /// Also evaluate on corrupted test sets: comma-separated names (gaussian-noise, gaussian-blur, fog, ...) or
-    /// `all` [card-deck default: six of them]
-    #[arg(long)]
-    corruptions: Option<String>,
-    /// Severities of the corruptions, comma-separated, each 1..=5.
-    #[arg(long, default_value = "1,3,5")]
-    severities: String,
-    /// Also train one dense network of the same configuration for comparison.
-    #[arg(long)]
-    dense_baseline: bool,
-    /// EDST: share of the run in the exploration phase [default: 1/3]
-    #[arg(long)]
-    exploration_fraction: Option<f64>,
-    /// EDST: share of the active weights dropped and regrown at each later phase's start [default: 0.8]
-    #[arg(long)]
-    reexplore_fraction: Option<f64>,
-    /// EDST: layerwise | global re-exploration [default: layerwise]
-    #[arg(long, value_parser = parse_scope)]
-    reexplore_scope: Option<Scope>,
-    /// EDST: random | gradient regrowth at re-exploration [default: random]
-    #[arg(long)]
-    regrow: Option<ticketlab::ensembles::Regrow>,
-    /// Sup-tickets: share of the run given to the learning-rate cycles [default: 0.25]
-    #[arg(long)]
-    cyclic_fraction: Option<f64>,
-    /// Prune-and-Tune: each child's tuning steps as a share of the parent's [default: 0.25]
-    #[arg(long)]
-    tune_fraction: Option<f64>,
-    /// Soups: each child's fine-tuning steps as a share of the parent's [default: 0.25]
-    #[arg(long)]
-    finetune_fraction: Option<f64>,
-    /// CARD-Deck: test images per gating decision [default: 100]
-    #[arg(long)]
-    gate_batch: Option<usize>,
-}
-
-#[derive(Args)]
-struct TrainArgs {
-    /// Take every setting from a shared link (ticketlab://run?v=1&… or a web link's #fragment); the other setting
-    /// flags are then ignored.
-    #[arg(long)]
-    link: Option<String>,
-    /// synthetic | synthetic:TRAIN:TEST | cifar10:PATH | cifar100:PATH | cifar100-coarse:PATH
-    #[arg(long, default_value = "synthetic")]
-    dataset: DatasetSpec,
-    /// conv2 | conv4 | conv6 | vgg11 | resnet20
-    #[arg(long, default_value = "conv4")]
-    model: Arch,
-    /// Channel-width multiplier (1 = published widths).
-    #[arg(long)]
-    width: Option<f32>,
-    /// Share of prunable weights kept (1 = dense).
-    #[arg(long, default_value_t = TrainConfig::default().density)]
-    density: f64,
-    /// uniform | er | erk
-    #[arg(long, default_value = "erk")]
-    distribution: Distribution,
-    /// Keep the first conv layer dense.
-    #[arg(long)]
-    dense_first: bool,
-    /// static | snip | grasp | synflow | set | rigl | dst-ee | imp
-    #[arg(long, default_value = "static")]
-    method: Method,
-    /// Dynamic methods: steps between mask updates (ΔT).
-    #[arg(long, default_value_t = DstSettings::default().update_every)]
-    update_every: usize,
-    /// Dynamic methods: share of each layer's active weights dropped and regrown at the first update.
-    #[arg(long, default_value_t = DstSettings::default().drop_fraction)]
-    drop_fraction: f64,
-    /// Dynamic methods: cosine | constant decay of the drop fraction.
-    #[arg(long, default_value = "cosine", value_parser = parse_anneal)]
-    anneal: Anneal,
-    /// Dynamic methods: no mask updates after this share of training.
-    #[arg(long, default_value_t = DstSettings::default().end_fraction)]
-    update_end: f64,
-    /// DST-EE: exploration coefficient c.
-    #[arg(long, default_value_t = DstSettings::default().exploration)]
-    exploration: f64,
-    /// IMP: share of the remaining weights pruned per round (rounds continue down to --density).
-    #[arg(long, default_value_t = ImpSettings::default().prune_fraction)]
-    prune_fraction: f64,
-    /// IMP: global | layerwise magnitude pruning.
-    #[arg(long, default_value = "global", value_parser = parse_scope)]
-    prune_scope: Scope,
-    /// IMP: init | step:K | lr — rewind survivors to initialisation, to step K, or replay the learning rate.
-    #[arg(long, default_value = "init", value_parser = parse_rewind)]
-    rewind: (Rewind, usize),
-    /// IMP: prune the output layer at this multiple of the rate (0.5 = half, 0 = never).
-    #[arg(long, default_value_t = ImpSettings::default().output_rate)]
-    output_rate: f64,
-    /// IMP: skip the controls (same mask re-initialised, random mask at the same layer densities).
-    #[arg(long)]
-    no_controls: bool,
-    /// Instability analysis: train to step K, then two copies on different data orders, and report the error
-    /// barrier along the line between them.
-    #[arg(long)]
-    instability_from: Option<usize>,
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    epochs: usize,
-    /// Train for exactly this many steps (overrides --epochs).
-    #[arg(long)]
-    steps: Option<usize>,
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    batch_size: usize,
-    /// Base learning rate [default: 0.01 for conv2/4/6, 0.05 for vgg11 and resnet20 with SGD; 0.001 with Adam]
-    #[arg(long)]
-    lr: Option<f64>,
-    /// constant | step[:M1,M2,..:GAMMA] | cosine[:FINAL] | linear[:HOLD[:FINAL]] | onecycle[:WARMUP:DIV:FINAL_DIV] | triangular:CYCLE[:MIN]
-    #[arg(long, default_value = "cosine")]
-    schedule: LrSchedule,
-    /// sgd | adam
-    #[arg(long, default_value = "sgd")]
-    optimizer: String,
-    #[arg(long, default_value_t = 0.9)]
-    momentum: f64,
-    /// Plain (heavy-ball) momentum instead of Nesterov.
-    #[arg(long)]
-    no_nesterov: bool,
-    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
-    weight_decay: f64,
-    #[arg(long, default_value_t = 0.0)]
-    label_smoothing: f64,
-    /// Train without random crops and flips.
-    #[arg(long)]
-    no_augment: bool,
-    /// Hold out this share of the training set for validation.
-    #[arg(long, default_value_t = 0.0)]
-    val_fraction: f64,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Evaluate on the test set every N steps (0 = every epoch).
-    #[arg(long, default_value_t = 0)]
-    eval_every: usize,
-    /// Read train loss and accuracy every N steps for the progress line.
-    #[arg(long, default_value_t = 10)]
-    log_every: usize,
-    /// cpu | wgpu
-    #[arg(long, default_value = "cpu")]
-    backend: BackendKind,
-    /// Write the result (config, curves, metrics, accounting) to this JSON file.
-    #[arg(long)]
-    out: Option<std::path::PathBuf>,
-    /// Print per-class accuracy and the confusion matrix at the end.
-    #[arg(long)]
-    confusion: bool,
-    /// Write the final masks (per-layer bits) to this JSON file.
-    #[arg(long)]
-    masks: Option<std::path::PathBuf>,
-    /// Write the test predictions (label, predicted class, class probabilities) to this CSV file.
-    #[arg(long)]
-    predictions: Option<std::path::PathBuf>,
-}
-
-#[derive(Args)]
-struct InfoArgs {
-    #[arg(long, default_value = "conv4")]
-    model: Arch,
-    #[arg(long)]
-    width: Option<f32>,
-    #[arg(long, default_value_t = 10)]
-    classes: usize,
-    #[arg(long, default_value_t = 1.0)]
-    density: f64,
-    #[arg(long, default_value = "erk")]
-    distribution: Distribution,
-    #[arg(long)]
-    dense_first: bool,
-}
-
-impl TrainArgs {
-    fn config(&self) -> Result<TrainConfig, String> {
-        if let Some(link) = &self.link {
-            return ticketlab::textconfig::from_fragment(link).map_err(|e| e.to_string());
-        }
-        let (optimizer, default_lr) = match self.optimizer.as_str() {
-            "sgd" => (
-                OptimizerKind::Sgd { momentum: self.momentum, nesterov: !self.no_nesterov },
-                TrainConfig::default_lr(self.model),
-            ),
-            "adam" => (OptimizerKind::adam(), 1e-3),
-            other => return Err(format!("unknown optimizer '{other}' (expected sgd or adam)")),
-        };
-        let config = TrainConfig {
-            dataset: self.dataset.clone(),
-            model: self.model,
-            width: self.width.unwrap_or(if self.model == Arch::Conv4 {
-                TrainConfig::default().width
-            } else {
-                self.model.default_width()
-            }),
-            density: self.density,
-            distribution: self.distribution,
-            dense_first: self.dense_first,
-            method: self.method,
-            dst: DstSettings {
-                update_every: self.update_every,
-                drop_fraction: self.drop_fraction,
-                anneal: self.anneal,
-                end_fraction: self.update_end,
-                exploration: self.exploration,
-            },
-            imp: ImpSettings {
-                prune_fraction: self.prune_fraction,
-                scope: self.prune_scope,
-                rewind: self.rewind.0,
-                rewind_step: self.rewind.1,
-                output_rate: self.output_rate,
-                controls: !self.no_controls,
-            },
-            data_seed: None,
-            epochs: self.epochs,
-            steps: self.steps,
-            batch_size: self.batch_size,
-            lr: self.lr.unwrap_or(default_lr),
-            schedule: self.schedule.clone(),
-            optimizer,
-            weight_decay: self.weight_decay,
-            label_smoothing: self.label_smoothing,
-            augment: !self.no_augment,
-            val_fraction: self.val_fraction,
-            seed: self.seed,
-            eval_every: self.eval_every,
-            ensemble: Default::default(),
-        };
-        config.validate()?;
-        Ok(config)
-    }
-}
+use args::{BenchArgs, Cli, CollectArgs, Command, EnsembleArgs, InfoArgs, ReproduceArgs, SweepArgs, TrainArgs};
 
 pub fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -561,11 +180,11 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
         write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
     }
     if let Some(path) = &args.masks {
-        write_file(path, serde_json::to_string(&trainer.masks).map_err(|e| e.to_string())?)?;
+        write_file(path, serde_json::to_string(trainer.masks()).map_err(|e| e.to_string())?)?;
     }
     if let Some(path) = &args.predictions {
         let probs = pollster::block_on(trainer.predict(Split::Test)).map_err(|e| e.to_string())?;
-        write_file(path, predictions_csv(&trainer.test_set, &probs))?;
+        write_file(path, predictions_csv(trainer.test_set(), &probs))?;
     }
     match &result.stopped_early {
         Some(why) => {
@@ -578,7 +197,9 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
 
 /// An ensemble procedure: a table of members, ensemble and cost, the whole result as JSON.
 fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
-    use ticketlab::ensembles::{EnsembleSettings, StderrProgress, parse_corruptions, parse_severities, run_ensemble};
+    use ticketlab::config::EnsembleSettings;
+    use ticketlab::config::ensemble::{parse_corruptions, parse_severities};
+    use ticketlab::ensembles::{StderrProgress, run_ensemble};
     let t = &args.train;
     if t.masks.is_some() || t.predictions.is_some() || t.instability_from.is_some() {
         return Err("--masks, --predictions and --instability-from apply to `train`, not to `ensemble`".into());
@@ -627,7 +248,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e @ ticketlab::train::TrainError::Diverged { .. }) => {
+        Err(e @ ticketlab::error::TrainError::Diverged { .. }) => {
             eprintln!("\nerror: {e}; the ensemble stopped");
             Ok(ExitCode::from(3))
         }
@@ -652,13 +273,13 @@ fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) 
 struct RoundPrinter;
 
 impl Pacer for RoundPrinter {
-    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::train::TrainError> {
+    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
         Ok(())
     }
 
     fn news(&mut self, news: News) {
         let News::Round(r) = news else { return };
-        let pct = |t: &Option<ticketlab::tickets::Trained>| {
+        let pct = |t: &Option<ticketlab::results::Trained>| {
             t.as_ref().map(|t| format!("{:>7.2}%", 100.0 * t.test.accuracy)).unwrap_or_else(|| format!("{:>8}", "-"))
         };
         println!(
@@ -683,18 +304,18 @@ fn instability(
 ) -> Result<ExitCode, String> {
     let data = TrainData::new(data, config.val_fraction, config.seed);
     let mut trainer = Trainer::with_data(config, data.clone(), device).map_err(|e| e.to_string())?;
-    if k >= trainer.total_steps {
-        return Err(format!("--instability-from {k} is not inside the run's {} steps", trainer.total_steps));
+    if k >= trainer.total_steps() {
+        return Err(format!("--instability-from {k} is not inside the run's {} steps", trainer.total_steps()));
     }
     pollster::block_on(async {
         trainer.prepare().await?;
-        while trainer.step < k {
+        while trainer.step() < k {
             trainer.train_step();
             if trainer.has_pending_masks() {
                 trainer.sync_masks().await?;
             }
         }
-        Ok::<_, ticketlab::train::TrainError>(())
+        Ok::<_, ticketlab::error::TrainError>(())
     })
     .map_err(|e| e.to_string())?;
     let result = pollster::block_on(ticketlab::tickets::instability(&trainer, data)).map_err(|e| e.to_string())?;
@@ -711,33 +332,6 @@ fn instability(
         write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn parse_anneal(s: &str) -> Result<Anneal, String> {
-    match s {
-        "cosine" => Ok(Anneal::Cosine),
-        "constant" => Ok(Anneal::Constant),
-        _ => Err(format!("unknown anneal '{s}' (expected cosine or constant)")),
-    }
-}
-
-fn parse_scope(s: &str) -> Result<Scope, String> {
-    match s {
-        "global" => Ok(Scope::Global),
-        "layerwise" => Ok(Scope::Layerwise),
-        _ => Err(format!("unknown pruning scope '{s}' (expected global or layerwise)")),
-    }
-}
-
-fn parse_rewind(s: &str) -> Result<(Rewind, usize), String> {
-    match s.split_once(':') {
-        None if s == "init" => Ok((Rewind::Init, 0)),
-        None if s == "lr" => Ok((Rewind::LearningRate, 0)),
-        Some(("step", k)) => {
-            k.parse().map(|k| (Rewind::Step, k)).map_err(|_| format!("rewind step '{k}' is not a whole number"))
-        }
-        _ => Err(format!("unknown rewinding '{s}' (expected init, step:K or lr)")),
-    }
 }
 
 fn write_file(path: &std::path::Path, contents: String) -> Result<(), String> {

@@ -1,0 +1,87 @@
+//! Model soups: uniform and greedy soup vs the best child.
+//! The soups against the best child; the parent → best child interpolation curve.
+
+use super::*;
+
+const SOUP: &str = "soup";
+
+pub struct Soups;
+
+impl Reproduction for Soups {
+    fn name(&self) -> &'static str {
+        "soups"
+    }
+
+    fn title(&self) -> &'static str {
+        "Model soups: uniform and greedy soup vs the best child"
+    }
+
+    fn claim(&self) -> &'static str {
+        "The greedy soup is at least as accurate as the best child (the uniform soup is reported as it is)."
+    }
+
+    fn source(&self) -> &'static str {
+        "Wortsman et al., Model Soups, ICML 2022"
+    }
+
+    fn notes(&self, _: &Setup) -> Vec<String> {
+        vec![
+            "A dense parent; 4 children fine-tuned from it for a quarter of its steps with different learning rates, \
+             augmentation and data orders; 10% of the training set held out for the greedy soup. The \
+             interpolation curve runs from the parent (α = 0) to the best child (α = 1)."
+                .into(),
+        ]
+    }
+
+    fn jobs(&self, s: &Setup, seed: u64) -> Vec<Job> {
+        let kit = JobKit::new(s, seed);
+        vec![kit.job(SOUP, kit.ensemble(kit.base(), EnsembleKind::Soup, false))]
+    }
+
+    fn summary(&self, r: &Results) -> Summary {
+        let soup = |f: fn(&EnsembleResult, &SoupExtras) -> f64| {
+            move |m: &Measured| {
+                m.ensemble().and_then(|e| if let Extras::Soup(s) = &e.extras { Some(f(e, s)) } else { None })
+            }
+        };
+        let parent = r.stat(SOUP, soup(|_, s| pct(s.parent.test.accuracy)));
+        let best = r.stat(SOUP, soup(|e, s| pct(e.members[s.best_child].test.accuracy)));
+        let uniform = r.stat(SOUP, soup(|_, s| pct(s.uniform.test.accuracy)));
+        let greedy = r.stat(SOUP, soup(|_, s| pct(s.greedy.test.accuracy)));
+        let ingredients = r.stat(SOUP, soup(|_, s| s.greedy.ingredients.len() as f64));
+        let averaged = r.stat(SOUP, |m| ensemble_metrics(m).map(|t| pct(t.accuracy)));
+        let table = Table::new("Test accuracy (%)", &["network", "test accuracy (%)"])
+            .row(vec![text("parent"), pc(&parent)])
+            .row(vec![text("best child (by held-out accuracy)"), pc(&best)])
+            .row(vec![text("uniform soup"), pc(&uniform)])
+            .row(vec![text(format!("greedy soup ({} ingredients)", ingredients.show(1))), pc(&greedy)])
+            .row(vec![text("children's predictions averaged (an ensemble, for reference)"), pc(&averaged)]);
+        let checks = vec![
+            compare("the greedy soup", &greedy, Order::AtLeast, "the best child", &best, "%"),
+            compare("the uniform soup", &uniform, Order::AtLeast, "the best child", &best, "%").observed(),
+        ];
+        let wise = r.stats(SOUP, soup_curve);
+        let chart = Chart::new(
+            "Soups: from the parent to the best child",
+            "alpha (0: parent, 1: best child)",
+            "test accuracy (%)",
+        )
+        .series(stat_series("interpolated weights", wise.into_iter().enumerate().map(|(i, s)| (i as f64 / 10.0, s))))
+        .series(level("best child", best.mean, 0.0, 1.0))
+        .series(level("uniform soup", uniform.mean, 0.0, 1.0))
+        .series(level("greedy soup", greedy.mean, 0.0, 1.0));
+        let notes = vec![format!(
+            "The greedy soup ended as the best child alone in {} of {} seeds.",
+            ingredients.values.iter().filter(|&&n| n == 1.0).count(),
+            ingredients.values.len()
+        )];
+        Summary::new(table, chart, checks).notes(notes)
+    }
+}
+
+fn soup_curve(m: &Measured) -> Option<Vec<f64>> {
+    extras(
+        m,
+        |x| if let Extras::Soup(s) = x { Some(s.wise.iter().map(|p| pct(p.test_accuracy)).collect()) } else { None },
+    )
+}

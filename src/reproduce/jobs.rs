@@ -1,0 +1,250 @@
+//! Jobs and what they measure: a labelled, seeded configuration and what to do with it (whatever
+//! [`run_procedure`] makes of it, an evaluation under corruptions, or an instability analysis), run in order.
+
+use serde::Serialize;
+
+use crate::config::TrainConfig;
+use crate::corrupt::{Corruption, corrupt_dataset};
+use crate::data::{DataSplits, Dataset};
+use crate::ensembles::Evaluator;
+use crate::error::TrainError;
+use crate::metrics::{EvalMetrics, evaluate};
+use crate::pace::{News, Pacer};
+use crate::procedure::{Outcome, run_procedure};
+use crate::results::{EnsembleResult, ImpResult, Instability, RunResult};
+use crate::rng::Rng;
+use crate::run::train_out;
+use crate::sparsity::Method;
+use crate::tickets;
+use crate::train::{TrainData, Trainer, labels_of};
+
+use super::experiments::Experiment;
+use super::setup::Setup;
+
+/// What a job does with its configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Task {
+    /// Whatever [`run_procedure`] makes of the configuration: a run, IMP's rounds or an ensemble.
+    Procedure,
+    /// One network trained, then evaluated on corrupted copies of the test set (seeded by the run's seed, as the
+    /// ensembles' robustness rows are).
+    Corrupted { corruptions: Vec<Corruption>, severities: Vec<u8> },
+    /// Train to `from_step`, then two copies to the end on different data orders: the error barrier between them.
+    Instability { from_step: usize },
+}
+
+/// One training job of an experiment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Job {
+    pub label: String,
+    pub seed: u64,
+    pub config: TrainConfig,
+    pub task: Task,
+    /// Share of training labels replaced by another class, uniformly at random (seeded by the job's seed).
+    pub label_noise: f64,
+}
+
+impl Job {
+    pub fn new(label: &str, seed: u64, config: TrainConfig, task: Task) -> Job {
+        Job { label: label.to_string(), seed, config, task, label_noise: 0.0 }
+    }
+
+    /// Check the configuration and the task's own ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        self.config.validate().map_err(|e| format!("{}: {e}", self.label))?;
+        let steps = self.config.steps.unwrap_or(usize::MAX);
+        if let Task::Instability { from_step } = self.task
+            && from_step >= steps
+        {
+            return Err(format!("{}: rewinding step {from_step} is not inside the run's {steps} steps", self.label));
+        }
+        if self.config.method == Method::Imp {
+            self.config.imp.round_densities(self.config.density)?;
+        }
+        if !(0.0..1.0).contains(&self.label_noise) {
+            return Err(format!("{}: label noise {} is out of range [0, 1)", self.label, self.label_noise));
+        }
+        Ok(())
+    }
+}
+
+/// What a job measured.
+#[derive(Clone, Debug)]
+pub enum Measured {
+    Outcome(Outcome),
+    Corrupted { clean: EvalMetrics, rows: Vec<(Corruption, u8, f64)> },
+    Instability(Instability),
+}
+
+impl Measured {
+    pub fn run(&self) -> Option<&RunResult> {
+        match self {
+            Measured::Outcome(Outcome::Run(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn imp(&self) -> Option<&ImpResult> {
+        match self {
+            Measured::Outcome(Outcome::Imp(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn ensemble(&self) -> Option<&EnsembleResult> {
+        match self {
+            Measured::Outcome(Outcome::Ensemble(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn instability(&self) -> Option<&Instability> {
+        match self {
+            Measured::Instability(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Clean test metrics of a single network (a run or a corrupted-evaluation job).
+    pub fn test(&self) -> Option<&EvalMetrics> {
+        match self {
+            Measured::Corrupted { clean, .. } => Some(clean),
+            other => other.run().map(|r| &r.test),
+        }
+    }
+}
+
+/// A copy of `set` with `fraction` of its labels (chosen from `seed`) replaced by a different class drawn uniformly
+/// (symmetric label noise).
+pub fn with_label_noise(set: &Dataset, fraction: f64, seed: u64) -> Dataset {
+    let mut out = set.clone();
+    let k = set.num_classes as u32;
+    if k < 2 || fraction <= 0.0 {
+        return out;
+    }
+    let n = ((fraction * set.len() as f64).round() as usize).min(set.len());
+    let mut rng = Rng::stream(seed, "label-noise");
+    for i in rng.permutation(set.len()).into_iter().take(n) {
+        let shift = 1 + rng.below(k - 1);
+        out.labels[i] = ((out.labels[i] as u32 + shift) % k) as u16;
+    }
+    out
+}
+
+/// Prints each job and stage on stderr, and (on a terminal) a step counter while a network trains.
+struct Progress {
+    prefix: String,
+    verbose: bool,
+    counter: bool,
+}
+
+impl Progress {
+    fn new(prefix: String, verbose: bool) -> Self {
+        use std::io::IsTerminal;
+        Progress { prefix, verbose, counter: verbose && std::io::stderr().is_terminal() }
+    }
+
+    fn line(&self, what: &str) {
+        if self.verbose {
+            let clear = if self.counter { "\r\x1b[K" } else { "" };
+            eprintln!("{clear}{}  {what}", self.prefix);
+        }
+    }
+
+    /// Clear the step counter.
+    fn done(&self) {
+        if self.counter {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+impl Pacer for Progress {
+    async fn after_step(&mut self, t: &mut Trainer) -> Result<(), TrainError> {
+        if self.counter && (t.step().is_multiple_of(10) || t.is_done()) {
+            eprint!("\r\x1b[K    step {}/{}", t.step(), t.total_steps());
+        }
+        Ok(())
+    }
+
+    fn news(&mut self, news: News) {
+        if let News::Stage(stage) = news {
+            self.line(&stage);
+        }
+    }
+}
+
+async fn measure(
+    job: &Job,
+    data: TrainData,
+    device: burn::prelude::Device,
+    backend: &str,
+    pacer: &mut Progress,
+) -> Result<Measured, TrainError> {
+    match &job.task {
+        Task::Procedure => Ok(Measured::Outcome(run_procedure(&job.config, data, device, backend, pacer).await?)),
+        Task::Corrupted { corruptions, severities } => {
+            let mut t = Trainer::with_data(job.config.clone(), data, device)?;
+            let clean = train_out(&mut t, pacer).await?.test;
+            let ev = Evaluator::of(&t);
+            let mut rows = vec![];
+            for &c in corruptions {
+                for &severity in severities {
+                    let set =
+                        corrupt_dataset(t.test_set(), c, severity, job.config.seed).map_err(TrainError::Config)?;
+                    let probs = ev.predict(t.net(), &set).await?;
+                    rows.push((c, severity, evaluate(&probs, t.spec().num_classes, &labels_of(&set)).accuracy));
+                }
+            }
+            Ok(Measured::Corrupted { clean, rows })
+        }
+        Task::Instability { from_step } => {
+            let mut t = Trainer::with_data(job.config.clone(), data.clone(), device)?;
+            t.prepare().await?;
+            while t.step() < *from_step {
+                t.train_step();
+                if t.has_pending_masks() {
+                    t.sync_masks().await?;
+                }
+                pacer.after_step(&mut t).await?;
+            }
+            pacer.news(News::Stage(format!("two copies from step {from_step}, on different data orders")));
+            Ok(Measured::Instability(tickets::instability(&t, data).await?))
+        }
+    }
+}
+
+/// Every job of `experiment` on `data` (the clean training set; noisy copies are made per job), in order.
+pub fn run_jobs(
+    experiment: Experiment,
+    setup: &Setup,
+    data: &DataSplits,
+    device: &burn::prelude::Device,
+    backend: &str,
+    verbose: bool,
+) -> Result<Vec<(Job, Measured)>, String> {
+    let jobs = experiment.jobs(setup);
+    for job in &jobs {
+        job.validate()?;
+    }
+    let clean = TrainData::new(data.clone(), 0.0, 0);
+    let n = jobs.len();
+    let mut out = vec![];
+    for (i, job) in jobs.into_iter().enumerate() {
+        let train_data = if job.label_noise > 0.0 {
+            let noisy = DataSplits { train: with_label_noise(&data.train, job.label_noise, job.seed), ..data.clone() };
+            TrainData::new(noisy, 0.0, 0)
+        } else {
+            clean.clone()
+        };
+        let mut pacer =
+            Progress::new(format!("[{experiment} {}/{n}] {} (seed {})", i + 1, job.label, job.seed), verbose);
+        pacer.line("starts");
+        let measured = pollster::block_on(measure(&job, train_data, device.clone(), backend, &mut pacer))
+            .map_err(|e| format!("{experiment}: {} (seed {}): {e}", job.label, job.seed))?;
+        pacer.done();
+        out.push((job, measured));
+    }
+    Ok(out)
+}

@@ -1,0 +1,127 @@
+//! An experiment's page: the markdown with its claim, verdict, tables and charts, the JSON record, the PNG charts,
+//! and the index of a `reproduce` run.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::chart::Chart;
+use super::experiments::Experiment;
+use super::jobs::Job;
+use super::setup::Setup;
+use super::summary::Table;
+use super::verdict::{Check, Verdict};
+
+/// An experiment's result: what the page, the JSON and the index show.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub experiment: Experiment,
+    pub title: String,
+    pub claim: String,
+    pub source: String,
+    pub setup: Setup,
+    pub setup_text: String,
+    pub notes: Vec<String>,
+    pub verdict: Verdict,
+    pub tables: Vec<Table>,
+    pub backend: String,
+    pub wall_seconds: f64,
+    pub command: String,
+    pub jobs: Vec<Job>,
+    /// Charts, written as `<name><suffix>.png` (the first has no suffix).
+    #[serde(skip)]
+    pub charts: Vec<(String, Chart)>,
+}
+
+impl Report {
+    /// The page: claim, verdict with its checks, tables, chart, setup and the command that regenerates it.
+    pub fn to_markdown(&self) -> String {
+        let name = self.experiment.name();
+        let mut out = format!("# {}\n\n", self.title);
+        out += &format!("**Claim** ({}): {}\n\n", self.source, self.claim);
+        out += &format!("## Verdict: the claim {}\n\n", self.verdict.word());
+        let (claim, observed): (Vec<&Check>, Vec<&Check>) = self.verdict.checks.iter().partition(|c| c.part_of_claim);
+        for c in claim {
+            out += &format!("- {}\n", c.line());
+        }
+        if !observed.is_empty() {
+            out += "\nAlso observed (not part of the claim):\n\n";
+            for c in observed {
+                out += &format!("- {}\n", c.line());
+            }
+        }
+        out += &format!("\nMeans ± sample standard deviation over {} seed(s).\n\n", self.setup.seeds.len());
+        for t in &self.tables {
+            out += &t.to_markdown();
+            out += "\n";
+        }
+        for (suffix, chart) in &self.charts {
+            out += &format!("![{}]({name}{suffix}.png)\n\n", chart.title);
+        }
+        out += &format!("## Setup\n\n{}.\n\n", self.setup_text);
+        for n in &self.notes {
+            out += &format!("- {n}\n");
+        }
+        out += &format!(
+            "\nRan on the {} backend in {:.1} minutes. Regenerate with:\n\n```sh\n{}\n```\n\nEvery number is in \
+             [{name}.json]({name}.json) (per-seed values and each job's configuration).\n",
+            self.backend,
+            self.wall_seconds / 60.0,
+            self.command
+        );
+        out
+    }
+
+    /// Write `<name>.md`, `<name>.json` and the charts' PNGs into `dir`; returns the paths written.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        let name = self.experiment.name();
+        let mut files = vec![
+            (dir.join(format!("{name}.md")), self.to_markdown().into_bytes()),
+            (dir.join(format!("{name}.json")), serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?),
+        ];
+        for (suffix, chart) in &self.charts {
+            files.push((dir.join(format!("{name}{suffix}.png")), chart.to_png()?));
+        }
+        for (path, bytes) in &files {
+            std::fs::write(path, bytes).map_err(|e| format!("could not write {}: {e}", path.display()))?;
+        }
+        Ok(files.into_iter().map(|(p, _)| p).collect())
+    }
+}
+
+/// The index page of a `reproduce` run: each experiment with its claim and verdict, linked to its page.
+pub fn index_markdown(setup: &Setup, backend: &str, entries: &[(Experiment, Result<Report, String>)]) -> String {
+    let names: Vec<&str> = entries.iter().map(|(e, _)| e.name()).collect();
+    let what = if names.len() == Experiment::ALL.len() { "all".to_string() } else { names.join(",") };
+    let mut out = String::from("# ticketlab: the seed papers' claims at small scale\n\n");
+    out += &format!(
+        "Each experiment is a small version of a published claim, run over {} seed(s); its page has the table (mean ± \
+         sample standard deviation), a chart, the setup and its JSON. A claim **held** when every comparison it \
+         makes went the paper's way in the means over the seeds; small runs on small data can and do disagree with \
+         the papers, and the pages show by how much.\n\n",
+        setup.seeds.len()
+    );
+    out += &format!("Setup: {}; {backend} backend.\n\n", setup.describe());
+    out += "| # | experiment | claim | verdict | minutes |\n| --- | --- | --- | --- | --- |\n";
+    for (i, (e, result)) in entries.iter().enumerate() {
+        let (verdict, minutes) = match result {
+            Ok(r) => (r.verdict.summary(), format!("{:.1}", r.wall_seconds / 60.0)),
+            Err(msg) => (format!("**failed to run**: {msg}"), "–".into()),
+        };
+        out += &format!(
+            "| {} | [{}]({}.md) | {} | {} | {minutes} |\n",
+            i + 1,
+            e.title(),
+            e.name(),
+            e.claim(),
+            verdict.replace('|', "\\|")
+        );
+    }
+    let held = entries.iter().filter(|(_, r)| r.as_ref().is_ok_and(|r| r.verdict.held)).count();
+    out += &format!(
+        "\n{held} of {} claims held.\n\nRegenerate this page and every page it links with:\n\n```sh\n{} --out DIR\n```\n",
+        entries.len(),
+        setup.command(&what)
+    );
+    out
+}

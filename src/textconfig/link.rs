@@ -1,0 +1,170 @@
+//! Shareable links: a configuration as `v=1&key=value&…`, the assignments that differ from the defaults.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::{TextConfigError, canonical_key, diff, set_all, split_assignment};
+use crate::config::TrainConfig;
+
+/// Version of the link format; a link from a newer build is refused rather than half understood.
+pub const LINK_VERSION: u32 = 1;
+
+/// A link fragment for `config`: `v=1` and the assignments that differ from the defaults, percent-encoded, e.g.
+/// `v=1&density=0.1&model=vgg11&seed=7`. Put it after `#` in the web app's address or after `ticketlab://run?`.
+pub fn to_fragment(config: &TrainConfig) -> String {
+    let mut fragment = format!("v={LINK_VERSION}");
+    for (key, value) in diff(config) {
+        let _ = write!(fragment, "&{}={}", encode(&key), encode(&value));
+    }
+    fragment
+}
+
+/// The configuration a link describes: a fragment (with or without `#`), a whole address (the part after `#`), or
+/// `ticketlab://run?...` (the part after `?`). Any problem is an error; nothing is half applied.
+pub fn from_fragment(link: &str) -> Result<TrainConfig, TextConfigError> {
+    let link = link.trim();
+    let query = match (link.split_once('#'), link.split_once('?')) {
+        (Some((_, fragment)), _) => fragment,
+        (None, Some((_, query))) => query,
+        (None, None) => link,
+    };
+    if query.is_empty() {
+        return Err(TextConfigError::BadLink(format!("it is empty (expected e.g. v={LINK_VERSION}&density=0.1)")));
+    }
+    let mut version = None;
+    let mut pairs = Vec::new();
+    for raw in query.split('&').filter(|raw| !raw.is_empty()) {
+        let (key, value) = split_assignment(raw)?;
+        let decoded = |text| decode(text).map_err(|why| TextConfigError::BadLink(format!("'{raw}': {why}")));
+        let (key, value) = (decoded(key)?, decoded(value)?);
+        if key != "v" {
+            pairs.push((key, value));
+        } else if version.replace(value).is_some() {
+            return Err(TextConfigError::BadLink("the version 'v' is given twice".into()));
+        }
+    }
+    match version {
+        None => return Err(TextConfigError::BadLink(format!("it has no version (links start with v={LINK_VERSION})"))),
+        Some(v) if v.parse::<u32>().ok() != Some(LINK_VERSION) => {
+            return Err(TextConfigError::BadLink(format!(
+                "version '{v}' is not supported (this build reads v={LINK_VERSION})"
+            )));
+        }
+        Some(_) => {}
+    }
+    let mut seen = BTreeSet::new();
+    for (key, _) in &pairs {
+        if !seen.insert(canonical_key(key)?) {
+            return Err(TextConfigError::BadLink(format!("the key '{key}' is given twice")));
+        }
+    }
+    set_all(&TrainConfig::default(), &pairs)
+}
+
+/// Percent-encodes what would break a link's structure (`&`, `=`, `#`, `%`, `?`, `+`), spaces, control characters
+/// and non-ASCII, leaving everything else readable.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_graphic() && !"&=#%?+".contains(c) {
+            out.push(c);
+        } else {
+            for byte in c.encode_utf8(&mut [0; 4]).bytes() {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    out
+}
+
+fn decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).filter(|hex| hex.iter().all(u8::is_ascii_hexdigit));
+            let byte = hex.and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+            out.push(byte.ok_or_else(|| format!("bad percent-encoding at '{}'", &text[i..]))?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "percent-encoding that is not UTF-8".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{err_of, random_config, text};
+    use super::*;
+    use crate::config::DatasetSpec;
+    use crate::rng::Rng;
+
+    #[test]
+    fn links_round_trip_random_configs() {
+        let mut rng = Rng::new(11);
+        for _ in 0..500 {
+            let config = random_config(&mut rng);
+            let fragment = to_fragment(&config);
+            assert!(fragment.starts_with("v=1"), "{fragment}");
+            assert!(fragment.is_ascii() && !fragment.contains([' ', '#']), "{fragment}");
+            // Every '&' and '=' left is structure: one per pair.
+            assert_eq!(fragment.matches('&').count() + 1, fragment.matches('=').count(), "{fragment}");
+            for link in [
+                fragment.clone(),
+                format!("#{fragment}"),
+                format!("https://x.org/app/?q=1#{fragment}"),
+                format!("ticketlab://run?{fragment}"),
+            ] {
+                assert_eq!(from_fragment(&link).unwrap_or_else(|e| panic!("{link}: {e}")), config, "{link}");
+            }
+        }
+    }
+
+    #[test]
+    fn link_example() {
+        let config = TrainConfig {
+            density: 0.1,
+            seed: 7,
+            dataset: DatasetSpec::Cifar10 { path: "/data/my cifar#1".into() },
+            ..TrainConfig::default()
+        };
+        let fragment = to_fragment(&config);
+        assert_eq!(fragment, "v=1&dataset=cifar10:/data/my%20cifar%231&density=0.1&seed=7");
+        assert_eq!(from_fragment(&fragment).unwrap(), config);
+        assert_eq!(from_fragment("v=1").unwrap(), TrainConfig::default());
+        assert_eq!(from_fragment("#v=1&wd=0.001&").unwrap().weight_decay, 0.001);
+    }
+
+    #[test]
+    fn malformed_links_are_refused_with_the_offending_part_named() {
+        let cases = [
+            ("", "empty"),
+            ("#", "empty"),
+            ("density=0.1", "no version"),
+            ("v=2&density=0.1", "version '2' is not supported"),
+            ("v=x", "version 'x'"),
+            ("v=1&v=1", "'v' is given twice"),
+            ("v=1&bogus=3", "unknown key 'bogus'"),
+            ("v=1&density=2", "density=2"),
+            ("v=1&density=0.1&density=0.2", "'density' is given twice"),
+            ("v=1&wd=0.1&weight_decay=0.2", "'weight_decay' is given twice"),
+            ("v=1&lr=%zz", "'lr=%zz'"),
+            ("v=1&lr=0.1%", "'lr=0.1%'"),
+            ("v=1&lr=%+1", "bad percent-encoding"),
+            ("v=1&dataset=cifar10:%FF", "not UTF-8"),
+            ("v=1&lr", "'lr' is not KEY=VALUE"),
+            ("v=1&lr=fast", "lr=fast"),
+        ];
+        for (link, needle) in cases {
+            let err = err_of(from_fragment(link));
+            assert!(err.contains(needle), "{link}: {err:?} lacks {needle:?}");
+        }
+        let mut rng = Rng::new(3);
+        for _ in 0..2000 {
+            let _ = from_fragment(&format!("v=1&{}={}", text(&mut rng), text(&mut rng)));
+        }
+    }
+}
