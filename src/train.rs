@@ -30,6 +30,7 @@ use crate::sparsity::{DynamicSparsity, MaskUpdate, Method, distribution};
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_dataset(spec: &crate::config::DatasetSpec, seed: u64) -> Result<DataSplits, TrainError> {
     use crate::config::DatasetSpec;
+    spec.validate().map_err(TrainError::Config)?;
     Ok(match spec {
         DatasetSpec::Synthetic { train, test } => crate::data::synthetic(seed, *train, *test),
         DatasetSpec::Cifar10 { path } => crate::data::load_cifar10(std::path::Path::new(path))?,
@@ -159,7 +160,12 @@ impl Trainer {
             Masks::random(&spec, &distribution::counts(&spec, &densities), &mut Rng::stream(config.seed, "mask"))
         };
         let steps_per_epoch = (data.train.len() / config.batch_size).max(1);
-        let total_steps = config.steps.unwrap_or(steps_per_epoch * config.epochs);
+        let total_steps = match config.steps {
+            Some(steps) => steps,
+            None => steps_per_epoch.checked_mul(config.epochs).ok_or_else(|| {
+                TrainError::Config(format!("{} epochs of {steps_per_epoch} steps are too many", config.epochs))
+            })?,
+        };
         let optimizer = Optimizer::new(config.optimizer, config.weight_decay, spec.params.len());
         let mut trainer = Trainer {
             normalizer: data.normalizer,

@@ -203,6 +203,9 @@ fn random_link(rng: &mut Rng, keys: &[(String, Option<Value>)]) -> String {
         };
         parts.push(format!("{}={}", percent_encode(rng, &key), percent_encode(rng, &value)));
     }
+    if rng.bernoulli(0.01) {
+        parts.push(format!("{}{}=1", pick(rng, &["dst", "dataset", "x"]), ".a".repeat(rng.below(4000) as usize)));
+    }
     rng.shuffle(&mut parts);
     let mut link = format!("{prefix}{}", parts.join("&"));
     if rng.bernoulli(0.01) {
