@@ -534,8 +534,8 @@ impl std::fmt::Display for BenchReport {
         for (kind, figures) in &self.linear {
             let _ = writeln!(
                 out,
-                "\nLinear layers, dense matmul vs sparse path on {kind} (forward + backward, batch {}; auto = the \
-                 routing's rule: sparse if ≥ 1.25× faster)",
+                "\nLinear layers, dense matmul vs sparse path on {kind} (forward + backward, batch {}; auto = what \
+                 the trainer's fixed rule picks: sparse at ≤ 10% density and ≥ 65 536 weights)",
                 self.batch_size
             );
             let _ = writeln!(
@@ -553,7 +553,7 @@ impl std::fmt::Display for BenchReport {
                     l.dense_s * 1e3,
                     l.sparse_s * 1e3,
                     l.speedup(),
-                    if l.sparse_s * 1.25 <= l.dense_s { "sparse" } else { "dense" }
+                    if kernels::sparse_linear_wins(l.shape) { "sparse" } else { "dense" }
                 );
             }
         }

@@ -446,14 +446,13 @@ impl Network {
 impl Network {
     /// Which linear layers to compute through the sparse path: for each masked linear weight (`masks[i]` its 0/1
     /// mask on the device, `counts[i]` its exact active count), a [`SparseLinear`] where `path` chooses the
-    /// compressed path on the mask's device at this batch size (by default where it measures faster than the dense
-    /// matmul); `None` everywhere else (conv layers, the CPU backend, dense-enough layers). Build it again whenever
+    /// compressed path on the mask's device (by default by `kernels::sparse_linear_wins`, a fixed rule of the shape and
+    /// density); `None` everywhere else (conv layers, the CPU backend, dense-enough layers). Build it again whenever
     /// the masks change; a step that needs dense weight gradients (a RigL update) runs without it.
     pub fn sparse_plan(
         spec: &NetSpec,
         masks: &[Option<Tensor<1>>],
         counts: &[Option<usize>],
-        batch: usize,
         path: SparsePath,
     ) -> Vec<Option<SparseLinear>> {
         (0..spec.params.len())
@@ -466,7 +465,7 @@ impl Network {
                     return None;
                 }
                 let shape = SparseShape { rows: p.shape[0], cols: p.shape[1], nnz };
-                if !path.uses_sparse(&mask.device(), shape, batch) {
+                if !path.uses_sparse(&mask.device(), shape) {
                     return None;
                 }
                 SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz)

@@ -255,7 +255,8 @@ impl Trainer {
         self.masks = masks;
     }
 
-    /// Choose when masked linear layers run through the sparse path (by default where it measures faster).
+    /// Choose when masked linear layers run through the sparse path (by default by a fixed rule of their shape, so
+    /// a run's numeric path depends on its settings alone; see `kernels::sparse_linear_wins`).
     pub fn set_sparse_path(&mut self, path: SparsePath) {
         self.sparse_path = path;
         self.rebuild_sparse_plan();
@@ -268,7 +269,7 @@ impl Trainer {
 
     fn rebuild_sparse_plan(&mut self) {
         let (spec, masks, targets) = (&self.spec, &self.mask_tensors, &self.targets);
-        self.sparse_plan = Network::sparse_plan(spec, masks, targets, self.batch_size(), self.sparse_path);
+        self.sparse_plan = Network::sparse_plan(spec, masks, targets, self.sparse_path);
     }
 
     /// The 0/1 mask tensors on the device (current, even while updates are pending).
