@@ -56,6 +56,8 @@ enum State {
 pub struct Optimizer {
     pub kind: OptimizerKind,
     pub weight_decay: f64,
+    /// Learning-rate multiplier of each parameter, `None` for a frozen one (see [`Optimizer::new`]).
+    lr_scales: Vec<Option<f64>>,
     state: Vec<State>,
     /// All-ones masks for the unmasked parameters, made once, for the GPU kernel (which always takes a mask).
     ones: Vec<Option<Tensor<1>>>,
@@ -63,8 +65,12 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    pub fn new(kind: OptimizerKind, weight_decay: f64, num_params: usize) -> Self {
-        Optimizer { kind, weight_decay, state: vec![State::Empty; num_params], ones: vec![None; num_params], steps: 0 }
+    /// An optimiser over parameters with learning-rate multipliers `lr_scales` (`None`: frozen, never updated).
+    /// A parameter's weight decay is divided by its multiplier, so its decay per step equals the others'
+    /// (airbench's "bias scaler" for BatchNorm parameters).
+    pub fn new(kind: OptimizerKind, weight_decay: f64, lr_scales: Vec<Option<f64>>) -> Self {
+        let n = lr_scales.len();
+        Optimizer { kind, weight_decay, lr_scales, state: vec![State::Empty; n], ones: vec![None; n], steps: 0 }
     }
 
     /// One update. `masks[i]` is the 0/1 mask of parameter `i`, or `None` for unmasked parameters.
@@ -72,6 +78,8 @@ impl Optimizer {
     pub fn step(&mut self, params: &mut [Tensor<1>], grads: Vec<Tensor<1>>, masks: &[Option<Tensor<1>>], lr: f64) {
         self.steps += 1;
         for (i, grad) in grads.into_iter().enumerate() {
+            let Some(scale) = self.lr_scales[i] else { continue };
+            let (lr, weight_decay) = (lr * scale, self.weight_decay / scale);
             let w = params[i].clone();
             match self.kind {
                 OptimizerKind::Sgd { momentum, nesterov } => {
@@ -82,7 +90,7 @@ impl Optimizer {
                     let hyper = SgdHyper {
                         lr: lr as f32,
                         momentum: momentum as f32,
-                        weight_decay: self.weight_decay as f32,
+                        weight_decay: weight_decay as f32,
                         nesterov,
                     };
                     let (w, v) = if kernels::uses_gpu_kernels(&w.device()) {
@@ -103,7 +111,7 @@ impl Optimizer {
                         beta1,
                         beta2,
                         epsilon,
-                        weight_decay: self.weight_decay as f32,
+                        weight_decay: weight_decay as f32,
                         step: self.steps,
                     };
                     let (m, v) = match &self.state[i] {
@@ -218,7 +226,7 @@ mod tests {
         let grad = [0.5, f32::NAN, -0.25, f32::INFINITY];
         for kind in [OptimizerKind::sgd(), OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, OptimizerKind::adam()]
         {
-            let mut opt = Optimizer::new(kind, 5e-4, 1);
+            let mut opt = Optimizer::new(kind, 5e-4, vec![Some(1.0)]);
             let mut params = vec![t(&[1.0, 0.0, -2.0, 0.0])];
             for _ in 0..3 {
                 opt.step(&mut params, vec![t(&grad)], &[Some(mask.clone())], 0.1);

@@ -19,7 +19,7 @@ use std::str::FromStr;
 /// The accepted command-line forms; parse errors quote this.
 pub const LR_SCHEDULE_FORMS: &str = "constant | step[:M1,M2,...[:GAMMA]] | cosine[:FINAL_FRAC] | \
      linear[:HOLD_FRAC[:FINAL_FRAC]] | onecycle[:WARMUP_FRAC[:DIV_FACTOR[:FINAL_DIV]]] | \
-     triangular:CYCLE_STEPS[:MIN_FRAC]";
+     triangular:CYCLE_STEPS[:MIN_FRAC] | warmup[:WARMUP_FRAC[:START_FRAC[:FINAL_FRAC]]]";
 
 const DEFAULT_STEP_MILESTONES: [f64; 2] = [0.5, 0.75];
 const DEFAULT_STEP_GAMMA: f64 = 0.1;
@@ -28,6 +28,8 @@ const DEFAULT_WARMUP_FRAC: f64 = 0.1;
 const DEFAULT_DIV_FACTOR: f64 = 100.0;
 const DEFAULT_FINAL_DIV: f64 = 1e4;
 const DEFAULT_MIN_FRAC: f64 = 0.2;
+/// airbench94's warm-up: from 0.2× to the peak at 23% of the run, then down to 0.07×.
+const AIRBENCH_WARMUP: [f64; 3] = [0.23, 0.2, 0.07];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -49,6 +51,9 @@ pub enum LrSchedule {
     /// its first half and falls back over its second half. Sup-tickets' 0.001 → 0.005 → 0.001 is `base_lr = 0.005`,
     /// `min_frac = 0.2`.
     Triangular { cycle_steps: usize, min_frac: f64 },
+    /// Linear warm-up from `base_lr * start_frac` to `base_lr` over `warmup_frac` of the run, then linear decay to
+    /// `base_lr * final_frac` (airbench's triangle: 0.23, 0.2, 0.07).
+    Warmup { warmup_frac: f64, start_frac: f64, final_frac: f64 },
 }
 
 impl LrSchedule {
@@ -88,6 +93,15 @@ impl LrSchedule {
                 let phase = (step % cycle) as f64 / cycle as f64;
                 let height = 1.0 - (2.0 * phase - 1.0).abs();
                 base_lr * lerp(*min_frac, 1.0, height)
+            }
+            LrSchedule::Warmup { warmup_frac, start_frac, final_frac } => {
+                if p < *warmup_frac {
+                    base_lr * lerp(*start_frac, 1.0, p / warmup_frac)
+                } else if *warmup_frac < 1.0 {
+                    base_lr * lerp(1.0, *final_frac, (p - warmup_frac) / (1.0 - warmup_frac))
+                } else {
+                    base_lr
+                }
             }
         }
     }
@@ -129,6 +143,11 @@ impl LrSchedule {
                     return Err(format!("triangular cycle_steps must be at least 2, got {cycle_steps}"));
                 }
                 check_fraction("triangular min_frac", *min_frac)
+            }
+            LrSchedule::Warmup { warmup_frac, start_frac, final_frac } => {
+                check_fraction("warmup warmup_frac", *warmup_frac)?;
+                check_fraction("warmup start_frac", *start_frac)?;
+                check_fraction("warmup final_frac", *final_frac)
             }
         }
     }
@@ -217,6 +236,15 @@ fn parse_unchecked(spec: &str) -> Result<LrSchedule, String> {
                 min_frac: field_or(1, "triangular min_frac", DEFAULT_MIN_FRAC)?,
             }
         }
+        "warmup" => {
+            at_most(3)?;
+            let [warmup, start, end] = AIRBENCH_WARMUP;
+            LrSchedule::Warmup {
+                warmup_frac: field_or(0, "warmup warmup_frac", warmup)?,
+                start_frac: field_or(1, "warmup start_frac", start)?,
+                final_frac: field_or(2, "warmup final_frac", end)?,
+            }
+        }
         _ => return Err(format!("unknown schedule name {name:?}")),
     })
 }
@@ -241,6 +269,9 @@ impl fmt::Display for LrSchedule {
                 write!(f, "onecycle:{warmup_frac}:{div_factor}:{final_div}")
             }
             LrSchedule::Triangular { cycle_steps, min_frac } => write!(f, "triangular:{cycle_steps}:{min_frac}"),
+            LrSchedule::Warmup { warmup_frac, start_frac, final_frac } => {
+                write!(f, "warmup:{warmup_frac}:{start_frac}:{final_frac}")
+            }
         }
     }
 }
@@ -311,6 +342,15 @@ mod tests {
         assert_lrs(&custom, 11, &[(0, BASE / 10.0), (2, BASE), (10, BASE / 1000.0)]);
         assert_lrs(&parse("onecycle:0:10:1000"), 11, &[(0, BASE), (10, BASE / 1000.0)]);
         assert_lrs(&parse("onecycle:1:10:1000"), 11, &[(0, BASE / 10.0), (10, BASE)]);
+    }
+
+    #[test]
+    fn warmup_rises_to_the_peak_then_falls_linearly() {
+        let schedule = parse("warmup");
+        assert_eq!(schedule, LrSchedule::Warmup { warmup_frac: 0.23, start_frac: 0.2, final_frac: 0.07 });
+        assert_lrs(&parse("warmup:0.25:0.2:0.1"), 101, &[(0, BASE * 0.2), (25, BASE), (100, BASE * 0.1)]);
+        assert_lrs(&parse("warmup:0.5:0:0"), 101, &[(25, BASE / 2.0), (50, BASE), (75, BASE / 2.0), (100, 0.0)]);
+        assert_lrs(&parse("warmup:1:0.5:0"), 3, &[(0, BASE / 2.0), (2, BASE)]);
     }
 
     #[test]
@@ -390,6 +430,8 @@ mod tests {
             "triangular:200",
             "triangular:200:0.2",
             "triangular:2:0",
+            "warmup",
+            "warmup:0.3:0.1:0.05",
         ];
         for spec in specs {
             let schedule = parse(spec);

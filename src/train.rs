@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 mod scoring;
 
 use crate::accounting::Accounting;
-use crate::config::TrainConfig;
+use crate::config::{Lookahead, TrainConfig};
 use crate::data::{DataSplits, Dataset, Normalizer, fill_batch};
 use crate::error::{TrainError, read_f32};
 use crate::kernels::{SparseLinear, SparsePath};
 use crate::mask::{Bits, Masks};
 use crate::metrics::{EvalMetrics, evaluate};
-use crate::model::{NetSpec, Network};
+use crate::model::{BnStats, NetSpec, Network, Role, whitening};
 use crate::optim::Optimizer;
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
@@ -120,6 +120,8 @@ pub struct Trainer {
     /// The test metrics and softmax predictions of the latest curve point.
     last_test: Option<(EvalMetrics, Vec<f32>)>,
     optimizer: Optimizer,
+    /// The lookahead average of the weights, once it has started (see [`Lookahead`]).
+    average: Option<Network>,
     /// Steps taken so far.
     step: usize,
     total_steps: usize,
@@ -151,7 +153,11 @@ impl Trainer {
             return Err(TrainError::Config("the training and test sets must not be empty".into()));
         }
         let spec = NetSpec::new(config.model, config.width, data.test.num_classes.max(data.train.num_classes));
-        let net = Network::init(&spec, &mut Rng::stream(config.seed, "init"), &device);
+        let mut values = spec.init_values(&mut Rng::stream(config.seed, "init"));
+        if let Some(i) = spec.whitening() {
+            values[i] = whitening::weights(&data.train, &data.normalizer);
+        }
+        let net = Network::from_values(&spec, &values, &device);
         let densities = distribution::layer_densities(&spec, config.distribution, config.density, config.dense_first);
         // Pruning at initialisation scores the dense network: its mask comes from `prepare`.
         let masks = if config.density >= 1.0 || config.method.prunes_at_init() {
@@ -166,7 +172,16 @@ impl Trainer {
                 TrainError::Config(format!("{} epochs of {steps_per_epoch} steps are too many", config.epochs))
             })?,
         };
-        let optimizer = Optimizer::new(config.optimizer, config.weight_decay, spec.params.len());
+        let lr_scales = spec
+            .params
+            .iter()
+            .map(|p| match p.role {
+                _ if !p.trainable() => None,
+                Role::BnScale | Role::BnShift => Some(config.bn_lr_scale),
+                _ => Some(1.0),
+            })
+            .collect();
+        let optimizer = Optimizer::new(config.optimizer, config.weight_decay, lr_scales);
         let mut trainer = Trainer {
             normalizer: data.normalizer,
             config,
@@ -189,6 +204,7 @@ impl Trainer {
             prepared: false,
             last_test: None,
             optimizer,
+            average: None,
             step: 0,
             total_steps,
             steps_per_epoch,
@@ -213,6 +229,7 @@ impl Trainer {
         self.net = net;
         self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
         self.start_params = self.net.params.clone();
+        self.average = None;
     }
 
     /// Work a method needs before the first step: the pruning-at-initialisation methods score the initialised
@@ -243,6 +260,9 @@ impl Trainer {
         self.rebuild_sparse_plan();
         self.sparse_flops = Accounting::new(&self.spec, &masks, 0.0).sparse_flops;
         self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
+        if let Some(average) = &mut self.average {
+            apply_masks(&mut average.params, &self.mask_tensors);
+        }
         self.dst =
             self.config.method.is_dynamic().then(|| {
                 DynamicSparsity::new(self.config.method, self.config.dst, self.config.seed, &self.mask_tensors)
@@ -356,7 +376,7 @@ impl Trainer {
         fill_batch(
             &self.train_set,
             indices,
-            self.config.augment,
+            self.config.augmentation(),
             &self.normalizer,
             &mut rng,
             &mut self.images,
@@ -371,7 +391,9 @@ impl Trainer {
         // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones).
         let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
         let plan: &[Option<SparseLinear>] = if update.is_some() { &[] } else { &self.sparse_plan };
-        let params: Vec<Tensor<1>> = self.net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
+        let params: Vec<Tensor<1>> = (self.net.params.iter().zip(&self.spec.params))
+            .map(|(p, spec)| if spec.trainable() { p.clone().autodiff().require_grad() } else { p.clone().autodiff() })
+            .collect();
         let logits = Network::forward_with(&self.spec, &params, &mut self.net.bn, x.autodiff(), true, plan);
         let loss = cross_entropy_with_logits(logits.clone(), targets.autodiff());
         let grads = loss.backward();
@@ -400,11 +422,47 @@ impl Trainer {
             let masks =
                 dst.update(self.step, drop_fraction, &self.net.params, &grads, &self.mask_tensors, &self.targets);
             self.optimizer.apply_masks(&mut self.net.params, &masks);
+            if let Some(average) = &mut self.average {
+                apply_masks(&mut average.params, &masks);
+            }
             self.mask_tensors = masks.clone();
             self.rebuild_sparse_plan();
             self.pending_updates.push((self.step, drop_fraction, masks));
             // RigL's accounting: the update step also computes the dense gradient (one dense backward pass).
             self.train_flops += 2.0 * self.dense_flops() * bs as f64;
+        }
+        if let Some(lookahead) = self.config.lookahead {
+            self.lookahead_step(lookahead);
+        }
+    }
+
+    /// Move the lookahead average toward the weights when due and set the weights to it; at the end of each epoch
+    /// (and of the run) the weights take the average as it stands. Masked: pruned weights stay exactly zero.
+    fn lookahead_step(&mut self, lookahead: Lookahead) {
+        let (step, total) = (self.step, self.total_steps);
+        let epoch_end = step.is_multiple_of(self.steps_per_epoch) || step >= total;
+        if lookahead.due(step, total) {
+            let rho = lookahead.rho(step, total) as f32;
+            let average = match self.average.take() {
+                None => self.net.clone(),
+                Some(mut avg) => {
+                    let toward = |a: Tensor<1>, w: &Tensor<1>| a.clone() + (w.clone() - a) * (1.0 - rho);
+                    for (a, w) in avg.params.iter_mut().zip(&self.net.params) {
+                        *a = toward(a.clone(), w);
+                    }
+                    for (a, w) in avg.bn.iter_mut().zip(&self.net.bn) {
+                        *a = BnStats { mean: toward(a.mean.clone(), &w.mean), var: toward(a.var.clone(), &w.var) };
+                    }
+                    apply_masks(&mut avg.params, &self.mask_tensors);
+                    avg
+                }
+            };
+            self.net = average.clone();
+            self.average = Some(average);
+        } else if epoch_end && let Some(average) = &self.average {
+            let mut net = average.clone();
+            apply_masks(&mut net.params, &self.mask_tensors);
+            self.net = net;
         }
     }
 
@@ -456,6 +514,7 @@ impl Trainer {
             normalizer: self.normalizer,
             set: set.clone(),
             device: self.device.clone(),
+            tta: self.config.tta,
         }
     }
 
@@ -507,6 +566,15 @@ impl Trainer {
     }
 }
 
+/// Multiply each masked parameter by its 0/1 mask.
+fn apply_masks(params: &mut [Tensor<1>], masks: &[Option<Tensor<1>>]) {
+    for (p, mask) in params.iter_mut().zip(masks) {
+        if let Some(m) = mask {
+            *p = p.clone() * m.clone();
+        }
+    }
+}
+
 pub fn labels_of(set: &Dataset) -> Vec<i64> {
     set.labels.iter().map(|&l| l as i64).collect()
 }
@@ -541,25 +609,42 @@ pub struct EvalJob {
     normalizer: Normalizer,
     set: Arc<Dataset>,
     device: Device,
+    tta: bool,
+}
+
+/// Evaluation-mode softmax predictions of `net` on `set`, row-major n × classes, computed in batches; with `tta`
+/// the logits of each image and its mirror image are averaged first (flip test-time augmentation).
+pub async fn predict(
+    spec: &NetSpec,
+    net: &Network,
+    set: &Dataset,
+    normalizer: &Normalizer,
+    device: &Device,
+    tta: bool,
+) -> Result<Vec<f32>, TrainError> {
+    const EVAL_BATCH: usize = 500;
+    let mut out = Vec::with_capacity(set.len() * spec.num_classes);
+    let (mut images, mut labels) = (vec![], vec![]);
+    let mut bn = net.bn.clone();
+    let mut rng = Rng::new(0); // unused without augmentation, but fill_batch takes one
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        fill_batch(set, chunk, None, normalizer, &mut rng, &mut images, &mut labels);
+        let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), device);
+        let mut logits = Network::forward(spec, &net.params, &mut bn, x.clone(), false);
+        if tta {
+            let mirrored = Network::forward(spec, &net.params, &mut bn, x.flip([3]), false);
+            logits = (logits + mirrored) * 0.5;
+        }
+        out.extend(read_f32(softmax(logits, 1)).await?);
+    }
+    Ok(out)
 }
 
 impl EvalJob {
-    /// Evaluation-mode softmax predictions, row-major n × classes, computed in batches.
+    /// Evaluation-mode softmax predictions, row-major n × classes (see [`predict`]).
     pub async fn predict(&self) -> Result<Vec<f32>, TrainError> {
-        const EVAL_BATCH: usize = 500;
-        let (spec, set) = (&self.spec, &self.set);
-        let mut out = Vec::with_capacity(set.len() * spec.num_classes);
-        let (mut images, mut labels) = (vec![], vec![]);
-        let mut bn = self.net.bn.clone();
-        let mut rng = Rng::new(0); // unused without augmentation, but fill_batch takes one
-        let indices: Vec<usize> = (0..set.len()).collect();
-        for chunk in indices.chunks(EVAL_BATCH) {
-            fill_batch(set, chunk, false, &self.normalizer, &mut rng, &mut images, &mut labels);
-            let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), &self.device);
-            let logits = Network::forward(spec, &self.net.params, &mut bn, x, false);
-            out.extend(read_f32(softmax(logits, 1)).await?);
-        }
-        Ok(out)
+        predict(&self.spec, &self.net, &self.set, &self.normalizer, &self.device, self.tta).await
     }
 
     pub async fn run(self) -> Result<EvalMetrics, TrainError> {

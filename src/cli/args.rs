@@ -207,10 +207,11 @@ pub(super) struct TrainArgs {
     /// synthetic | synthetic:TRAIN:TEST | cifar10:PATH | cifar100:PATH | cifar100-coarse:PATH
     #[arg(long, default_value = "synthetic")]
     pub(super) dataset: DatasetSpec,
-    /// conv2 | conv4 | conv6 | vgg11 | resnet20
-    #[arg(long, default_value = "conv4")]
+    /// airbench | conv2 | conv4 | conv6 | vgg11 | resnet20; each comes with its training recipe (see README), which
+    /// the options below override
+    #[arg(long, default_value = "airbench")]
     pub(super) model: Arch,
-    /// Channel-width multiplier (1 = published widths).
+    /// Channel-width multiplier (1 = published widths) [default: 0.5 for airbench, 0.25 for vgg11, 1 otherwise]
     #[arg(long)]
     pub(super) width: Option<f32>,
     /// Share of prunable weights kept (1 = dense).
@@ -259,34 +260,50 @@ pub(super) struct TrainArgs {
     /// barrier along the line between them.
     #[arg(long)]
     pub(super) instability_from: Option<usize>,
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    pub(super) epochs: usize,
+    /// Epochs [default: the model's recipe: 10]
+    #[arg(long)]
+    pub(super) epochs: Option<usize>,
     /// Train for exactly this many steps (overrides --epochs).
     #[arg(long)]
     pub(super) steps: Option<usize>,
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    pub(super) batch_size: usize,
-    /// Base learning rate [default: 0.01 for conv2/4/6, 0.05 for vgg11 and resnet20 with SGD; 0.001 with Adam]
+    /// [default: the model's recipe: 256 for airbench, 60 for conv2/4/6, 128 for vgg11 and resnet20]
+    #[arg(long)]
+    pub(super) batch_size: Option<usize>,
+    /// Base learning rate [default: the model's recipe: 0.375 for airbench (SGD), 2e-4/3e-4 for conv2/4/6 (Adam),
+    /// 0.05 for vgg11 and resnet20 (SGD); with --optimizer adam on another model 1e-3]
     #[arg(long)]
     pub(super) lr: Option<f64>,
-    /// constant | step[:M1,M2,..:GAMMA] | cosine[:FINAL] | linear[:HOLD[:FINAL]] | onecycle[:WARMUP:DIV:FINAL_DIV] | triangular:CYCLE[:MIN]
-    #[arg(long, default_value = "cosine")]
-    pub(super) schedule: LrSchedule,
-    /// sgd | adam
-    #[arg(long, default_value = "sgd")]
-    pub(super) optimizer: String,
-    #[arg(long, default_value_t = 0.9)]
-    pub(super) momentum: f64,
+    /// constant | step[:M1,M2,..:GAMMA] | cosine[:FINAL] | linear[:HOLD[:FINAL]] | onecycle[:WARMUP:DIV:FINAL_DIV] |
+    /// triangular:CYCLE[:MIN] | warmup[:WARMUP:START:FINAL] [default: the model's recipe]
+    #[arg(long)]
+    pub(super) schedule: Option<LrSchedule>,
+    /// sgd | adam [default: the model's recipe: adam for conv2/4/6, sgd otherwise]
+    #[arg(long)]
+    pub(super) optimizer: Option<String>,
+    /// SGD momentum [default: the model's recipe: 0.85 for airbench, 0.9 otherwise]
+    #[arg(long)]
+    pub(super) momentum: Option<f64>,
     /// Plain (heavy-ball) momentum instead of Nesterov.
     #[arg(long)]
     pub(super) no_nesterov: bool,
-    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
-    pub(super) weight_decay: f64,
-    #[arg(long, default_value_t = 0.0)]
-    pub(super) label_smoothing: f64,
-    /// Train without random crops and flips.
+    /// [default: the model's recipe]
+    #[arg(long)]
+    pub(super) weight_decay: Option<f64>,
+    /// [default: the model's recipe: 0.2 for airbench, 0 otherwise]
+    #[arg(long)]
+    pub(super) label_smoothing: Option<f64>,
+    /// Train without random translations and flips.
     #[arg(long)]
     pub(super) no_augment: bool,
+    /// Largest random translation in pixels [default: the model's recipe: 2 for airbench, 4 otherwise]
+    #[arg(long)]
+    pub(super) translate: Option<usize>,
+    /// Evaluate without flip test-time augmentation.
+    #[arg(long)]
+    pub(super) no_tta: bool,
+    /// Train without the lookahead average of the weights.
+    #[arg(long)]
+    pub(super) no_lookahead: bool,
     /// Hold out this share of the training set for validation.
     #[arg(long, default_value_t = 0.0)]
     pub(super) val_fraction: f64,
@@ -336,22 +353,29 @@ impl TrainArgs {
         if let Some(link) = &self.link {
             return ticketlab::textconfig::from_fragment(link).map_err(|e| e.to_string());
         }
-        let (optimizer, default_lr) = match self.optimizer.as_str() {
-            "sgd" => (
-                OptimizerKind::Sgd { momentum: self.momentum, nesterov: !self.no_nesterov },
-                TrainConfig::default_lr(self.model),
-            ),
-            "adam" => (OptimizerKind::adam(), 1e-3),
-            other => return Err(format!("unknown optimizer '{other}' (expected sgd or adam)")),
+        let recipe = TrainConfig::recipe(self.model);
+        let (optimizer, default_lr) = match self.optimizer.as_deref() {
+            None => (recipe.optimizer, recipe.lr),
+            Some("sgd") => match recipe.optimizer {
+                OptimizerKind::Sgd { .. } => (recipe.optimizer, recipe.lr),
+                _ => (OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, TrainConfig::default_lr(self.model)),
+            },
+            Some("adam") => match recipe.optimizer {
+                OptimizerKind::Adam { .. } => (recipe.optimizer, recipe.lr),
+                _ => (OptimizerKind::adam(), 1e-3),
+            },
+            Some(other) => return Err(format!("unknown optimizer '{other}' (expected sgd or adam)")),
+        };
+        let optimizer = match optimizer {
+            OptimizerKind::Sgd { momentum, nesterov } => OptimizerKind::Sgd {
+                momentum: self.momentum.unwrap_or(momentum),
+                nesterov: nesterov && !self.no_nesterov,
+            },
+            adam => adam,
         };
         let config = TrainConfig {
             dataset: self.dataset.clone(),
-            model: self.model,
-            width: self.width.unwrap_or(if self.model == Arch::Conv4 {
-                TrainConfig::default().width
-            } else {
-                self.model.default_width()
-            }),
+            width: self.width.unwrap_or(recipe.width),
             density: self.density,
             distribution: self.distribution,
             dense_first: self.dense_first,
@@ -371,20 +395,23 @@ impl TrainArgs {
                 output_rate: self.output_rate,
                 controls: !self.no_controls,
             },
-            data_seed: None,
-            epochs: self.epochs,
+            epochs: self.epochs.unwrap_or(recipe.epochs),
             steps: self.steps,
-            batch_size: self.batch_size,
+            batch_size: self.batch_size.unwrap_or(recipe.batch_size),
             lr: self.lr.unwrap_or(default_lr),
-            schedule: self.schedule.clone(),
+            schedule: self.schedule.clone().unwrap_or(recipe.schedule.clone()),
             optimizer,
-            weight_decay: self.weight_decay,
-            label_smoothing: self.label_smoothing,
-            augment: !self.no_augment,
+            weight_decay: self.weight_decay.unwrap_or(recipe.weight_decay),
+            label_smoothing: self.label_smoothing.unwrap_or(recipe.label_smoothing),
+            // Asking for translations turns augmentation on even where the recipe has none (conv2/4/6).
+            augment: (recipe.augment || self.translate.is_some()) && !self.no_augment,
+            translate: self.translate.unwrap_or(recipe.translate),
+            tta: recipe.tta && !self.no_tta,
+            lookahead: recipe.lookahead.filter(|_| !self.no_lookahead),
             val_fraction: self.val_fraction,
             seed: self.seed,
             eval_every: self.eval_every,
-            ensemble: Default::default(),
+            ..recipe
         };
         config.validate()?;
         Ok(config)

@@ -4,9 +4,6 @@ use crate::rng::Rng;
 
 use super::{CHANNELS, Dataset, IMAGE_BYTES, IMAGE_SIDE, PLANE};
 
-/// Zero padding on every side before the random crop (the standard CIFAR recipe).
-const PAD: usize = 4;
-
 /// Per-channel mean and standard deviation, in `[0, 1]` pixel units.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Normalizer {
@@ -52,34 +49,36 @@ impl Normalizer {
     }
 }
 
-/// One image's random augmentation: where the 32×32 window sits in the 40×40 padded image, and whether the crop
-/// is then mirrored left to right.
+/// One image's random augmentation: where the 32×32 window sits in the image zero-padded by `pad` pixels on every
+/// side, and whether the crop is then mirrored left to right.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Augmentation {
+    pad: usize,
     top: usize,
     left: usize,
     flip: bool,
 }
 
 impl Augmentation {
-    const IDENTITY: Augmentation = Augmentation { top: PAD, left: PAD, flip: false };
+    const IDENTITY: Augmentation = Augmentation { pad: 0, top: 0, left: 0, flip: false };
 
-    fn sample(rng: &mut Rng) -> Self {
-        let span = 2 * PAD as u32 + 1;
+    fn sample(pad: usize, rng: &mut Rng) -> Self {
+        let span = 2 * pad as u32 + 1;
         let top = rng.below(span) as usize;
         let left = rng.below(span) as usize;
-        Augmentation { top, left, flip: rng.bernoulli(0.5) }
+        Augmentation { pad, top, left, flip: rng.bernoulli(0.5) }
     }
 }
 
 /// Fill `out` (resized to `indices.len() * 3072`) with an NCHW `f32` batch of the images at `indices`: pixel / 255,
-/// then, if `augment`, a random 32×32 crop of the image zero-padded by 4 pixels on every side (padding with raw
-/// value 0 before normalising, as torchvision does) and a horizontal flip with p = 0.5, then `(x - mean) / std`.
-/// Deterministic given `rng`, which is only drawn from when augmenting. The labels go to `labels_out` as `i64`.
+/// then, with `augment = Some(pad)`, a random 32×32 crop of the image zero-padded by `pad` pixels on every side
+/// (padding with raw value 0 before normalising, as torchvision does: a translation by up to `pad` pixels) and a
+/// horizontal flip with p = 0.5, then `(x - mean) / std`. Deterministic given `rng`, which is only drawn from when
+/// augmenting. The labels go to `labels_out` as `i64`.
 pub fn fill_batch(
     ds: &Dataset,
     indices: &[usize],
-    augment: bool,
+    augment: Option<usize>,
     norm: &Normalizer,
     rng: &mut Rng,
     out: &mut Vec<f32>,
@@ -88,7 +87,10 @@ pub fn fill_batch(
     let table = norm.lookup_table();
     out.resize(indices.len() * IMAGE_BYTES, 0.0);
     for (&i, dst) in indices.iter().zip(out.chunks_exact_mut(IMAGE_BYTES)) {
-        let augmentation = if augment { Augmentation::sample(rng) } else { Augmentation::IDENTITY };
+        let augmentation = match augment {
+            Some(pad) => Augmentation::sample(pad, rng),
+            None => Augmentation::IDENTITY,
+        };
         write_image(ds.image(i), augmentation, &table, dst);
     }
     labels_out.clear();
@@ -96,18 +98,18 @@ pub fn fill_batch(
 }
 
 /// Write one normalised image into `dst`. Output pixel `(y, x)` comes from source pixel
-/// `(y + top - PAD, x' + left - PAD)` with `x' = 31 - x` when flipped, or from the zero padding outside the image.
+/// `(y + top - pad, x' + left - pad)` with `x' = 31 - x` when flipped, or from the zero padding outside the image.
 fn write_image(image: &[u8], aug: Augmentation, table: &[[f32; 256]; CHANNELS], dst: &mut [f32]) {
     for ((plane, dst), table) in image.chunks_exact(PLANE).zip(dst.chunks_exact_mut(PLANE)).zip(table) {
         for (y, dst_row) in dst.chunks_exact_mut(IMAGE_SIDE).enumerate() {
-            let Some(src_y) = (y + aug.top).checked_sub(PAD).filter(|&sy| sy < IMAGE_SIDE) else {
+            let Some(src_y) = (y + aug.top).checked_sub(aug.pad).filter(|&sy| sy < IMAGE_SIDE) else {
                 dst_row.fill(table[0]);
                 continue;
             };
             let src_row = &plane[src_y * IMAGE_SIDE..(src_y + 1) * IMAGE_SIDE];
             for (x, value) in dst_row.iter_mut().enumerate() {
                 let x = if aug.flip { IMAGE_SIDE - 1 - x } else { x };
-                let pixel = (x + aug.left).checked_sub(PAD).and_then(|sx| src_row.get(sx)).copied().unwrap_or(0);
+                let pixel = (x + aug.left).checked_sub(aug.pad).and_then(|sx| src_row.get(sx)).copied().unwrap_or(0);
                 *value = table[pixel as usize];
             }
         }
@@ -158,14 +160,14 @@ mod tests {
         assert!((0..PLANE).all(|i| identity[i] == Some((i % IMAGE_SIDE, i / IMAGE_SIDE))));
 
         // Window at the top-left of the padded image: content shifts right and down by 4, padding fills the rest.
-        let shifted = sources(Augmentation { top: 0, left: 0, flip: false });
+        let shifted = sources(Augmentation { pad: 4, top: 0, left: 0, flip: false });
         assert_eq!(shifted[at(3, 10)], None);
         assert_eq!(shifted[at(10, 3)], None);
         assert_eq!(shifted[at(4, 4)], Some((0, 0)));
         assert_eq!(shifted[at(31, 31)], Some((27, 27)));
 
         // Bottom-right window, flipped: output (x, y) shows source (31 - x + 4, y + 4).
-        let flipped = sources(Augmentation { top: 8, left: 8, flip: true });
+        let flipped = sources(Augmentation { pad: 4, top: 8, left: 8, flip: true });
         assert_eq!(flipped[at(0, 0)], None);
         assert_eq!(flipped[at(4, 0)], Some((31, 4)));
         assert_eq!(flipped[at(31, 27)], Some((4, 31)));
@@ -183,19 +185,19 @@ mod tests {
         let indices = [4, 0, 19, 4];
         let mut rng = Rng::new(5);
         let before = rng.clone();
-        fill_batch(&ds, &indices, false, &norm, &mut rng, &mut out, &mut labels);
+        fill_batch(&ds, &indices, None, &norm, &mut rng, &mut out, &mut labels);
         assert_eq!(out.len(), 4 * IMAGE_BYTES);
         assert_eq!(labels, [4, 0, 9, 4]);
         assert_eq!(rng, before, "no augmentation, no draws");
         assert_eq!(out[..IMAGE_BYTES], out[3 * IMAGE_BYTES..]);
 
         // With augmentation, each image uses the next sampled crop and flip, in order.
-        fill_batch(&ds, &indices, true, &norm, &mut rng, &mut out, &mut labels);
+        fill_batch(&ds, &indices, Some(2), &norm, &mut rng, &mut out, &mut labels);
         let mut replay = before.clone();
         let table = norm.lookup_table();
         let mut expected = vec![0.0; IMAGE_BYTES];
         for (k, &i) in indices.iter().enumerate() {
-            write_image(ds.image(i), Augmentation::sample(&mut replay), &table, &mut expected);
+            write_image(ds.image(i), Augmentation::sample(2, &mut replay), &table, &mut expected);
             assert_eq!(out[k * IMAGE_BYTES..(k + 1) * IMAGE_BYTES], expected[..]);
         }
         assert_eq!(rng, replay);
@@ -204,11 +206,11 @@ mod tests {
     #[test]
     fn augmentation_covers_all_crops_and_flips_half() {
         let mut rng = Rng::new(9);
-        let draws: Vec<Augmentation> = (0..9000).map(|_| Augmentation::sample(&mut rng)).collect();
-        for offset in 0..=2 * PAD {
+        let draws: Vec<Augmentation> = (0..9000).map(|_| Augmentation::sample(4, &mut rng)).collect();
+        for offset in 0..=8 {
             assert!(draws.iter().any(|a| a.top == offset) && draws.iter().any(|a| a.left == offset));
         }
-        assert!(draws.iter().all(|a| a.top <= 2 * PAD && a.left <= 2 * PAD));
+        assert!(draws.iter().all(|a| a.top <= 8 && a.left <= 8));
         let flips = draws.iter().filter(|a| a.flip).count();
         assert!((4200..4800).contains(&flips), "{flips}");
     }
@@ -219,7 +221,7 @@ mod tests {
         let norm = Normalizer::fit(&ds);
         let indices: Vec<usize> = (0..ds.len()).collect();
         let (mut out, mut labels) = (Vec::new(), Vec::new());
-        fill_batch(&ds, &indices, false, &norm, &mut Rng::new(0), &mut out, &mut labels);
+        fill_batch(&ds, &indices, None, &norm, &mut Rng::new(0), &mut out, &mut labels);
         for c in 0..CHANNELS {
             let values: Vec<f64> =
                 out.chunks_exact(PLANE).skip(c).step_by(CHANNELS).flatten().map(|&v| v as f64).collect();

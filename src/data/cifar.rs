@@ -1,11 +1,21 @@
 //! Readers for the CIFAR-10 and CIFAR-100 binary versions.
 //!
 //! A CIFAR-10 record is one label byte followed by 3072 pixel bytes; a CIFAR-100 record has a coarse and a fine
-//! label byte first. Files may hold any whole number of records, so cut-down copies (e.g. a test fixture of a few
-//! thousand images) load like the originals. All three sources (a directory, the `.tar.gz`, files in memory) feed
-//! the same [`Collector`], which validates each file as it arrives, so an archive never needs to be held whole.
+//! label byte first. Files may hold any whole number of records up to the official file's count, so cut-down copies
+//! (e.g. a test fixture of a few thousand images) load like the originals.
+//!
+//! Every source (a directory, the official `.tar.gz` on disk or in memory, `.bin` files in memory) streams through
+//! one record reader into the data set's final buffers: pixels are copied once, from the input into the image
+//! buffer, and nothing is read past the official sizes, so an oversized file or a gzip bomb is refused before it
+//! costs memory. The same reader runs natively and in the browser, where it hands control back to the page now and
+//! then ([`Progress`]) so a progress bar can be drawn while a 170 MB archive decodes.
 
+use std::cell::Cell;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use super::{DataError, DataSplits, Dataset, IMAGE_BYTES};
 
@@ -141,6 +151,17 @@ const CIFAR100_FINE_NAMES: [&str; 100] = [
 const CIFAR10_TRAIN_FILES: [&str; 5] =
     ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
 
+/// Records in each official file, except CIFAR-100's training file.
+const OFFICIAL_RECORDS: usize = 10_000;
+/// Records in CIFAR-100's `train.bin`.
+const CIFAR100_TRAIN_RECORDS: usize = 50_000;
+/// The official class-name lists are under 1 KB; a larger "list" is not one.
+const MAX_NAMES_BYTES: u64 = 64 << 10;
+/// What an official archive holds besides the data files (readme, name lists, tar headers) is well under this.
+const ARCHIVE_EXTRA_BYTES: u64 = 1 << 20;
+/// Records decoded between progress reports: about 200 KB.
+const CHUNK_RECORDS: usize = 64;
+
 /// One label byte of a record: how messages call it and how many classes it may take.
 struct LabelByte {
     kind: &'static str,
@@ -151,80 +172,84 @@ const CIFAR10_LABELS: [LabelByte; 1] = [LabelByte { kind: "", classes: 10 }];
 const CIFAR100_LABELS: [LabelByte; 2] =
     [LabelByte { kind: "coarse ", classes: 20 }, LabelByte { kind: "fine ", classes: 100 }];
 
-/// Which data set is being read, and for CIFAR-100 which label is kept.
-#[derive(Clone, Copy, Debug)]
-enum Variant {
+/// Which data set is read, and for CIFAR-100 which label is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CifarKind {
     Cifar10,
     Cifar100 { coarse: bool },
 }
 
-impl Variant {
+impl CifarKind {
     fn dataset(self) -> &'static str {
         match self {
-            Variant::Cifar10 => "CIFAR-10",
-            Variant::Cifar100 { .. } => "CIFAR-100",
+            CifarKind::Cifar10 => "CIFAR-10",
+            CifarKind::Cifar100 { .. } => "CIFAR-100",
         }
     }
 
     fn split_name(self) -> &'static str {
         match self {
-            Variant::Cifar10 => "cifar10",
-            Variant::Cifar100 { coarse: false } => "cifar100",
-            Variant::Cifar100 { coarse: true } => "cifar100-coarse",
+            CifarKind::Cifar10 => "cifar10",
+            CifarKind::Cifar100 { coarse: false } => "cifar100",
+            CifarKind::Cifar100 { coarse: true } => "cifar100-coarse",
         }
     }
 
     /// The directory the official archive unpacks to.
     fn dir_name(self) -> &'static str {
         match self {
-            Variant::Cifar10 => "cifar-10-batches-bin",
-            Variant::Cifar100 { .. } => "cifar-100-binary",
+            CifarKind::Cifar10 => "cifar-10-batches-bin",
+            CifarKind::Cifar100 { .. } => "cifar-100-binary",
         }
     }
 
     /// Training files in concatenation order; any non-empty subset of them is accepted.
     fn train_files(self) -> &'static [&'static str] {
         match self {
-            Variant::Cifar10 => &CIFAR10_TRAIN_FILES,
-            Variant::Cifar100 { .. } => &["train.bin"],
+            CifarKind::Cifar10 => &CIFAR10_TRAIN_FILES,
+            CifarKind::Cifar100 { .. } => &["train.bin"],
         }
     }
 
     fn test_file(self) -> &'static str {
         match self {
-            Variant::Cifar10 => "test_batch.bin",
-            Variant::Cifar100 { .. } => "test.bin",
+            CifarKind::Cifar10 => "test_batch.bin",
+            CifarKind::Cifar100 { .. } => "test.bin",
         }
     }
 
     /// The optional file of class names, one per line.
     fn names_file(self) -> &'static str {
         match self {
-            Variant::Cifar10 => "batches.meta.txt",
-            Variant::Cifar100 { coarse: true } => "coarse_label_names.txt",
-            Variant::Cifar100 { coarse: false } => "fine_label_names.txt",
+            CifarKind::Cifar10 => "batches.meta.txt",
+            CifarKind::Cifar100 { coarse: true } => "coarse_label_names.txt",
+            CifarKind::Cifar100 { coarse: false } => "fine_label_names.txt",
         }
     }
 
     fn default_names(self) -> &'static [&'static str] {
         match self {
-            Variant::Cifar10 => &CIFAR10_NAMES,
-            Variant::Cifar100 { coarse: true } => &CIFAR100_COARSE_NAMES,
-            Variant::Cifar100 { coarse: false } => &CIFAR100_FINE_NAMES,
+            CifarKind::Cifar10 => &CIFAR10_NAMES,
+            CifarKind::Cifar100 { coarse: true } => &CIFAR100_COARSE_NAMES,
+            CifarKind::Cifar100 { coarse: false } => &CIFAR100_FINE_NAMES,
         }
     }
 
     fn label_bytes(self) -> &'static [LabelByte] {
         match self {
-            Variant::Cifar10 => &CIFAR10_LABELS,
-            Variant::Cifar100 { .. } => &CIFAR100_LABELS,
+            CifarKind::Cifar10 => &CIFAR10_LABELS,
+            CifarKind::Cifar100 { .. } => &CIFAR100_LABELS,
         }
+    }
+
+    fn record_len(self) -> usize {
+        self.label_bytes().len() + IMAGE_BYTES
     }
 
     /// Which of `label_bytes` becomes the label.
     fn kept_label(self) -> usize {
         match self {
-            Variant::Cifar100 { coarse: false } => 1,
+            CifarKind::Cifar100 { coarse: false } => 1,
             _ => 0,
         }
     }
@@ -233,105 +258,179 @@ impl Variant {
         self.label_bytes()[self.kept_label()].classes
     }
 
-    fn parse(self, file_name: &str, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u16>), DataError> {
-        let labels = self.label_bytes();
-        let record_len = labels.len() + IMAGE_BYTES;
-        if bytes.is_empty() {
-            return Err(DataError::EmptyFile { file: file_name.to_string(), record_len });
+    /// The most records the file called `name` may hold: the official file's count.
+    fn max_records(self, name: &str) -> usize {
+        match self {
+            CifarKind::Cifar100 { .. } if name != self.test_file() => CIFAR100_TRAIN_RECORDS,
+            _ => OFFICIAL_RECORDS,
         }
-        let partial = bytes.len() % record_len;
-        if partial != 0 {
-            return Err(DataError::PartialRecord {
-                file: file_name.to_string(),
-                len: bytes.len(),
-                record_len,
-                offset: bytes.len() - partial,
-            });
-        }
-        let n = bytes.len() / record_len;
-        let mut images = Vec::with_capacity(n * IMAGE_BYTES);
-        let mut kept = Vec::with_capacity(n);
-        for (record, chunk) in bytes.chunks_exact(record_len).enumerate() {
-            // Every label byte is checked, not only the kept one: a bad one means the file is not what we think.
-            for (label, spec) in chunk.iter().zip(labels) {
-                if *label as usize >= spec.classes {
-                    return Err(DataError::BadLabel {
-                        file: file_name.to_string(),
-                        record,
-                        offset: record * record_len,
-                        kind: spec.kind,
-                        label: *label,
-                        dataset: self.dataset(),
-                        classes: spec.classes,
-                    });
-                }
-            }
-            kept.push(chunk[self.kept_label()] as u16);
-            images.extend_from_slice(&chunk[labels.len()..]);
-        }
-        Ok((images, kept))
+    }
+
+    /// The most bytes the official archive expands to: every data file at its official size, plus the rest.
+    fn archive_limit(self) -> u64 {
+        let files = self.train_files().iter().copied().chain([self.test_file()]);
+        let records: usize = files.map(|name| self.max_records(name)).sum();
+        (records * self.record_len()) as u64 + ARCHIVE_EXTRA_BYTES
+    }
+
+    /// Whether a file (by base name) belongs to this data set; other files are skipped.
+    fn wants(self, name: &str) -> bool {
+        name == self.test_file() || name == self.names_file() || self.train_files().contains(&name)
     }
 }
 
-/// Parse a CIFAR-10 binary file (`data_batch_*.bin` or `test_batch.bin`) into pixel bytes and labels.
-/// `file_name` is only used in error messages.
+/// Told how far a long read has got. The browser's version yields to the page every few milliseconds so that it can
+/// draw a progress bar; a read whose progress never waits runs straight through.
+pub trait Progress {
+    /// `fraction` (0 to 1) of the input has been consumed.
+    fn advance(&mut self, fraction: f32) -> impl Future<Output = ()>;
+}
+
+/// Progress nobody watches (every native reader).
+pub struct Unwatched;
+
+impl Progress for Unwatched {
+    async fn advance(&mut self, _fraction: f32) {}
+}
+
+impl<P: Progress> Progress for &mut P {
+    fn advance(&mut self, fraction: f32) -> impl Future<Output = ()> {
+        (**self).advance(fraction)
+    }
+}
+
+/// Run a read whose progress never waits to its end.
+fn run_through<T>(read: impl Future<Output = T>) -> T {
+    let mut read = std::pin::pin!(read);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = read.as_mut().poll(&mut cx) {
+            return value;
+        }
+    }
+}
+
+/// Parse a CIFAR-10 binary file (`data_batch_*.bin` or `test_batch.bin`, at most 10,000 records) into pixel bytes
+/// and labels. `file_name` is only used in error messages.
 pub fn parse_cifar10_records(file_name: &str, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u16>), DataError> {
-    Variant::Cifar10.parse(file_name, bytes)
+    parse_records(CifarKind::Cifar10, file_name, bytes)
 }
 
-/// Parse a CIFAR-100 binary file (`train.bin` or `test.bin`), keeping the coarse (20-class) or fine (100-class)
-/// label. Both label bytes are validated.
+/// Parse a CIFAR-100 binary file (`train.bin`, at most 50,000 records, or `test.bin`, at most 10,000), keeping the
+/// coarse (20-class) or fine (100-class) label. Both label bytes are validated.
 pub fn parse_cifar100_records(file_name: &str, bytes: &[u8], coarse: bool) -> Result<(Vec<u8>, Vec<u16>), DataError> {
-    Variant::Cifar100 { coarse }.parse(file_name, bytes)
+    parse_records(CifarKind::Cifar100 { coarse }, file_name, bytes)
 }
 
-/// CIFAR-10 from named files already in memory (what the browser hands over): `data_batch_1.bin` …
-/// `data_batch_5.bin` (at least one), `test_batch.bin`, and optionally `batches.meta.txt`. Names may carry a
-/// directory prefix; other files are ignored.
+fn parse_records(kind: CifarKind, file_name: &str, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u16>), DataError> {
+    let mut split = Split::default();
+    let max_records = kind.max_records(base_name(file_name));
+    split.reserve(kind, bytes.len() as u64, max_records);
+    let mut meter = Meter::new(Unwatched, bytes.len() as u64);
+    let io = |source| DataError::Io { path: file_name.to_string(), source };
+    run_through(split.read_file(kind, 0, file_name, &mut &bytes[..], max_records, &mut meter, &io))?;
+    Ok((split.images, split.labels))
+}
+
+/// CIFAR-10 from named files already in memory (what the browser hands over): the official `.tar.gz`, or
+/// `data_batch_1.bin` … `data_batch_5.bin` (at least one), `test_batch.bin`, and optionally `batches.meta.txt`.
+/// Names may carry a directory prefix; other files are ignored.
 pub fn cifar10_from_files(files: &[(String, Vec<u8>)]) -> Result<DataSplits, DataError> {
-    from_files(files, Variant::Cifar10)
+    run_through(read_cifar_files(CifarKind::Cifar10, files, &mut Unwatched))
 }
 
-/// CIFAR-100 from named files in memory: `train.bin`, `test.bin`, and optionally `coarse_label_names.txt` /
-/// `fine_label_names.txt`.
+/// CIFAR-100 from named files in memory: the official `.tar.gz`, or `train.bin`, `test.bin`, and optionally
+/// `coarse_label_names.txt` / `fine_label_names.txt`.
 pub fn cifar100_from_files(files: &[(String, Vec<u8>)], coarse: bool) -> Result<DataSplits, DataError> {
-    from_files(files, Variant::Cifar100 { coarse })
+    run_through(read_cifar_files(CifarKind::Cifar100 { coarse }, files, &mut Unwatched))
 }
 
 /// Load CIFAR-10 from the `cifar-10-batches-bin` directory, a directory containing it, or the official
 /// `cifar-10-binary.tar.gz`.
 pub fn load_cifar10(path: &Path) -> Result<DataSplits, DataError> {
-    load(path, Variant::Cifar10)
+    load(path, CifarKind::Cifar10)
 }
 
 /// Load CIFAR-100 from the `cifar-100-binary` directory, a directory containing it, or the official
 /// `cifar-100-binary.tar.gz`, keeping the coarse or the fine labels.
 pub fn load_cifar100(path: &Path, coarse: bool) -> Result<DataSplits, DataError> {
-    load(path, Variant::Cifar100 { coarse })
+    load(path, CifarKind::Cifar100 { coarse })
 }
 
-fn from_files(files: &[(String, Vec<u8>)], variant: Variant) -> Result<DataSplits, DataError> {
-    let mut collector = Collector::new(variant, Origin::Memory);
+/// Which data set the files in memory hold, from their names (or the first member of an archive): CIFAR-100 (fine
+/// labels) or CIFAR-10; `None` if neither is recognised.
+pub fn guess_cifar_kind(files: &[(String, Vec<u8>)]) -> Option<CifarKind> {
+    let kind_of = |path: &str| {
+        let name = base_name(path);
+        let hundred = CifarKind::Cifar100 { coarse: false };
+        // The official directory names first: both data sets have a `test…` file.
+        if path.contains("cifar-100") {
+            Some(hundred)
+        } else if path.contains("cifar-10") || CifarKind::Cifar10.wants(name) {
+            Some(CifarKind::Cifar10)
+        } else if hundred.wants(name) || name == "coarse_label_names.txt" {
+            Some(hundred)
+        } else {
+            None
+        }
+    };
+    files.iter().find_map(|(name, bytes)| {
+        let first_member = || {
+            let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+            let entry = tar.entries().ok()?.next()?.ok()?;
+            kind_of(&String::from_utf8_lossy(&entry.path_bytes()))
+        };
+        if bytes.starts_with(&GZIP_MAGIC) { first_member() } else { kind_of(name) }
+    })
+}
+
+/// The files of `kind` in memory, reporting progress as they are decoded; an archive among them is read as a whole
+/// data set.
+pub async fn read_cifar_files(
+    kind: CifarKind,
+    files: &[(String, Vec<u8>)],
+    progress: &mut impl Progress,
+) -> Result<DataSplits, DataError> {
+    let total = files.iter().map(|(_, bytes)| bytes.len() as u64).sum();
+    let mut meter = Meter::new(progress, total);
+    let mut collector = Collector::new(kind, Origin::Memory);
     for (name, bytes) in files {
-        collector.add(base_name(name), name, bytes)?;
+        meter.next_input();
+        let input = Watched::new(&bytes[..], &meter);
+        if bytes.starts_with(&GZIP_MAGIC) {
+            collector.read_archive(name, input, &mut meter).await?;
+        } else {
+            collector.read_file(base_name(name), name, input, bytes.len() as u64, &mut meter).await?;
+        }
     }
     collector.finish()
 }
 
-fn load(path: &Path, variant: Variant) -> Result<DataSplits, DataError> {
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+fn load(path: &Path, kind: CifarKind) -> Result<DataSplits, DataError> {
     let metadata = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
+    let mut meter = Meter::new(Unwatched, 0);
     if !metadata.is_dir() {
-        return archive::load(path, variant);
+        let mut collector = Collector::new(kind, Origin::Archive(path));
+        let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
+        let input = Watched::new(file, &meter);
+        run_through(collector.read_archive(&path.display().to_string(), input, &mut meter))?;
+        return collector.finish();
     }
     // Accept the parent of the data directory too, as long as the path itself does not hold the data.
-    let nested = path.join(variant.dir_name());
-    let dir = if !path.join(variant.test_file()).exists() && nested.is_dir() { nested.as_path() } else { path };
-    let mut collector = Collector::new(variant, Origin::Directory(dir));
-    let wanted = variant.train_files().iter().copied().chain([variant.test_file(), variant.names_file()]);
+    let nested = path.join(kind.dir_name());
+    let dir = if !path.join(kind.test_file()).exists() && nested.is_dir() { nested.as_path() } else { path };
+    let mut collector = Collector::new(kind, Origin::Directory(dir));
+    let wanted = kind.train_files().iter().copied().chain([kind.test_file(), kind.names_file()]);
     for name in wanted {
         let file = dir.join(name);
-        match std::fs::read(&file) {
-            Ok(bytes) => collector.add(name, &file.display().to_string(), &bytes)?,
+        match std::fs::File::open(&file) {
+            Ok(opened) => {
+                let size = opened.metadata().map_err(|source| io_error(&file, source))?.len();
+                let input = Watched::new(opened, &meter);
+                run_through(collector.read_file(name, &file.display().to_string(), input, size, &mut meter))?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(io_error(&file, source)),
         }
@@ -348,10 +447,100 @@ fn base_name(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
+/// How far the reading has got, for [`Progress`]: bytes consumed of the inputs read so far and of the current one.
+struct Meter<P: Progress> {
+    progress: P,
+    total: u64,
+    finished: u64,
+    current: Rc<Cell<u64>>,
+}
+
+impl<P: Progress> Meter<P> {
+    fn new(progress: P, total: u64) -> Self {
+        Meter { progress, total, finished: 0, current: Rc::default() }
+    }
+
+    /// The next input starts (the previous one, if any, is done).
+    fn next_input(&mut self) {
+        self.finished += self.current.replace(0);
+    }
+
+    async fn tick(&mut self) {
+        let done = self.finished + self.current.get();
+        self.progress.advance(done as f32 / self.total.max(1) as f32).await;
+    }
+}
+
+/// An input being read: counts the bytes consumed (for progress) and notes when it ran out, which tells a truncated
+/// archive (the data ended) from a corrupt one (the data was wrong) whatever error the decoders report.
+struct Watched<R> {
+    inner: R,
+    consumed: Rc<Cell<u64>>,
+    reached_end: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Watched<R> {
+    fn new<P: Progress>(inner: R, meter: &Meter<P>) -> Self {
+        Watched { inner, consumed: Rc::clone(&meter.current), reached_end: Rc::default() }
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.set(self.consumed.get() + n as u64);
+        if n == 0 && !buf.is_empty() {
+            self.reached_end.set(true);
+        }
+        Ok(n)
+    }
+}
+
+/// The decompressed stream of an archive, cut off with an error past `limit` bytes (a gzip bomb stops there).
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 && !buf.is_empty() {
+            // One byte more tells a stream that ends exactly at the limit from one that goes on.
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? == 0 {
+                return Ok(0);
+            }
+            self.exceeded.set(true);
+            return Err(std::io::Error::other("the archive expands past the official size"));
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// An archive member's data: ending before the size its header declared is an error, not a short file.
+struct Declared<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Declared<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 && !buf.is_empty() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.left = self.left.saturating_sub(n as u64);
+        Ok(n)
+    }
+}
+
 /// Where the files come from, for naming missing ones.
 enum Origin<'a> {
     Directory(&'a Path),
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     Archive(&'a Path),
     Memory,
 }
@@ -373,74 +562,272 @@ impl Origin<'_> {
     }
 }
 
-type Parsed = (Vec<u8>, Vec<u16>);
+/// One split's images and labels in file order, growing as files arrive in any order.
+#[derive(Default)]
+struct Split {
+    images: Vec<u8>,
+    labels: Vec<u16>,
+    /// (file slot, records) of the files read so far, in slot order.
+    files: Vec<(usize, usize)>,
+}
 
-/// Gathers a data set's files one at a time, parsing each as it arrives.
+impl Split {
+    fn has(&self, slot: usize) -> bool {
+        self.files.iter().any(|&(s, _)| s == slot)
+    }
+
+    /// Room for a file of `size` bytes (at most `max_records`), so the buffers grow once per file.
+    fn reserve(&mut self, kind: CifarKind, size: u64, max_records: usize) {
+        let records = (size / kind.record_len() as u64).min(max_records as u64) as usize;
+        self.images.reserve_exact(records * IMAGE_BYTES);
+        self.labels.reserve_exact(records);
+    }
+
+    /// Read file `slot`'s records from `input` (at most `max_records`), checking every label, straight into the
+    /// split's buffers, and move them in front of the files with a later slot.
+    async fn read_file<P: Progress>(
+        &mut self,
+        kind: CifarKind,
+        slot: usize,
+        display: &str,
+        input: &mut impl Read,
+        max_records: usize,
+        meter: &mut Meter<P>,
+        io: &impl Fn(std::io::Error) -> DataError,
+    ) -> Result<(), DataError> {
+        let (labels, record_len) = (kind.label_bytes(), kind.record_len());
+        let start = self.labels.len();
+        let mut chunk = vec![0u8; CHUNK_RECORDS * record_len];
+        let mut len = 0usize;
+        loop {
+            let filled = fill(input, &mut chunk).map_err(io)?;
+            let records = filled / record_len;
+            if self.labels.len() - start + records > max_records {
+                return Err(DataError::TooManyRecords {
+                    file: display.to_string(),
+                    max: max_records,
+                    dataset: kind.dataset(),
+                });
+            }
+            for (i, record) in chunk[..records * record_len].chunks_exact(record_len).enumerate() {
+                // Every label byte is checked, not only the kept one: a bad one means the file is not what we think.
+                for (label, spec) in record.iter().zip(labels) {
+                    if *label as usize >= spec.classes {
+                        let record = self.labels.len() - start + i;
+                        return Err(DataError::BadLabel {
+                            file: display.to_string(),
+                            record,
+                            offset: record * record_len,
+                            kind: spec.kind,
+                            label: *label,
+                            dataset: kind.dataset(),
+                            classes: spec.classes,
+                        });
+                    }
+                }
+            }
+            for record in chunk[..records * record_len].chunks_exact(record_len) {
+                self.labels.push(record[kind.kept_label()] as u16);
+                self.images.extend_from_slice(&record[labels.len()..]);
+            }
+            len += filled;
+            if filled < chunk.len() {
+                break;
+            }
+            meter.tick().await;
+        }
+        if len == 0 {
+            return Err(DataError::EmptyFile { file: display.to_string(), record_len });
+        }
+        if len % record_len != 0 {
+            return Err(DataError::PartialRecord {
+                file: display.to_string(),
+                len,
+                record_len,
+                offset: len - len % record_len,
+            });
+        }
+        let records = self.labels.len() - start;
+        let at = self.files.iter().take_while(|&&(s, _)| s < slot).count();
+        let before: usize = self.files[..at].iter().map(|&(_, n)| n).sum();
+        self.images[before * IMAGE_BYTES..].rotate_right(records * IMAGE_BYTES);
+        self.labels[before..].rotate_right(records);
+        self.files.insert(at, (slot, records));
+        Ok(())
+    }
+}
+
+/// Read from `input` until `buf` is full or the input ends; returns the bytes read.
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Gathers a data set's files one at a time, reading each straight into the splits as it arrives.
 struct Collector<'a> {
-    variant: Variant,
+    kind: CifarKind,
     origin: Origin<'a>,
-    train: Vec<Option<Parsed>>,
-    test: Option<Parsed>,
+    train: Split,
+    test: Split,
     names: Option<Vec<String>>,
 }
 
 impl<'a> Collector<'a> {
-    fn new(variant: Variant, origin: Origin<'a>) -> Self {
-        Collector { variant, origin, train: vec![None; variant.train_files().len()], test: None, names: None }
+    fn new(kind: CifarKind, origin: Origin<'a>) -> Self {
+        Collector { kind, origin, train: Split::default(), test: Split::default(), names: None }
     }
 
-    /// Take in the file called `name` (a base name); `display` names it in errors. Unknown names are ignored.
-    fn add(&mut self, name: &str, display: &str, bytes: &[u8]) -> Result<(), DataError> {
-        let variant = self.variant;
-        let slot_taken = if name == variant.names_file() {
-            let taken = self.names.is_some();
-            self.names = Some(parse_names(display, bytes, variant.num_classes())?);
-            taken
-        } else {
-            let slot = if name == variant.test_file() {
-                &mut self.test
-            } else if let Some(i) = variant.train_files().iter().position(|&f| f == name) {
-                &mut self.train[i]
-            } else {
-                return Ok(());
-            };
-            slot.replace(variant.parse(display, bytes)?).is_some()
-        };
-        if slot_taken {
-            return Err(DataError::DuplicateFile(display.to_string()));
+    /// Read the file called `name` (a base name, `size` bytes) from `input`; `display` names it in errors. Unknown
+    /// names are skipped without reading.
+    async fn read_file<P: Progress>(
+        &mut self,
+        name: &str,
+        display: &str,
+        mut input: impl Read,
+        size: u64,
+        meter: &mut Meter<P>,
+    ) -> Result<(), DataError> {
+        let io = |source| DataError::Io { path: display.to_string(), source };
+        self.read_member(name, display, &mut input, size, meter, &io).await
+    }
+
+    /// Read a file of the data set (by base name; `size` bytes expected) from `input`; skip unknown names.
+    async fn read_member<P: Progress>(
+        &mut self,
+        name: &str,
+        display: &str,
+        input: &mut impl Read,
+        size: u64,
+        meter: &mut Meter<P>,
+        io: &impl Fn(std::io::Error) -> DataError,
+    ) -> Result<(), DataError> {
+        let kind = self.kind;
+        let duplicate = || Err(DataError::DuplicateFile(display.to_string()));
+        if name == kind.names_file() {
+            if self.names.is_some() {
+                return duplicate();
+            }
+            let mut bytes = Vec::new();
+            input.take(MAX_NAMES_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+            if bytes.len() as u64 > MAX_NAMES_BYTES {
+                return Err(DataError::TooLarge { file: display.to_string(), limit: MAX_NAMES_BYTES });
+            }
+            self.names = Some(parse_names(display, &bytes, kind.num_classes())?);
+            return Ok(());
         }
+        let (split, slot) = if name == kind.test_file() {
+            (&mut self.test, 0)
+        } else if let Some(slot) = kind.train_files().iter().position(|&f| f == name) {
+            (&mut self.train, slot)
+        } else {
+            return Ok(());
+        };
+        if split.has(slot) {
+            return duplicate();
+        }
+        let max_records = kind.max_records(name);
+        split.reserve(kind, size, max_records);
+        split.read_file(kind, slot, display, input, max_records, meter, io).await
+    }
+
+    /// Read an official `.tar.gz` (`archive` names it) from `input`, member by member, without holding it whole.
+    async fn read_archive<P: Progress>(
+        &mut self,
+        archive: &str,
+        input: Watched<impl Read>,
+        meter: &mut Meter<P>,
+    ) -> Result<(), DataError> {
+        let kind = self.kind;
+        let reached_end = Rc::clone(&input.reached_end);
+        let mut input = BufReader::new(input);
+        let head = input.fill_buf().map_err(|source| DataError::Io { path: archive.to_string(), source })?;
+        if !head.starts_with(&GZIP_MAGIC) {
+            return Err(DataError::NotGzip(archive.to_string()));
+        }
+        let exceeded = Rc::new(Cell::new(false));
+        let decoded = Limited {
+            inner: flate2::bufread::GzDecoder::new(input),
+            left: kind.archive_limit(),
+            exceeded: Rc::clone(&exceeded),
+        };
+        let mut tar = tar::Archive::new(decoded);
+        let failure = |entry: String, source: std::io::Error| {
+            if exceeded.get() {
+                DataError::ArchiveTooLarge { archive: archive.to_string(), limit: kind.archive_limit() }
+            } else if reached_end.get() {
+                DataError::TruncatedArchive { archive: archive.to_string(), entry }
+            } else {
+                DataError::CorruptArchive { archive: archive.to_string(), entry, source }
+            }
+        };
+        let entries = tar.entries().map_err(|source| failure("0".to_string(), source))?;
+        let mut seen = 0;
+        for (index, entry) in entries.enumerate() {
+            seen = index + 1;
+            let entry = entry.map_err(|source| failure(index.to_string(), source))?;
+            let member = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let name = base_name(&member);
+            if !entry.header().entry_type().is_file() || !kind.wants(name) {
+                continue;
+            }
+            let describe = || format!("{index} ({member})");
+            let declared = entry.size();
+            // Refuse an oversized member from its header, before reading it.
+            let most = if name == kind.names_file() {
+                MAX_NAMES_BYTES
+            } else {
+                (kind.max_records(name) * kind.record_len()) as u64
+            };
+            if declared > most {
+                return Err(if name == kind.names_file() {
+                    DataError::TooLarge { file: member.clone(), limit: most }
+                } else {
+                    DataError::TooManyRecords {
+                        file: member.clone(),
+                        max: kind.max_records(name),
+                        dataset: kind.dataset(),
+                    }
+                });
+            }
+            let mut data = Declared { inner: entry, left: declared };
+            let io = |source| failure(describe(), source);
+            self.read_member(name, &member, &mut data, declared, meter, &io).await?;
+            meter.tick().await;
+        }
+        // tar stops at its end marker, before the gzip trailer; reading on to it makes the decoder check the CRC,
+        // which catches damage inside stored data that no parser could notice.
+        std::io::copy(&mut tar.into_inner(), &mut std::io::sink())
+            .map_err(|source| failure(format!("{seen} (gzip trailer)"), source))?;
         Ok(())
     }
 
     fn finish(self) -> Result<DataSplits, DataError> {
-        let variant = self.variant;
-        let Some((test_images, test_labels)) = self.test else {
-            return Err(DataError::MissingFile(self.origin.file(variant.test_file())));
-        };
-        let parts: Vec<Parsed> = self.train.into_iter().flatten().collect();
-        if parts.is_empty() {
+        let kind = self.kind;
+        if self.test.files.is_empty() {
+            return Err(DataError::MissingFile(self.origin.file(kind.test_file())));
+        }
+        if self.train.files.is_empty() {
             return Err(DataError::NoTrainingData {
                 location: self.origin.location(),
-                expected: variant.train_files().join(", "),
+                expected: kind.train_files().join(", "),
             });
         }
-        let (mut train_images, mut train_labels) = (Vec::new(), Vec::new());
-        for (images, labels) in parts {
-            train_images.extend_from_slice(&images);
-            train_labels.extend_from_slice(&labels);
-        }
-        let class_names = self.names.unwrap_or_else(|| variant.default_names().iter().map(|s| s.to_string()).collect());
-        let dataset = |images, labels| Dataset {
-            images,
-            labels,
-            num_classes: variant.num_classes(),
+        let class_names = self.names.unwrap_or_else(|| kind.default_names().iter().map(|s| s.to_string()).collect());
+        let dataset = |split: Split| Dataset {
+            images: split.images,
+            labels: split.labels,
+            num_classes: kind.num_classes(),
             class_names: class_names.clone(),
         };
-        Ok(DataSplits {
-            name: variant.split_name().to_string(),
-            train: dataset(train_images, train_labels),
-            test: dataset(test_images, test_labels),
-        })
+        Ok(DataSplits { name: kind.split_name().to_string(), train: dataset(self.train), test: dataset(self.test) })
     }
 }
 
@@ -456,101 +843,6 @@ fn parse_names(display: &str, bytes: &[u8], expected: usize) -> Result<Vec<Strin
         return Err(DataError::ClassNames { file: display.to_string(), expected, found: names.len() });
     }
     Ok(names)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-mod archive {
-    //! Streaming reader for the official `.tar.gz` archives.
-
-    use std::cell::Cell;
-    use std::fs::File;
-    use std::io::{BufReader, Read, Seek};
-    use std::path::Path;
-    use std::rc::Rc;
-
-    use super::{Collector, DataError, DataSplits, Origin, Variant, base_name, io_error};
-
-    /// Wraps the compressed file and notes when it has been read to the end, which tells a truncated archive
-    /// (the data ran out) from a corrupt one (the data was wrong) whatever error the decoders report.
-    struct EofWatch<R> {
-        inner: R,
-        reached_end: Rc<Cell<bool>>,
-    }
-
-    impl<R: Read> Read for EofWatch<R> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.inner.read(buf)?;
-            if n == 0 && !buf.is_empty() {
-                self.reached_end.set(true);
-            }
-            Ok(n)
-        }
-    }
-
-    /// Whether a member is one of the data set's files; the rest are streamed past without being kept.
-    fn is_wanted(variant: Variant, name: &str) -> bool {
-        name == variant.test_file() || name == variant.names_file() || variant.train_files().contains(&name)
-    }
-
-    pub(super) fn load(path: &Path, variant: Variant) -> Result<DataSplits, DataError> {
-        let archive_name = path.display().to_string();
-        let mut file = File::open(path).map_err(|source| io_error(path, source))?;
-        let mut magic = [0u8; 2];
-        let magic_len = file.read(&mut magic).map_err(|source| io_error(path, source))?;
-        if magic_len < 2 || magic != [0x1f, 0x8b] {
-            return Err(DataError::NotGzip(archive_name));
-        }
-        file.rewind().map_err(|source| io_error(path, source))?;
-
-        let reached_end = Rc::new(Cell::new(false));
-        let watched = EofWatch { inner: file, reached_end: Rc::clone(&reached_end) };
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(watched)));
-        let failure = |entry: String, source: std::io::Error| {
-            if reached_end.get() {
-                DataError::TruncatedArchive { archive: archive_name.clone(), entry }
-            } else {
-                DataError::CorruptArchive { archive: archive_name.clone(), entry, source }
-            }
-        };
-
-        let mut collector = Collector::new(variant, Origin::Archive(path));
-        let entries = tar.entries().map_err(|source| failure("0".to_string(), source))?;
-        let mut seen = 0;
-        for (index, entry) in entries.enumerate() {
-            seen = index + 1;
-            let mut entry = entry.map_err(|source| failure(index.to_string(), source))?;
-            let member = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let name = base_name(&member);
-            if !entry.header().entry_type().is_file() || !is_wanted(variant, name) {
-                continue;
-            }
-            let describe = || format!("{index} ({member})");
-            let expected = entry.size();
-            // The header's size is untrusted: cap the up-front allocation; the Vec grows if the data is real.
-            let mut bytes = Vec::with_capacity(expected.min(1 << 26) as usize);
-            entry.read_to_end(&mut bytes).map_err(|source| failure(describe(), source))?;
-            if (bytes.len() as u64) < expected {
-                return Err(DataError::TruncatedArchive { archive: archive_name.clone(), entry: describe() });
-            }
-            collector.add(name, &member, &bytes)?;
-        }
-        // tar stops at its end marker, before the gzip trailer; reading on to it makes the decoder check the CRC,
-        // which catches damage inside stored data that no parser could notice.
-        std::io::copy(&mut tar.into_inner(), &mut std::io::sink())
-            .map_err(|source| failure(format!("{seen} (gzip trailer)"), source))?;
-        collector.finish()
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-mod archive {
-    use std::path::Path;
-
-    use super::{DataError, DataSplits, Variant};
-
-    pub(super) fn load(path: &Path, _variant: Variant) -> Result<DataSplits, DataError> {
-        Err(DataError::ArchiveUnsupported(path.display().to_string()))
-    }
 }
 
 #[cfg(test)]
@@ -845,6 +1137,153 @@ mod tests {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A tar.gz whose members are streamed from readers (so a huge member never sits in memory here either).
+    fn tar_gz_streamed(members: Vec<(&str, u64, Box<dyn std::io::Read>)>) -> Vec<u8> {
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut builder = tar::Builder::new(encoder);
+        for (name, size, data) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(size);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, data).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    /// `n` records of label 0 and black pixels: highly compressible, as a gzip bomb would be.
+    fn zero_records(n: usize) -> (u64, Box<dyn std::io::Read>) {
+        let len = (n * (IMAGE_BYTES + 1)) as u64;
+        (len, Box::new(std::io::repeat(0).take(len)))
+    }
+
+    #[test]
+    fn files_past_the_official_record_count_are_refused() {
+        let official = vec![0u8; 10_000 * (IMAGE_BYTES + 1)];
+        assert_eq!(parse_cifar10_records("data_batch_1.bin", &official).unwrap().1.len(), 10_000);
+        let mut over = official;
+        over.extend_from_slice(&[0u8; IMAGE_BYTES + 1]);
+        let err = parse_cifar10_records("data_batch_1.bin", &over).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "data_batch_1.bin: more than 10000 records, the most an official CIFAR-10 file holds"
+        );
+        let err = parse_cifar100_records("test.bin", &vec![0u8; 10_001 * (IMAGE_BYTES + 2)], false).unwrap_err();
+        assert!(matches!(err, DataError::TooManyRecords { max: 10_000, .. }), "{err}");
+
+        // In a directory too: the file is read no further than one chunk past the official count.
+        let dir = scratch_dir("oversized");
+        let mut files = small_cifar10_files();
+        files[2].1 = over;
+        for (name, bytes) in &files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let err = load_cifar10(&dir).unwrap_err();
+        assert!(err.to_string().contains("test_batch.bin: more than 10000 records"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn archive_members_past_the_official_size_are_refused() {
+        let (size, data) = zero_records(10_001);
+        let archive = tar_gz_streamed(vec![("cifar-10-batches-bin/data_batch_1.bin", size, data)]);
+        let err = cifar10_from_files(&[("cifar-10-binary.tar.gz".into(), archive)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cifar-10-batches-bin/data_batch_1.bin: more than 10000 records, the most an official CIFAR-10 file holds"
+        );
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_official_size() {
+        // 200 MB of zeros in a member the reader skips: only the cap on the expanded stream stops it.
+        let (size, data) = (200_000_000, Box::new(std::io::repeat(0).take(200_000_000)));
+        let mut members: Vec<(&str, u64, Box<dyn std::io::Read>)> = vec![("cifar-10-batches-bin/padding", size, data)];
+        let (size, data) = zero_records(2);
+        members.push(("cifar-10-batches-bin/test_batch.bin", size, data));
+        let archive = tar_gz_streamed(members);
+        assert!(archive.len() < 1 << 20, "the bomb is small: {} bytes", archive.len());
+        let err = cifar10_from_files(&[("cifar-10-binary.tar.gz".into(), archive.clone())]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cifar-10-binary.tar.gz: expands to more than 185428576 bytes, more than the official archive"
+        );
+        let dir = scratch_dir("bomb");
+        let path = dir.join("cifar-10-binary.tar.gz");
+        std::fs::write(&path, &archive).unwrap();
+        assert!(matches!(load_cifar10(&path), Err(DataError::ArchiveTooLarge { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_archive_in_memory_reads_like_one_on_disk_whatever_the_member_order() {
+        // The official archive's order: batches 1, 3, 4, then test, then 2 and 5.
+        let batches: Vec<(String, Vec<u8>)> =
+            (1..=5).map(|i| (format!("data_batch_{i}.bin"), cifar10_bytes(&labels(i, 10), i as u64))).collect();
+        let mut members = vec![];
+        for i in [0, 2, 3] {
+            members.push(batches[i].clone());
+        }
+        members.push(("test_batch.bin".into(), cifar10_bytes(&labels(3, 10), 9)));
+        members.push(("readme.html".into(), b"<html>".to_vec()));
+        members.push(batches[1].clone());
+        members.push(batches[4].clone());
+        let members: Vec<(String, Vec<u8>)> =
+            members.into_iter().map(|(name, bytes)| (format!("cifar-10-batches-bin/{name}"), bytes)).collect();
+        let archive = tar_gz(&members);
+
+        let from_memory = cifar10_from_files(&[("cifar-10-binary.tar.gz".into(), archive.clone())]).unwrap();
+        let dir = scratch_dir("order");
+        let path = dir.join("cifar-10-binary.tar.gz");
+        std::fs::write(&path, &archive).unwrap();
+        let from_disk = load_cifar10(&path).unwrap();
+        let from_bins = cifar10_from_files(&batches.iter().cloned().chain([members[3].clone()]).collect::<Vec<_>>());
+        let from_bins = from_bins.unwrap();
+        let in_order: Vec<u8> = batches.iter().flat_map(|(_, b)| parse_cifar10_records("", b).unwrap().0).collect();
+        for splits in [&from_memory, &from_disk, &from_bins] {
+            assert_eq!((splits.train.len(), splits.test.len()), (15, 3));
+            assert_eq!(splits.train.images, in_order);
+            assert_eq!(splits.train.labels[..3], [0, 0, 1]);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_kind_is_guessed_from_names_or_the_archive() {
+        let named = |name: &str| vec![(name.to_string(), b"x".to_vec())];
+        assert_eq!(guess_cifar_kind(&named("data_batch_1.bin")), Some(CifarKind::Cifar10));
+        assert_eq!(guess_cifar_kind(&named("a/test.bin")), Some(CifarKind::Cifar100 { coarse: false }));
+        assert_eq!(guess_cifar_kind(&named("photo.png")), None);
+        let archive = |dir: &str| vec![("x.tgz".to_string(), tar_gz(&[(format!("{dir}/test.bin"), vec![0])]))];
+        assert_eq!(guess_cifar_kind(&archive("cifar-100-binary")), Some(CifarKind::Cifar100 { coarse: false }));
+        assert_eq!(guess_cifar_kind(&archive("cifar-10-batches-bin")), Some(CifarKind::Cifar10));
+    }
+
+    /// Progress that records what it was told.
+    struct Recorded(Vec<f32>);
+
+    impl Progress for Recorded {
+        async fn advance(&mut self, fraction: f32) {
+            self.0.push(fraction);
+        }
+    }
+
+    #[test]
+    fn progress_rises_through_the_archive() {
+        let files: Vec<(String, Vec<u8>)> = vec![
+            ("data_batch_1.bin".into(), cifar10_bytes(&labels(300, 10), 1)),
+            ("test_batch.bin".into(), cifar10_bytes(&labels(200, 10), 2)),
+        ];
+        let archive = vec![("cifar-10-binary.tar.gz".to_string(), tar_gz(&files))];
+        let mut progress = Recorded(vec![]);
+        let splits = run_through(read_cifar_files(CifarKind::Cifar10, &archive, &mut progress)).unwrap();
+        assert_eq!((splits.train.len(), splits.test.len()), (300, 200));
+        let seen = progress.0;
+        assert!(seen.len() >= 5, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]) && seen.iter().all(|f| (0.0..=1.0).contains(f)), "{seen:?}");
+        assert!(*seen.last().unwrap() > 0.9, "{seen:?}");
     }
 
     #[test]

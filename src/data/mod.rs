@@ -11,7 +11,8 @@ mod synthetic;
 
 pub use batch::{Normalizer, fill_batch};
 pub use cifar::{
-    cifar10_from_files, cifar100_from_files, load_cifar10, load_cifar100, parse_cifar10_records, parse_cifar100_records,
+    CifarKind, Progress, Unwatched, cifar10_from_files, cifar100_from_files, guess_cifar_kind, load_cifar10,
+    load_cifar100, parse_cifar10_records, parse_cifar100_records, read_cifar_files,
 };
 pub use synthetic::{SYNTHETIC_CLASSES, Split, synthetic, synthetic_image};
 
@@ -151,8 +152,12 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}: reading .tar.gz archives is not supported in the browser; pick the extracted files instead")]
-    ArchiveUnsupported(String),
+    #[error("{file}: more than {max} records, the most an official {dataset} file holds")]
+    TooManyRecords { file: String, max: usize, dataset: &'static str },
+    #[error("{file}: more than {limit} bytes, too large for this file of the data set")]
+    TooLarge { file: String, limit: u64 },
+    #[error("{archive}: expands to more than {limit} bytes, more than the official archive")]
+    ArchiveTooLarge { archive: String, limit: u64 },
 }
 
 #[cfg(test)]

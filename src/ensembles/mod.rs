@@ -41,14 +41,13 @@ mod sup_tickets;
 use std::sync::Arc;
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use web_time::Instant;
 
 use crate::accounting::Accounting;
 use crate::config::{EnsembleKind, Regrow, TrainConfig};
 use crate::corrupt::{Spectrum, corrupt_dataset};
-use crate::data::{Dataset, Normalizer, fill_batch};
-use crate::error::{TrainError, read_f32};
+use crate::data::{Dataset, Normalizer};
+use crate::error::TrainError;
 use crate::mask::Masks;
 use crate::metrics::{EvalMetrics, average_probs, disagreement, evaluate, mean_kl};
 use crate::model::{NetSpec, Network};
@@ -137,6 +136,8 @@ pub struct Evaluator {
     pub device: Device,
     pub test: Arc<Dataset>,
     pub held_out: Option<Arc<Dataset>>,
+    /// Flip test-time augmentation, as the run's configuration asks.
+    pub tta: bool,
 }
 
 impl Evaluator {
@@ -147,24 +148,13 @@ impl Evaluator {
             device: trainer.device().clone(),
             test: trainer.test_set().clone(),
             held_out: trainer.val_set().cloned(),
+            tta: trainer.config().tta,
         }
     }
 
-    /// Softmax rows (n × classes) of `net` on `set`, in batches of 500 (as the trainer's own evaluation).
+    /// Softmax rows (n × classes) of `net` on `set`, as the trainer's own evaluation.
     pub async fn predict(&self, net: &Network, set: &Dataset) -> Result<Vec<f32>, TrainError> {
-        const BATCH: usize = 500;
-        let mut out = Vec::with_capacity(set.len() * self.spec.num_classes);
-        let (mut images, mut labels) = (vec![], vec![]);
-        let mut bn = net.bn.clone();
-        let mut rng = Rng::new(0); // not drawn from without augmentation
-        let indices: Vec<usize> = (0..set.len()).collect();
-        for chunk in indices.chunks(BATCH) {
-            fill_batch(set, chunk, false, &self.normalizer, &mut rng, &mut images, &mut labels);
-            let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), &self.device);
-            let logits = Network::forward(&self.spec, &net.params, &mut bn, x, false);
-            out.extend(read_f32(softmax(logits, 1)).await?);
-        }
-        Ok(out)
+        crate::train::predict(&self.spec, net, set, &self.normalizer, &self.device, self.tta).await
     }
 
     /// Test metrics and softmax rows.
@@ -265,7 +255,7 @@ fn regrow_scores(t: &mut Trainer, regrow: Regrow, seed: u64) -> Vec<Tensor<1>> {
         }
         Regrow::Gradient => {
             let batch = Rng::stream(seed, "regrow-batch");
-            let grads = t.batch_gradients(&t.net().params, batch, t.config().augment, 1.0);
+            let grads = t.batch_gradients(&t.net().params, batch, t.config().augmentation(), 1.0);
             t.count_dense_batch();
             t.masks().layers.iter().map(|l| grads[l.param].clone().abs()).collect()
         }

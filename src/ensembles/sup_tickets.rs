@@ -147,7 +147,7 @@ pub async fn recalibrate_bn(t: &Trainer, net: &Network, batches: usize, seed: u6
         fill_batch(
             t.train_set(),
             &order[b * bs..(b + 1) * bs],
-            t.config().augment,
+            t.config().augmentation(),
             &t.normalizer(),
             &mut rng,
             &mut images,

@@ -39,6 +39,7 @@ impl Setup {
         match model {
             Arch::Vgg11 => 0.125,
             Arch::Conv2 | Arch::Conv4 | Arch::Conv6 | Arch::Resnet20 => 0.25,
+            Arch::Airbench => Arch::Airbench.default_width(),
         }
     }
 

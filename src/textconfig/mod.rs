@@ -336,7 +336,10 @@ mod tests {
         assert_eq!(set_ok(&d, "schedule", "constant").schedule, LrSchedule::Constant);
         let step = LrSchedule::Step { milestones: vec![0.3, 0.6], gamma: 0.2 };
         assert_eq!(set_ok(&d, "schedule", "step:0.3,0.6:0.2").schedule, step);
-        assert_eq!(set_ok(&d, "schedule.final_frac", "0.1").schedule, LrSchedule::Cosine { final_frac: 0.1 });
+        assert_eq!(
+            set_ok(&d, "schedule.final_frac", "0.1").schedule,
+            LrSchedule::Warmup { warmup_frac: 0.23, start_frac: 0.2, final_frac: 0.1 }
+        );
         assert_eq!(set_ok(&d, "optimizer", "adam").optimizer, OptimizerKind::adam());
         assert_eq!(set_ok(&d, "optimizer", "sgd").optimizer, OptimizerKind::sgd());
         assert_eq!(
@@ -357,7 +360,7 @@ mod tests {
         assert_eq!(set_ok(&d, "momentum", "0.8").optimizer, OptimizerKind::Sgd { momentum: 0.8, nesterov: true });
         assert_eq!(
             set_ok(&d, " opt.nesterov ", "false").optimizer,
-            OptimizerKind::Sgd { momentum: 0.9, nesterov: false }
+            OptimizerKind::Sgd { momentum: 0.85, nesterov: false }
         );
         // Several at once lean on each other: Adam's settings after the switch to Adam.
         let adam = set_all(&d, &[("optimizer", "adam"), ("optimizer.beta1", "0.5")]).unwrap();

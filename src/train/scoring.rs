@@ -16,13 +16,13 @@ use crate::sparsity::prune::{Budget, keep_top};
 
 impl Trainer {
     /// Gradients of the cross-entropy (logits divided by `temperature`) at `params` on one training batch: the first
-    /// batch of a permutation drawn from `rng`, augmented with further draws from it if `augment`. BatchNorm runs in
+    /// batch of a permutation drawn from `rng`, augmented (see [`crate::data::fill_batch`]) with further draws from it. BatchNorm runs in
     /// training mode on a copy of the running statistics: nothing of the trainer changes.
     pub fn batch_gradients(
         &self,
         params: &[Tensor<1>],
         mut rng: Rng,
-        augment: bool,
+        augment: Option<usize>,
         temperature: f32,
     ) -> Vec<Tensor<1>> {
         let bs = self.batch_size();
@@ -72,7 +72,7 @@ impl Trainer {
 
     /// Pruning at initialisation scores every parameter set on the same seeded batch, without augmentation.
     fn init_batch_gradients(&self, params: &[Tensor<1>], temperature: f32) -> Vec<Tensor<1>> {
-        self.batch_gradients(params, Rng::stream(self.config.seed, "prune-at-init"), false, temperature)
+        self.batch_gradients(params, Rng::stream(self.config.seed, "prune-at-init"), None, temperature)
     }
 
     /// GraSP's keep score θ ⊙ Hg (it removes the highest −θ ⊙ Hg), with the logits at temperature 200 as in the
