@@ -3,22 +3,27 @@
 // over-parameterisation rate, which this pass also updates.
 // Owner: src/kernels/mask_stats.rs (CPU reference: crate::mask::Bits and Overlap).
 
+struct Params {
+    // element count, threads per row of the dispatch grid
+    n: u32,
+    row_threads: u32,
+}
+
 @group(0) @binding(0) var<storage, read_write> mask: array<f32>;
 @group(0) @binding(1) var<storage, read_write> other: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ever: array<f32>;
 @group(0) @binding(3) var<storage, read_write> ever_out: array<f32>;
 // [active, intersection, union, ever active], zeroed before the launch
 @group(0) @binding(4) var<storage, read_write> counts: array<atomic<i32>>;
-// [element count, threads per row of the dispatch grid]
-@group(0) @binding(5) var<storage, read_write> info: array<u32>;
+@group(0) @binding(5) var<uniform> params: Params;
 
 var<workgroup> partial: array<vec4<u32>, {{ workgroup_size }}>;
 
 @compute @workgroup_size({{ workgroup_size }}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = gid.x + gid.y * info[1];
+    let i = gid.x + gid.y * params.row_threads;
     var c = vec4<u32>(0u);
-    if (i < info[0]) {
+    if (i < params.n) {
         let m = mask[i] != 0.0;
         let o = other[i] != 0.0;
         let e = m || ever[i] != 0.0;

@@ -6,15 +6,24 @@
 // elements, with a deterministic tie-break.
 // Owner: src/kernels/select.rs (CPU reference: kernels::top_k_reference).
 
+struct Params {
+    // element count, threads per row of the dispatch grid
+    n: u32,
+    row_threads: u32,
+    // which key word this pass reads (0 = hi, 1 = lo), the bit shift of its byte, and the masks of the hi and lo
+    // bits the previous passes fixed
+    word: u32,
+    shift: u32,
+    fixed_hi: u32,
+    fixed_lo: u32,
+}
+
 @group(0) @binding(0) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(1) var<storage, read_write> candidates: array<f32>;
 // [prefix hi, prefix lo, how many of the k are still to be found below the prefix]
 @group(0) @binding(2) var<storage, read_write> state: array<u32>;
 @group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>;
-// [word (0 = hi, 1 = lo), bit shift of the byte, mask of the hi bits already fixed, mask of the lo bits fixed]
-@group(0) @binding(4) var<storage, read_write> pass_info: array<u32>;
-// [element count, threads per row of the dispatch grid]
-@group(0) @binding(5) var<storage, read_write> info: array<u32>;
+@group(0) @binding(4) var<uniform> params: Params;
 
 var<workgroup> local_hist: array<atomic<u32>, 256>;
 
@@ -31,14 +40,16 @@ fn order_key(s: f32) -> u32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     atomicStore(&local_hist[lid], 0u);
     workgroupBarrier();
-    let n = info[0];
-    let i = gid.x + gid.y * info[1];
+    let n = params.n;
+    let i = gid.x + gid.y * params.row_threads;
     if (i < n && candidates[i] != 0.0) {
         let hi = order_key(scores[i]);
         let lo = n - 1u - i;
-        if ((hi & pass_info[2]) == (state[0] & pass_info[2]) && (lo & pass_info[3]) == (state[1] & pass_info[3])) {
-            let word = select(hi, lo, pass_info[0] == 1u);
-            atomicAdd(&local_hist[(word >> pass_info[1]) & 255u], 1u);
+        let prefix_hi = (hi & params.fixed_hi) == (state[0] & params.fixed_hi);
+        let prefix_lo = (lo & params.fixed_lo) == (state[1] & params.fixed_lo);
+        if (prefix_hi && prefix_lo) {
+            let word = select(hi, lo, params.word == 1u);
+            atomicAdd(&local_hist[(word >> params.shift) & 255u], 1u);
         }
     }
     workgroupBarrier();

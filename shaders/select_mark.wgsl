@@ -2,13 +2,18 @@
 // found. Keys are distinct (the index is part of the key), so exactly k candidates are marked.
 // Owner: src/kernels/select.rs (CPU reference: kernels::top_k_reference).
 
+struct Params {
+    // element count, threads per row of the dispatch grid
+    n: u32,
+    row_threads: u32,
+}
+
 @group(0) @binding(0) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(1) var<storage, read_write> candidates: array<f32>;
 // [k-th largest key hi, k-th largest key lo, remaining]
 @group(0) @binding(2) var<storage, read_write> state: array<u32>;
 @group(0) @binding(3) var<storage, read_write> selected: array<f32>;
-// [element count, threads per row of the dispatch grid]
-@group(0) @binding(4) var<storage, read_write> info: array<u32>;
+@group(0) @binding(4) var<uniform> params: Params;
 
 fn order_key(s: f32) -> u32 {
     let u = bitcast<u32>(s);
@@ -20,8 +25,8 @@ fn order_key(s: f32) -> u32 {
 
 @compute @workgroup_size({{ workgroup_size }}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let n = info[0];
-    let i = gid.x + gid.y * info[1];
+    let n = params.n;
+    let i = gid.x + gid.y * params.row_threads;
     if (i >= n) {
         return;
     }

@@ -3,17 +3,23 @@
 // bin, and clear the histogram for the next pass. One thread does it: 256 bins.
 // Owner: src/kernels/select.rs (CPU reference: kernels::top_k_reference).
 
+struct Params {
+    // thread count (1), threads per row of the dispatch grid
+    n: u32,
+    row_threads: u32,
+    // which key word this pass fixes (0 = hi, 1 = lo) and the bit shift of its byte (as the histogram pass)
+    word: u32,
+    shift: u32,
+}
+
 // [prefix hi, prefix lo, remaining]
 @group(0) @binding(0) var<storage, read_write> state: array<u32>;
 @group(0) @binding(1) var<storage, read_write> hist: array<u32>;
-// [word (0 = hi, 1 = lo), bit shift of the byte, unused, unused]
-@group(0) @binding(2) var<storage, read_write> pass_info: array<u32>;
-// [element count (1), threads per row]
-@group(0) @binding(3) var<storage, read_write> info: array<u32>;
+@group(0) @binding(2) var<uniform> params: Params;
 
 @compute @workgroup_size({{ workgroup_size }}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x + gid.y * info[1] >= info[0]) {
+    if (gid.x + gid.y * params.row_threads >= params.n) {
         return;
     }
     let remaining = state[2];
@@ -28,10 +34,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         above = above + c;
     }
     state[2] = remaining - above;
-    if (pass_info[0] == 0u) {
-        state[0] = state[0] | (chosen << pass_info[1]);
+    if (params.word == 0u) {
+        state[0] = state[0] | (chosen << params.shift);
     } else {
-        state[1] = state[1] | (chosen << pass_info[1]);
+        state[1] = state[1] | (chosen << params.shift);
     }
     for (var b = 0u; b < 256u; b = b + 1u) {
         hist[b] = 0u;

@@ -1,5 +1,5 @@
 // Build the compressed index of a sparse linear weight W (rows × cols, row-major, 0/1 mask given) on the device, in
-// three passes over the same bindings (the pass number is params[0]):
+// three passes over the same bindings (the pass number is params.pass_id):
 //   0 count: one thread per row counts its active entries, one thread per column its own;
 //   1 scan:  two threads turn the counts into exclusive prefix sums (row_ptr, col_ptr);
 //   2 fill:  one thread per row writes its entries' columns (CSR), one per column its entries' rows (CSC).
@@ -8,23 +8,30 @@
 // dX = dY·W. Entries are in increasing column (row) order within a row (column), so the layout is deterministic.
 // Owner: src/kernels/sparse_linear.rs (CPU reference: kernels::sparse_layout_reference).
 
+struct Params {
+    // thread count, threads per row of the dispatch grid
+    n: u32,
+    row_threads: u32,
+    pass_id: u32,
+    rows: u32,
+    cols: u32,
+    nnz: u32,
+}
+
 @group(0) @binding(0) var<storage, read_write> mask: array<f32>;
 @group(0) @binding(1) var<storage, read_write> index: array<i32>;
-// [pass, rows, cols, nnz]
-@group(0) @binding(2) var<storage, read_write> params: array<u32>;
-// [thread count, threads per row of the dispatch grid]
-@group(0) @binding(3) var<storage, read_write> info: array<u32>;
+@group(0) @binding(2) var<uniform> params: Params;
 
 @compute @workgroup_size({{ workgroup_size }}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let t = gid.x + gid.y * info[1];
-    if (t >= info[0]) {
+    let t = gid.x + gid.y * params.row_threads;
+    if (t >= params.n) {
         return;
     }
-    let pass_id = params[0];
-    let rows = params[1];
-    let cols = params[2];
-    let nnz = params[3];
+    let pass_id = params.pass_id;
+    let rows = params.rows;
+    let cols = params.cols;
+    let nnz = params.nnz;
     let col_ptr = rows + 1u;
     let col_idx = col_ptr + cols + 1u;
     let entry_row = col_idx + nnz;

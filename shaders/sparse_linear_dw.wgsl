@@ -4,25 +4,32 @@
 // the dot product of two contiguous runs of vec4s.
 // Owner: src/kernels/sparse_linear.rs (CPU reference: kernels::sparse_linear_reference).
 
+struct Params {
+    // thread count, threads per row of the dispatch grid
+    n: u32,
+    row_threads: u32,
+    rows: u32,
+    cols: u32,
+    nnz: u32,
+    batch: u32,
+}
+
 @group(0) @binding(0) var<storage, read_write> dyt: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> xt: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> index: array<i32>;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
-// [rows, cols, nnz, batch]
-@group(0) @binding(4) var<storage, read_write> dims: array<u32>;
-// [thread count, threads per row of the dispatch grid]
-@group(0) @binding(5) var<storage, read_write> info: array<u32>;
+@group(0) @binding(4) var<uniform> params: Params;
 
 @compute @workgroup_size({{ workgroup_size }}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x + gid.y * info[1];
-    if (j >= info[0]) {
+    let j = gid.x + gid.y * params.row_threads;
+    if (j >= params.n) {
         return;
     }
-    let rows = dims[0];
-    let cols = dims[1];
-    let nnz = dims[2];
-    let groups = (dims[3] + 3u) / 4u;
+    let rows = params.rows;
+    let cols = params.cols;
+    let nnz = params.nnz;
+    let groups = (params.batch + 3u) / 4u;
     let col_idx = rows + cols + 2u;
     let k = u32(index[col_idx + j]);
     let o = u32(index[col_idx + nnz + j]);

@@ -5,24 +5,31 @@
 // the row's index and weights. The weights stay in their dense flat storage: the index says where.
 // Owner: src/kernels/sparse_linear.rs (CPU reference: kernels::sparse_linear_reference).
 
+struct Params {
+    // thread count, threads per row of the dispatch grid
+    n: u32,
+    row_threads: u32,
+    rows: u32,
+    cols: u32,
+    nnz: u32,
+    batch: u32,
+}
+
 @group(0) @binding(0) var<storage, read_write> xt: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(2) var<storage, read_write> index: array<i32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-// [rows, cols, nnz, batch]
-@group(0) @binding(4) var<storage, read_write> dims: array<u32>;
-// [thread count, threads per row of the dispatch grid]
-@group(0) @binding(5) var<storage, read_write> info: array<u32>;
+@group(0) @binding(4) var<uniform> params: Params;
 
 @compute @workgroup_size({{ workgroup_size }}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * info[1];
-    if (i >= info[0]) {
+    let i = gid.x + gid.y * params.row_threads;
+    if (i >= params.n) {
         return;
     }
-    let rows = dims[0];
-    let cols = dims[1];
-    let batch = dims[3];
+    let rows = params.rows;
+    let cols = params.cols;
+    let batch = params.batch;
     let groups = (batch + 3u) / 4u;
     let col_idx = rows + cols + 2u;
     let g = i % groups;

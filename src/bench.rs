@@ -599,7 +599,7 @@ impl std::fmt::Display for BenchReport {
         }
         for (kind, figures) in &self.linear {
             let rule = match kind {
-                BackendKind::Wgpu => "sparse if ≥ 1.25× faster".to_string(),
+                BackendKind::Wgpu => "sparse at ≤ 10% density and ≥ 65 536 weights".to_string(),
                 BackendKind::Cpu => format!(
                     "sparse at ≤ {:.0}% density with ≥ {} inputs",
                     100.0 * SparseConv::MAX_LINEAR_DENSITY,
@@ -619,7 +619,7 @@ impl std::fmt::Display for BenchReport {
             );
             for l in figures {
                 let sparse = match kind {
-                    BackendKind::Wgpu => l.sparse_s * 1.25 <= l.dense_s,
+                    BackendKind::Wgpu => kernels::sparse_linear_wins(l.shape),
                     BackendKind::Cpu => {
                         l.shape.density() <= SparseConv::MAX_LINEAR_DENSITY
                             && l.shape.cols >= SparseConv::MIN_LINEAR_INPUTS

@@ -29,6 +29,36 @@ pub enum DatasetSpec {
 impl DatasetSpec {
     pub const SYNTHETIC_DEFAULT: DatasetSpec = DatasetSpec::Synthetic { train: 5000, test: 1000 };
     pub const FORMS: &str = "synthetic, synthetic:TRAIN:TEST, cifar10:PATH, cifar100:PATH, cifar100-coarse:PATH";
+    /// The synthetic set's sizes: enough for the papers' claims, small enough to generate in memory (200 000
+    /// training images are 614 MB; a size beyond these is refused before anything is allocated).
+    pub const SYNTHETIC_TRAIN: std::ops::RangeInclusive<usize> = 10..=200_000;
+    pub const SYNTHETIC_TEST: std::ops::RangeInclusive<usize> = 10..=50_000;
+    /// The longest data path accepted, in bytes.
+    pub const MAX_PATH: usize = 4096;
+
+    /// Every range the data set's settings must be in, whatever form they came in (text, a link's JSON, a saved
+    /// run): [`TrainConfig::validate`] calls it, and so does the text form.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            DatasetSpec::Synthetic { train, test } => {
+                if !Self::SYNTHETIC_TRAIN.contains(train) || !Self::SYNTHETIC_TEST.contains(test) {
+                    return Err(format!(
+                        "synthetic data of {train} training and {test} test images: sizes must be 10..=200000 \
+                         training and 10..=50000 test images"
+                    ));
+                }
+            }
+            DatasetSpec::Cifar10 { path } | DatasetSpec::Cifar100 { path, .. } => {
+                if path.is_empty() {
+                    return Err("the data path is missing".into());
+                }
+                if path.len() > Self::MAX_PATH {
+                    return Err(format!("the data path is {} bytes long (at most {})", path.len(), Self::MAX_PATH));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl std::str::FromStr for DatasetSpec {
@@ -42,17 +72,14 @@ impl std::str::FromStr for DatasetSpec {
                 let (a, b) = rest.split_once(':').ok_or_else(|| bad("expected synthetic:TRAIN:TEST"))?;
                 let parse = |x: &str| x.parse::<usize>().map_err(|_| bad(&format!("'{x}' is not a whole number")));
                 let (train, test) = (parse(a)?, parse(b)?);
-                if !(10..=200_000).contains(&train) || !(10..=50_000).contains(&test) {
-                    return Err(bad("sizes must be 10..=200000 training and 10..=50000 test images"));
-                }
                 Ok(DatasetSpec::Synthetic { train, test })
             }
-            "cifar10" | "cifar100" | "cifar100-coarse" if rest.is_empty() => Err(bad("the path is missing")),
             "cifar10" => Ok(DatasetSpec::Cifar10 { path: rest.to_string() }),
             "cifar100" => Ok(DatasetSpec::Cifar100 { path: rest.to_string(), coarse: false }),
             "cifar100-coarse" => Ok(DatasetSpec::Cifar100 { path: rest.to_string(), coarse: true }),
             _ => Err(bad("unknown dataset")),
         }
+        .and_then(|spec| spec.validate().map(|()| spec).map_err(|e| bad(&e)))
     }
 }
 
@@ -260,6 +287,7 @@ impl TrainConfig {
     /// Every range the engine accepts, checked in one place: the CLI, the app and links all go through it.
     pub fn validate(&self) -> Result<(), String> {
         let check = |ok: bool, msg: String| if ok { Ok(()) } else { Err(msg) };
+        self.dataset.validate().map_err(|e| format!("dataset: {e}"))?;
         check(self.width > 0.0 && self.width <= 4.0, format!("width {} is out of range (0, 4]", self.width))?;
         check(
             self.density > 0.0 && self.density <= 1.0,

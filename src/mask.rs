@@ -8,11 +8,37 @@ use serde::{Deserialize, Serialize};
 use crate::model::NetSpec;
 use crate::rng::Rng;
 
-/// A fixed-length bit set.
+/// A fixed-length bit set. Loading one checks that its words hold exactly `len` bits (see [`SavedBits`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SavedBits")]
 pub struct Bits {
     len: usize,
     words: Vec<u64>,
+}
+
+/// [`Bits`] as a file holds it, before it is checked: every other method may index `words` by any bit below `len`.
+#[derive(Deserialize)]
+struct SavedBits {
+    len: usize,
+    words: Vec<u64>,
+}
+
+impl TryFrom<SavedBits> for Bits {
+    type Error = String;
+
+    fn try_from(saved: SavedBits) -> Result<Self, String> {
+        let SavedBits { len, words } = saved;
+        if words.len() != len.div_ceil(64) {
+            return Err(format!("a mask of {len} bits is stored in {} words, not {}", len.div_ceil(64), words.len()));
+        }
+        let bits = Bits { len, words };
+        let mut tail = bits.clone();
+        tail.clear_tail();
+        if tail != bits {
+            return Err(format!("a mask of {len} bits has bits set beyond its length"));
+        }
+        Ok(bits)
+    }
 }
 
 impl Bits {
@@ -205,6 +231,25 @@ impl Masks {
         Masks { layers }
     }
 
+    /// Whether these are masks of `spec`'s network: one per prunable parameter, in order, each as long as it.
+    pub fn check_shape(&self, spec: &NetSpec) -> Result<(), String> {
+        let prunable = spec.prunable();
+        if self.layers.len() != prunable.len() {
+            return Err(format!("{} layers, but the network has {} prunable ones", self.layers.len(), prunable.len()));
+        }
+        for (layer, &param) in self.layers.iter().zip(&prunable) {
+            let (name, numel) = (&spec.params[param].name, spec.params[param].numel());
+            if layer.param != param || layer.bits.len() != numel {
+                return Err(format!(
+                    "layer {} has {} bits where {name} has {numel} weights",
+                    layer.param,
+                    layer.bits.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn active_counts(&self) -> Vec<usize> {
         self.layers.iter().map(|l| l.bits.count_ones()).collect()
     }
@@ -294,6 +339,24 @@ mod tests {
             let b = Bits::from_bools(bools.iter().copied());
             assert_eq!(b.iter().collect::<Vec<_>>(), bools);
             assert_eq!(b.count_ones(), bools.iter().filter(|&&x| x).count());
+        }
+    }
+
+    /// A saved mask whose `len` disagrees with its `words` would index past them (a panic in the viewer); loading
+    /// refuses it, as it does set bits past the end, which would change every count.
+    #[test]
+    fn loading_checks_length_against_words() {
+        let ok: Bits = serde_json::from_str(r#"{"len":65,"words":[1,1]}"#).unwrap();
+        assert_eq!((ok.len(), ok.count_ones()), (65, 2));
+        assert_eq!(serde_json::from_str::<Bits>(&serde_json::to_string(&ok).unwrap()).unwrap(), ok);
+        for bad in [
+            r#"{"len":1000,"words":[1]}"#,
+            r#"{"len":3,"words":[1,0]}"#,
+            r#"{"len":3,"words":[8]}"#,
+            r#"{"len":0,"words":[0]}"#,
+        ] {
+            let e = serde_json::from_str::<Bits>(bad).unwrap_err().to_string();
+            assert!(e.contains("mask of"), "{bad}: {e}");
         }
     }
 

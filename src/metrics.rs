@@ -194,13 +194,19 @@ impl Stat {
     }
 
     /// The mean and spread of the finite values only (a missing measurement is NaN); mean NaN when there are none.
+    /// `values` keeps every value in its place, so two statistics over the same seeds still pair seed by seed.
     pub fn of_finite(values: &[f64]) -> Stat {
-        Stat::of(&values.iter().copied().filter(|v| v.is_finite()).collect::<Vec<_>>())
+        let finite = Stat::of(&values.iter().copied().filter(|v| v.is_finite()).collect::<Vec<_>>());
+        Stat { values: values.to_vec(), ..finite }
     }
 
-    /// Seed-by-seed `f(a, b)` of two statistics over the same seeds (finite results only).
+    /// Seed-by-seed `f(a, b)` of two statistics over the same seeds. A seed missing on either side (NaN), or sides
+    /// of different lengths, give no statistic (NaN, shown "–"): dropping values first would pair different seeds.
     pub fn paired(a: &Stat, b: &Stat, f: impl Fn(f64, f64) -> f64) -> Stat {
-        Stat::of_finite(&a.values.iter().zip(&b.values).map(|(&x, &y)| f(x, y)).collect::<Vec<_>>())
+        if a.values.len() != b.values.len() {
+            return Stat::of(&[]);
+        }
+        Stat::of(&a.values.iter().zip(&b.values).map(|(&x, &y)| f(x, y)).collect::<Vec<_>>())
     }
 
     /// `mean ± std` to `decimals` places, the mean alone for one value, "–" without a finite mean.
@@ -387,8 +393,21 @@ mod tests {
         assert_eq!(Stat::of(&[3.0]).show(1), "3.0");
         assert_eq!(Stat::of(&[f64::NAN]).show(2), "–");
         assert!(Stat::of(&[1.0, f64::NAN]).mean.is_nan(), "every value counts");
-        assert_eq!(Stat::of_finite(&[1.0, f64::NAN, 3.0]).values, vec![1.0, 3.0]);
-        assert_eq!(Stat::of_finite(&[1.0, f64::NAN, 3.0]).mean, 2.0);
+        let finite = Stat::of_finite(&[1.0, f64::NAN, 3.0]);
+        assert_eq!((finite.mean, finite.values.len()), (2.0, 3), "mean of the finite values, every seed kept");
         assert_eq!(Stat::paired(&Stat::of(&[3.0, 5.0]), &Stat::of(&[1.0, 1.0]), |a, b| a - b).values, vec![2.0, 4.0]);
+    }
+
+    /// Issue 14: a run that diverged (NaN) on one seed of each side used to be dropped before pairing, so seed 0 of
+    /// one side was paired with seed 1 of the other. Now such a pair gives no statistic.
+    #[test]
+    fn paired_statistics_never_pair_different_seeds() {
+        let (a, b) = (Stat::of_finite(&[1.0, f64::NAN, 3.0]), Stat::of_finite(&[f64::NAN, 2.0, 2.0]));
+        assert_eq!((a.mean, b.mean), (2.0, 2.0));
+        let gap = Stat::paired(&a, &b, |x, y| x - y);
+        assert!(gap.mean.is_nan() && gap.show(1) == "–", "a missing seed fails the paired statistic: {gap:?}");
+        assert!(Stat::paired(&Stat::of(&[1.0, 2.0]), &Stat::of(&[1.0]), |x, y| x - y).mean.is_nan(), "lengths");
+        let gap = Stat::paired(&Stat::of_finite(&[3.0, 5.0, 4.0]), &Stat::of_finite(&[1.0, 1.0, 1.0]), |x, y| x - y);
+        assert_eq!((gap.mean, gap.values.len()), (3.0, 3));
     }
 }

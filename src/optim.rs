@@ -1,9 +1,11 @@
 //! Masked optimisers over flat parameter tensors.
 //!
-//! The sparsity invariant is kept here: a masked parameter's gradient (weight decay included) is multiplied by its
-//! mask before it reaches the optimiser state, so a pruned weight — stored as exactly zero — gets no step, no weight
-//! decay and no momentum, and stays exactly zero. When masks change, [`Optimizer::apply_masks`] zeroes the dropped
-//! weights and the optimiser state of every inactive position, so regrown weights start from zero state.
+//! The sparsity invariant is kept here: at a masked parameter's inactive positions the gradient (weight decay
+//! included) is replaced by zero before it reaches the optimiser state, so a pruned weight — stored as exactly zero,
+//! with zero state — gets no step, no weight decay and no momentum, and stays exactly zero. Every such zeroing is a
+//! select, never a product with the 0/1 mask: NaN·0 is NaN, and a NaN gradient must not reach a pruned weight.
+//! When masks change, [`Optimizer::apply_masks`] zeroes the dropped weights and the optimiser state of every
+//! inactive position, so regrown weights start from zero state.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -148,11 +150,13 @@ impl Optimizer {
     pub fn apply_masks(&mut self, params: &mut [Tensor<1>], masks: &[Option<Tensor<1>>]) {
         for (i, mask) in masks.iter().enumerate() {
             let Some(m) = mask else { continue };
-            params[i] = params[i].clone() * m.clone();
+            let off = m.clone().equal_elem(0.0);
+            let zero = |t: &Tensor<1>| t.clone().mask_fill(off.clone(), 0.0);
+            params[i] = zero(&params[i]);
             self.state[i] = match &self.state[i] {
                 State::Empty => State::Empty,
-                State::Momentum(v) => State::Momentum(v.clone() * m.clone()),
-                State::Adam { m: m1, v } => State::Adam { m: m1.clone() * m.clone(), v: v.clone() * m.clone() },
+                State::Momentum(v) => State::Momentum(zero(v)),
+                State::Adam { m: m1, v } => State::Adam { m: zero(m1), v: zero(v) },
             };
         }
     }
@@ -167,7 +171,8 @@ impl Optimizer {
 }
 
 /// The masked SGD-momentum step as tensor ops: the CPU path, and the reference the WGSL kernel is tested against.
-/// Returns the new weight and velocity.
+/// Returns the new weight and velocity; both stay exactly zero where the mask is (they were zero, and the gradient
+/// there is replaced by zero). The kernel writes those zeros outright.
 pub fn masked_sgd_reference(
     w: Tensor<1>,
     grad: Tensor<1>,
@@ -175,10 +180,9 @@ pub fn masked_sgd_reference(
     mask: Option<Tensor<1>>,
     hyper: SgdHyper,
 ) -> (Tensor<1>, Tensor<1>) {
-    let mut g = if hyper.weight_decay > 0.0 { grad + w.clone() * hyper.weight_decay } else { grad };
-    if let Some(m) = mask {
-        g = g * m;
-    }
+    let inactive = mask.map(|m| m.equal_elem(0.0));
+    let g = if hyper.weight_decay > 0.0 { grad + w.clone() * hyper.weight_decay } else { grad };
+    let g = zero_at(g, &inactive);
     let v = velocity * hyper.momentum + g.clone();
     let d = if hyper.nesterov { g + v.clone() * hyper.momentum } else { v.clone() };
     (w - d * hyper.lr, v)
@@ -186,7 +190,7 @@ pub fn masked_sgd_reference(
 
 /// The masked Adam step as tensor ops (PyTorch semantics: L2 weight decay added to the gradient, bias-corrected
 /// moments): the CPU path, and the reference the WGSL kernel is tested against. `m` and `v` are `None` before the
-/// first step. Returns the new weight and moments.
+/// first step. Returns the new weight and moments, which stay exactly zero where the mask is (as in SGD's).
 pub fn masked_adam_reference(
     w: Tensor<1>,
     grad: Tensor<1>,
@@ -196,10 +200,9 @@ pub fn masked_adam_reference(
     hyper: AdamHyper,
 ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
     let AdamHyper { lr, beta1, beta2, epsilon, weight_decay, .. } = hyper;
-    let mut g = if weight_decay > 0.0 { grad + w.clone() * weight_decay } else { grad };
-    if let Some(mask) = mask {
-        g = g * mask;
-    }
+    let inactive = mask.map(|m| m.equal_elem(0.0));
+    let g = if weight_decay > 0.0 { grad + w.clone() * weight_decay } else { grad };
+    let g = zero_at(g, &inactive);
     let (m, v) = match (m, v) {
         (Some(m), Some(v)) => (m * beta1 + g.clone() * (1.0 - beta1), v * beta2 + g.square() * (1.0 - beta2)),
         _ => (g.clone() * (1.0 - beta1), g.square() * (1.0 - beta2)),
@@ -208,4 +211,45 @@ pub fn masked_adam_reference(
     let m_hat = m.clone() / bc1;
     let v_hat = v.clone() / bc2;
     (w - m_hat / (v_hat.sqrt() + epsilon) * lr, m, v)
+}
+
+/// `t` with zeros where `inactive` is set (a select: NaN stays out).
+fn zero_at(t: Tensor<1>, inactive: &Option<Tensor<1, Bool>>) -> Tensor<1> {
+    match inactive {
+        Some(off) => t.mask_fill(off.clone(), 0.0),
+        None => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NaN or infinite gradient at a pruned position (a diverging loss, a bad input) must not reach the pruned
+    /// weight or its state (NaN·0 = NaN): with every optimiser, and when a mask drops a weight that is already NaN.
+    #[test]
+    fn nan_gradients_never_reach_pruned_weights() {
+        let device = Device::flex();
+        let t = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+        let read = |t: &Tensor<1>| t.clone().into_data().try_into_vec_as::<f32>().unwrap();
+        let mask = t(&[1.0, 0.0, 1.0, 0.0]);
+        let grad = [0.5, f32::NAN, -0.25, f32::INFINITY];
+        for kind in [OptimizerKind::sgd(), OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, OptimizerKind::adam()]
+        {
+            let mut opt = Optimizer::new(kind, 5e-4, vec![Some(1.0)]);
+            let mut params = vec![t(&[1.0, 0.0, -2.0, 0.0])];
+            for _ in 0..3 {
+                opt.step(&mut params, vec![t(&grad)], &[Some(mask.clone())], 0.1);
+            }
+            let w = read(&params[0]);
+            assert_eq!((w[1], w[3]), (0.0, 0.0), "{kind:?}: pruned weights stay exactly zero, got {w:?}");
+            assert!(w[0].is_finite() && w[2].is_finite() && w[0] != 1.0, "{kind:?}: active weights train: {w:?}");
+            let state = read(opt.first_moment(0).unwrap());
+            assert_eq!((state[1], state[3]), (0.0, 0.0), "{kind:?}: no momentum at pruned positions: {state:?}");
+            // A weight that went NaN while active is zero once a mask drops it.
+            let mut params = vec![t(&[f32::NAN, 1.0, 2.0, 3.0])];
+            opt.apply_masks(&mut params, &[Some(t(&[0.0, 1.0, 1.0, 1.0]))]);
+            assert_eq!(read(&params[0]), [0.0, 1.0, 2.0, 3.0]);
+        }
+    }
 }

@@ -7,6 +7,7 @@ use web_time::Instant;
 use crate::config::{EnsembleKind, TrainConfig};
 use crate::ensembles::run_ensemble;
 use crate::error::TrainError;
+use crate::model::NetSpec;
 use crate::pace::Pacer;
 use crate::results::{EnsembleResult, ImpResult, RunResult};
 use crate::run::train_out;
@@ -30,6 +31,30 @@ impl Outcome {
             Outcome::Imp(r) => &r.config,
             Outcome::Ensemble(r) => &r.config,
         }
+    }
+
+    /// How many classes the network predicts, as its test results record it.
+    pub fn classes(&self) -> usize {
+        let classes = match self {
+            Outcome::Run(r) => r.test.confusion.len(),
+            Outcome::Imp(r) => r.rounds.first().map_or(10, |r| r.ticket.test.confusion.len()),
+            Outcome::Ensemble(r) => r.ensemble.confusion.len(),
+        };
+        classes.max(1)
+    }
+
+    /// Whether the result holds together, as one read from a file must before anything looks inside it: a valid
+    /// configuration, and every mask it holds shaped like the network that configuration describes.
+    pub fn validate(&self) -> Result<(), String> {
+        let config = self.config();
+        config.validate().map_err(|e| format!("its configuration is invalid: {e}"))?;
+        if let Outcome::Imp(r) = self {
+            let spec = NetSpec::new(config.model, config.width, self.classes());
+            for round in &r.rounds {
+                round.masks.check_shape(&spec).map_err(|e| format!("the masks of round {}: {e}", round.round))?;
+            }
+        }
+        Ok(())
     }
 }
 

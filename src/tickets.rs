@@ -8,6 +8,7 @@
 use crate::config::{ImpSettings, Rewind, TrainConfig};
 use crate::error::TrainError;
 use crate::mask::Masks;
+use crate::model::Network;
 use crate::pace::{News, Pacer, Unpaced};
 use crate::results::{ImpResult, ImpRound, Instability, MagnitudeHistogram};
 use crate::rng::Rng;
@@ -75,12 +76,7 @@ pub async fn run_imp(
         pacer.news(News::Stage(format!("round {round}: ticket at density {:.3}", masks.density())));
         let trained = train_out(&mut ticket, pacer).await?;
         let (reinit, random) = if settings.controls {
-            let reseeded = TrainConfig { seed: config.seed.wrapping_add(1_000_003 * round as u64), ..base.clone() };
-            let mut reinit = Trainer::with_data(reseeded, data.clone(), device.clone())?;
-            reinit.set_masks(masks.clone());
-            let mut random = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
-            let mut rng = Rng::stream(config.seed, "imp-random").fork(round as u64);
-            random.set_masks(Masks::random(random.spec(), &masks.active_counts(), &mut rng));
+            let [mut reinit, mut random] = controls(&base, &data, &device, &masks, round, rewind_step)?;
             pacer.news(News::Stage(format!("round {round}: same mask, random re-initialisation")));
             let reinit = train_out(&mut reinit, pacer).await?;
             pacer.news(News::Stage(format!("round {round}: random mask, same layer densities")));
@@ -103,6 +99,31 @@ pub async fn run_imp(
         previous = ticket;
     }
     Ok(ImpResult::new(config, backend, rounds))
+}
+
+/// The two controls of an IMP round, ready to train: the ticket's mask from a fresh initialisation, and a random
+/// mask at the same per-layer densities from the original initialisation. Each differs from the ticket in that one
+/// respect only: same seed, so the same data order and augmentation, and the same steps (from `rewind_step`, where
+/// the ticket resumes, to the end of the schedule).
+fn controls(
+    base: &TrainConfig,
+    data: &TrainData,
+    device: &burn::prelude::Device,
+    masks: &Masks,
+    round: usize,
+    rewind_step: usize,
+) -> Result<[Trainer; 2], TrainError> {
+    let mut reinit = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
+    reinit.set_masks(masks.clone());
+    let fresh = Network::init(reinit.spec(), &mut Rng::stream(base.seed, "imp-reinit").fork(round as u64), device);
+    reinit.load_network(fresh);
+    let mut random = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
+    let mut rng = Rng::stream(base.seed, "imp-random").fork(round as u64);
+    random.set_masks(Masks::random(random.spec(), &masks.active_counts(), &mut rng));
+    for control in [&mut reinit, &mut random] {
+        control.start_at(rewind_step);
+    }
+    Ok([reinit, random])
 }
 
 /// IMP or COLT, as the configuration's method says.
@@ -267,4 +288,50 @@ pub async fn instability(trainer: &Trainer, data: TrainData) -> Result<Instabili
     let ends = (errors[0] + errors[10]) / 2.0;
     let barrier = errors.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - ends;
     Ok(Instability { from_step: trainer.step(), alphas, errors, barrier })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IMP's controls differ from the ticket only in what they control for: the re-initialisation only in its
+    /// initial weights (same seed, so the same data order and augmentation), the random mask only in its mask; and
+    /// with weight rewinding both train the ticket's steps, from the rewinding step to the end.
+    #[test]
+    fn controls_change_only_what_they_control_and_train_as_long_as_the_ticket() {
+        use crate::config::DatasetSpec;
+        use crate::mask::Bits;
+        use crate::model::Arch;
+        let config = TrainConfig {
+            dataset: DatasetSpec::Synthetic { train: 64, test: 32 },
+            model: Arch::Conv2,
+            width: 0.25,
+            batch_size: 16,
+            steps: Some(8),
+            ..TrainConfig::default()
+        };
+        let base = round_config(&config);
+        let data = TrainData::new(crate::data::synthetic(config.seed, 64, 32), 0.0, config.seed);
+        let device = burn::prelude::Device::flex();
+        let ticket = Trainer::with_data(base.clone(), data.clone(), device.clone()).unwrap();
+        let half: Vec<usize> = ticket.masks().layers.iter().map(|l| l.bits.len() / 2).collect();
+        let masks = Masks::random(ticket.spec(), &half, &mut Rng::new(3));
+        let [reinit, random] = controls(&base, &data, &device, &masks, 1, 3).unwrap();
+        for control in [&reinit, &random] {
+            assert_eq!(control.config(), &base, "the ticket's settings, seed included");
+            assert_eq!((control.step(), control.total_steps()), (3, ticket.total_steps()), "the ticket's steps");
+        }
+        assert_eq!(reinit.masks(), &masks);
+        assert_eq!(random.masks().active_counts(), masks.active_counts());
+        assert_ne!(random.masks(), &masks);
+        let values = |t: &Trainer| pollster::block_on(t.param_values()).unwrap();
+        let (init, fresh, original) = (values(&ticket), values(&reinit), values(&random));
+        let kept = |v: &[f32], bits: &Bits| (0..v.len()).filter(|&i| bits.get(i)).map(|i| v[i]).collect::<Vec<_>>();
+        for (layer, random_layer) in masks.layers.iter().zip(&random.masks().layers) {
+            let p = layer.param;
+            assert_ne!(kept(&fresh[p], &layer.bits), kept(&init[p], &layer.bits), "re-initialised weights");
+            let bits = &random_layer.bits;
+            assert_eq!(kept(&original[p], bits), kept(&init[p], bits), "the original initialisation");
+        }
+    }
 }

@@ -33,6 +33,7 @@ use crate::sparsity::{DynamicSparsity, MaskUpdate, Method, distribution};
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_dataset(spec: &crate::config::DatasetSpec, seed: u64) -> Result<DataSplits, TrainError> {
     use crate::config::DatasetSpec;
+    spec.validate().map_err(TrainError::Config)?;
     Ok(match spec {
         DatasetSpec::Synthetic { train, test } => crate::data::synthetic(seed, *train, *test),
         DatasetSpec::Cifar10 { path } => crate::data::load_cifar10(std::path::Path::new(path))?,
@@ -168,7 +169,12 @@ impl Trainer {
             Masks::random(&spec, &distribution::counts(&spec, &densities), &mut Rng::stream(config.seed, "mask"))
         };
         let steps_per_epoch = (data.train.len() / config.batch_size).max(1);
-        let total_steps = config.steps.unwrap_or(steps_per_epoch * config.epochs);
+        let total_steps = match config.steps {
+            Some(steps) => steps,
+            None => steps_per_epoch.checked_mul(config.epochs).ok_or_else(|| {
+                TrainError::Config(format!("{} epochs of {steps_per_epoch} steps are too many", config.epochs))
+            })?,
+        };
         let lr_scales = spec
             .params
             .iter()
@@ -272,7 +278,8 @@ impl Trainer {
         self.masks = masks;
     }
 
-    /// Choose when masked linear layers run through the sparse path (by default where it measures faster).
+    /// Choose when masked linear layers run through the sparse path (by default by a fixed rule of their shape, so
+    /// a run's numeric path depends on its settings alone; see `kernels::sparse_linear_wins`).
     pub fn set_sparse_path(&mut self, path: SparsePath) {
         self.sparse_path = path;
         self.rebuild_sparse_plan();
@@ -285,7 +292,7 @@ impl Trainer {
 
     fn rebuild_sparse_plan(&mut self) {
         let (spec, masks, targets) = (&self.spec, &self.mask_tensors, &self.targets);
-        self.sparse_plan = Network::sparse_plan(spec, masks, targets, self.batch_size(), self.sparse_path);
+        self.sparse_plan = Network::sparse_plan(spec, masks, targets, self.sparse_path);
     }
 
     /// The 0/1 mask tensors on the device (current, even while updates are pending).

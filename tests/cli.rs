@@ -33,9 +33,20 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         (vec!["collect", "/nonexistent/results"], "no run results"),
         (vec!["train", "--link", "v=9&seed=1"], "version"),
         (vec!["train", "--link", "v=1&density=2"], "density"),
+        // Issue 14: the JSON form of `dataset` skipped the size check and the run aborted allocating 307 GB.
+        (
+            vec![
+                "train",
+                "--link",
+                "ticketlab://run?v=1&dataset=%7B%22kind%22%3A%22synthetic%22%2C%22train%22%3A100000000%2C%22test%22%3A10%7D",
+                "--steps",
+                "1",
+            ],
+            "sizes must be",
+        ),
     ] {
         let (code, _, stderr) = ticketlab(&args);
-        assert_ne!(code, 0, "{args:?} should fail");
+        assert_eq!(code, 2, "{args:?} should fail as invalid arguments do:\n{stderr}");
         assert!(stderr.contains(needle), "{args:?}: stderr does not mention '{needle}':\n{stderr}");
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
     }

@@ -21,22 +21,30 @@ pub fn curves_csv(s: &Session) -> String {
     out
 }
 
-/// A saved run: the app's export, or the JSON the CLI writes (`train`, `train --method imp`, `ensemble`).
-pub fn parse_saved_run(bytes: &[u8]) -> Result<Outcome, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "the file is not text (expected a ticketlab JSON result)")?;
-    if let Ok(outcome) = serde_json::from_str::<Outcome>(text) {
-        return Ok(outcome);
-    }
-    if let Ok(run) = serde_json::from_str::<RunResult>(text) {
-        return Ok(Outcome::Run(Box::new(run)));
-    }
-    if let Ok(imp) = serde_json::from_str::<ImpResult>(text) {
-        return Ok(Outcome::Imp(Box::new(imp)));
-    }
-    match serde_json::from_str::<EnsembleResult>(text) {
-        Ok(ensemble) => Ok(Outcome::Ensemble(Box::new(ensemble))),
-        Err(_) => Err("not a ticketlab result (a run, IMP rounds or an ensemble, as JSON)".into()),
-    }
+/// A saved run: the app's export, or the JSON the CLI writes (`train`, `train --method imp`, `ensemble`). Anything
+/// that is not one, or is one that does not hold together, is an error naming `file` and the problem; the viewer only
+/// ever sees a checked result.
+pub fn parse_saved_run(file: &str, bytes: &[u8]) -> Result<Outcome, String> {
+    let fail = |why: String| format!("{file}: {why}");
+    let text = std::str::from_utf8(bytes).map_err(|_| fail("not text (expected a ticketlab JSON result)".into()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| fail(format!("not JSON ({e}); expected a ticketlab result")))?;
+    // Which result it is, by a field only that kind has, so the error is the one that kind's loading gave.
+    let field = |name: &str| value.get(name).is_some();
+    let (what, outcome) = if field("procedure") {
+        ("result", serde_json::from_value::<Outcome>(value))
+    } else if field("rounds") {
+        ("IMP result", serde_json::from_value::<ImpResult>(value).map(|r| Outcome::Imp(Box::new(r))))
+    } else if field("members") {
+        ("ensemble result", serde_json::from_value::<EnsembleResult>(value).map(|r| Outcome::Ensemble(Box::new(r))))
+    } else if field("curves") {
+        ("run", serde_json::from_value::<RunResult>(value).map(|r| Outcome::Run(Box::new(r))))
+    } else {
+        return Err(fail("not a ticketlab result (a run, IMP rounds or an ensemble, as JSON)".into()));
+    };
+    let outcome = outcome.map_err(|e| fail(format!("not a valid ticketlab {what}: {e}")))?;
+    outcome.validate().map_err(fail)?;
+    Ok(outcome)
 }
 
 /// Encode a screenshot as PNG.
@@ -58,9 +66,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn garbage_is_an_error_not_a_panic() {
+    fn garbage_is_an_error_naming_the_file() {
         for bad in [&b"\xff\xfe"[..], b"", b"{}", b"[1,2]", b"{\"procedure\":\"run\"}"] {
-            assert!(parse_saved_run(bad).is_err());
+            let e = parse_saved_run("run.json", bad).unwrap_err();
+            assert!(e.starts_with("run.json: "), "{e}");
         }
     }
 

@@ -120,7 +120,7 @@ impl TicketlabApp {
             let path = file.path();
             if is_run(path) {
                 match std::fs::read(path) {
-                    Ok(bytes) => self.open_saved(&bytes),
+                    Ok(bytes) => self.open_saved(&path.display().to_string(), &bytes),
                     Err(e) => self.message = Some((true, format!("could not read {}: {e}", path.display()))),
                 }
             } else {
@@ -160,7 +160,7 @@ impl TicketlabApp {
             match result {
                 Err(e) => self.message = Some((true, e)),
                 Ok(files) if files.is_empty() => {}
-                Ok(files) if usage == FileUse::SavedRun => self.open_saved(&files[0].1),
+                Ok(files) if usage == FileUse::SavedRun => self.open_saved(&files[0].0, &files[0].1),
                 Ok(files) => self.decode(files),
             }
         }

@@ -10,7 +10,7 @@ mod files;
 mod gpu;
 mod maskview;
 mod session;
-mod views;
+pub mod views;
 #[cfg(target_arch = "wasm32")]
 mod web;
 
@@ -123,7 +123,8 @@ impl TicketlabApp {
         app
     }
 
-    /// Apply a shared link; a bad one leaves the settings as they were and says why.
+    /// Apply a shared link; a bad one leaves the settings as they were, says why, and starts nothing (the first run
+    /// starts by itself only when it is the run asked for).
     fn open_link(&mut self, link: &str) {
         match textconfig::from_fragment(link) {
             Ok(config) => {
@@ -133,7 +134,10 @@ impl TicketlabApp {
                 self.session = None;
                 self.message = Some((false, "settings restored from the link".into()));
             }
-            Err(e) => self.message = Some((true, format!("the link was not applied: {e}"))),
+            Err(e) => {
+                self.autostart = false;
+                self.message = Some((true, format!("the link was not applied: {e}")));
+            }
         }
     }
 
@@ -392,7 +396,7 @@ impl TicketlabApp {
         if ui.button("Open saved run (path above)").clicked() {
             let path = self.path_input.trim().to_string();
             match std::fs::read(&path).map_err(|e| format!("could not read {path}: {e}")) {
-                Ok(bytes) => self.open_saved(&bytes),
+                Ok(bytes) => self.open_saved(&path, &bytes),
                 Err(e) => self.message = Some((true, e)),
             }
         }
@@ -402,8 +406,8 @@ impl TicketlabApp {
         }
     }
 
-    fn open_saved(&mut self, bytes: &[u8]) {
-        match parse_saved_run(bytes) {
+    fn open_saved(&mut self, file: &str, bytes: &[u8]) {
+        match parse_saved_run(file, bytes) {
             Ok(outcome) => {
                 self.config = outcome.config().clone();
                 self.tab = tab_for(&self.config);
@@ -638,4 +642,23 @@ fn preset_verdict(ui: &mut egui::Ui, preset: &Preset, verdict: Option<&Verdict>,
         ui.colored_label(color, format!("{}: {} — {}", c.word(), c.statement, c.numbers));
     }
     ui.label(egui::RichText::new(format!("The claim: {}.", v.word())).strong());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The link of issue 14 asked for 10⁸ synthetic images through the JSON form of `dataset`, which skipped the
+    /// size check, and the app started it by itself (an allocation abort). It is refused, and nothing starts.
+    #[test]
+    fn a_refused_link_starts_no_run() {
+        let backend = || Backend { device: burn::prelude::Device::flex(), label: "CPU".into(), notice: None };
+        let hostile = "ticketlab://run?v=1&dataset=%7B%22kind%22%3A%22synthetic%22%2C%22train%22%3A100000000%2C%22test%22%3A10%7D";
+        let app = TicketlabApp::new(backend(), None, Some(hostile));
+        assert!(!app.autostart && app.session.is_none(), "nothing starts");
+        assert!(matches!(&app.message, Some((true, m)) if m.contains("sizes must be")), "{:?}", app.message);
+        assert_eq!(app.config, presets::default_run(), "the settings stay");
+        let good = TicketlabApp::new(backend(), None, Some("ticketlab://run?v=1&seed=7"));
+        assert!(good.autostart && good.config.seed == 7, "a valid link's run starts by itself");
+    }
 }

@@ -153,14 +153,9 @@ impl Session {
         }
     }
 
-    /// A finished run, opened from its saved result, to look at again.
+    /// A finished run, opened from its saved result (checked by [`Outcome::validate`]), to look at again.
     pub fn viewer(outcome: Outcome) -> Self {
-        let classes = match &outcome {
-            Outcome::Run(r) => r.test.confusion.len(),
-            Outcome::Imp(r) => r.rounds.first().map_or(10, |r| r.ticket.test.confusion.len()),
-            Outcome::Ensemble(r) => r.ensemble.confusion.len(),
-        };
-        let mut session = Session::empty(outcome.config().clone(), classes.max(1));
+        let mut session = Session::empty(outcome.config().clone(), outcome.classes());
         let stage_of = |label: String, curves: &[crate::train::CurvePoint]| Stage {
             label,
             train: curves

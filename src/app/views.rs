@@ -276,7 +276,8 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
         let round = state.round.min(s.rounds.len() - 1);
         let r = &s.rounds[round];
         match &r.histogram {
-            Some(hist) if !hist.counts.is_empty() => {
+            // Loading checks the edges (one more than the bins); the guard keeps the indexing below local proof.
+            Some(hist) if !hist.counts.is_empty() && hist.edges.len() == hist.counts.len() + 1 => {
                 let w = hist.edges[1] - hist.edges[0];
                 let bars: Vec<Bar> = hist
                     .counts

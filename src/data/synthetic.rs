@@ -45,7 +45,9 @@ pub fn synthetic(seed: u64, n_train: usize, n_test: usize) -> DataSplits {
 }
 
 fn generate(seed: u64, split: Split, n: usize) -> Dataset {
-    let mut images = vec![0; n * IMAGE_BYTES];
+    // Checked: on wasm32 a size past DatasetSpec's ranges would wrap to a small buffer instead of failing.
+    let bytes = n.checked_mul(IMAGE_BYTES).expect("synthetic sizes are validated (DatasetSpec::validate)");
+    let mut images = vec![0; bytes];
     let labels =
         images.chunks_exact_mut(IMAGE_BYTES).enumerate().map(|(i, out)| synthetic_image(seed, split, i, out)).collect();
     Dataset {

@@ -51,7 +51,7 @@ impl MaskedAdamBackend for Cube {
         let n = weight.meta.shape().num_elements();
         let (weight_out, m_out, v_out) = (empty_like(&weight), empty_like(&weight), empty_like(&weight));
         let (bc1, bc2) = hyper.bias_corrections();
-        let scalars = [
+        let params = [
             hyper.lr,
             hyper.beta1 as f32,
             hyper.beta2 as f32,
@@ -59,13 +59,14 @@ impl MaskedAdamBackend for Cube {
             hyper.weight_decay,
             bc1 as f32,
             bc2 as f32,
-        ];
+        ]
+        .map(f32::to_bits);
         launch_elementwise(
             Wgsl { id: "masked_adam", source: include_str!("../../shaders/masked_adam.wgsl") },
             &weight,
             n,
             vec![weight.clone(), grad, moment1, moment2, mask, weight_out.clone(), m_out.clone(), v_out.clone()],
-            &scalars,
+            &params,
         );
         (weight_out, m_out, v_out)
     }

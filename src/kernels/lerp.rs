@@ -21,7 +21,7 @@ impl LerpBackend for Cube {
             &a,
             n,
             vec![a.clone(), b, out.clone()],
-            &[alpha],
+            &[alpha.to_bits()],
         );
         out
     }

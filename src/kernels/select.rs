@@ -69,16 +69,14 @@ impl SelectBackend for Cube {
         let state = buffer(&[0, 0, k]);
         let hist = buffer(&[0; 256]);
         for pass in passes(n) {
-            let info = buffer(&pass);
             let bindings = vec![
                 scores.handle.clone().binding(),
                 candidates.handle.clone().binding(),
                 state.clone().binding(),
                 hist.clone().binding(),
-                info.clone().binding(),
             ];
-            launch_grid(HISTOGRAM, &scores, n, bindings);
-            launch_grid(PICK, &scores, 1, vec![state.clone().binding(), hist.clone().binding(), info.binding()]);
+            launch_grid(HISTOGRAM, &scores, n, bindings, &pass);
+            launch_grid(PICK, &scores, 1, vec![state.clone().binding(), hist.clone().binding()], &pass[..2]);
         }
         let selected = empty_like(&scores);
         let bindings = vec![
@@ -87,7 +85,7 @@ impl SelectBackend for Cube {
             state.binding(),
             selected.handle.clone().binding(),
         ];
-        launch_grid(MARK, &scores, n, bindings);
+        launch_grid(MARK, &scores, n, bindings, &[]);
         selected
     }
 }

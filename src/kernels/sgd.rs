@@ -38,13 +38,14 @@ impl MaskedSgdBackend for Cube {
         let [weight, grad, velocity, mask] = [weight, grad, velocity, mask].map(into_contiguous);
         let n = weight.meta.shape().num_elements();
         let (weight_out, velocity_out) = (empty_like(&weight), empty_like(&weight));
-        let scalars = [hyper.lr, hyper.momentum, hyper.weight_decay, hyper.nesterov as u8 as f32];
+        let params =
+            [hyper.lr.to_bits(), hyper.momentum.to_bits(), hyper.weight_decay.to_bits(), hyper.nesterov as u32];
         launch_elementwise(
             Wgsl { id: "masked_sgd", source: include_str!("../../shaders/masked_sgd.wgsl") },
             &weight,
             n,
             vec![weight.clone(), grad, velocity, mask, weight_out.clone(), velocity_out.clone()],
-            &scalars,
+            &params,
         );
         (weight_out, velocity_out)
     }

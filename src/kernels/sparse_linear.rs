@@ -82,9 +82,9 @@ pub trait SparseLinearBackend: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-fn dims_binding(like: &CubeTensor, shape: SparseShape, batch: usize) -> burn::cubecl::server::BufferBinding {
-    let dims = [shape.rows as u32, shape.cols as u32, shape.nnz as u32, batch as u32];
-    like.client.create_from_slice(bytemuck::cast_slice(&dims)).binding()
+/// The kernels' parameters after the grid's: `[rows, cols, nnz, batch]`.
+fn dims(shape: SparseShape, batch: usize) -> [u32; 4] {
+    [shape.rows as u32, shape.cols as u32, shape.nnz as u32, batch as u32]
 }
 
 /// An uninitialised contiguous f32 tensor of `shape` on `like`'s device.
@@ -123,12 +123,8 @@ impl SparseLinearBackend for Cube {
         let threads = shape.rows + shape.cols;
         for (pass, n) in [(0u32, threads), (1, 2), (2, threads)] {
             let params = [pass, shape.rows as u32, shape.cols as u32, shape.nnz as u32];
-            let bindings = vec![
-                mask.handle.clone().binding(),
-                index.handle.clone().binding(),
-                client.create_from_slice(bytemuck::cast_slice(&params)).binding(),
-            ];
-            launch_grid(LAYOUT, &mask, n, bindings);
+            let bindings = vec![mask.handle.clone().binding(), index.handle.clone().binding()];
+            launch_grid(LAYOUT, &mask, n, bindings, &params);
         }
         index
     }
@@ -147,9 +143,8 @@ impl SparseLinearBackend for Cube {
             weight.handle.binding(),
             index.handle.binding(),
             y.handle.clone().binding(),
-            dims_binding(&xt, shape, batch),
         ];
-        launch_grid(FORWARD, &xt, vec4_threads(batch, shape.rows), bindings);
+        launch_grid(FORWARD, &xt, vec4_threads(batch, shape.rows), bindings, &dims(shape, batch));
         y
     }
 
@@ -167,9 +162,8 @@ impl SparseLinearBackend for Cube {
             weight.handle.binding(),
             index.handle.binding(),
             dx.handle.clone().binding(),
-            dims_binding(&dyt, shape, batch),
         ];
-        launch_grid(DX, &dyt, vec4_threads(batch, shape.cols), bindings);
+        launch_grid(DX, &dyt, vec4_threads(batch, shape.cols), bindings, &dims(shape, batch));
         dx
     }
 
@@ -188,9 +182,8 @@ impl SparseLinearBackend for Cube {
                 xt.handle.clone().binding(),
                 index.handle.binding(),
                 dw.handle.clone().binding(),
-                dims_binding(&dyt, shape, batch),
             ];
-            launch_grid(DW, &dyt, shape.nnz, bindings);
+            launch_grid(DW, &dyt, shape.nnz, bindings, &dims(shape, batch));
         }
         dw
     }
@@ -358,8 +351,8 @@ fn median(v: &mut [f64]) -> f64 {
 /// When the trainer computes masked linear layers through the sparse path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SparsePath {
-    /// Where [`sparse_linear_wins`] measures it faster (linear layers on wgpu); convolutions on the CPU backend at
-    /// or below `SparseConv::MAX_DENSITY`.
+    /// Where [`sparse_linear_wins`] says (linear layers on wgpu: a fixed rule of the layer's shape and density, never
+    /// a timing); convolutions on the CPU backend at or below `SparseConv::MAX_DENSITY`.
     #[default]
     Auto,
     /// Every masked linear layer on a wgpu device and every masked convolution on the CPU backend (for tests and
@@ -370,58 +363,33 @@ pub enum SparsePath {
 }
 
 impl SparsePath {
-    /// Whether a masked linear layer of `shape` at `batch` on `device` goes through the sparse path.
-    pub fn uses_sparse(self, device: &Device, shape: SparseShape, batch: usize) -> bool {
+    /// Whether a masked linear layer of `shape` on `device` goes through the sparse path.
+    pub fn uses_sparse(self, device: &Device, shape: SparseShape) -> bool {
         match self {
-            SparsePath::Auto => sparse_linear_wins(device, shape, batch),
+            SparsePath::Auto => uses_gpu_kernels(device) && sparse_linear_wins(shape),
             SparsePath::Always => uses_gpu_kernels(device),
             SparsePath::Never => false,
         }
     }
 }
 
-/// Whether a linear layer of `shape` at `batch` should run through the sparse path on `device`: never on the CPU
-/// backend (no sparse CPU kernel) nor above 50% density (a dense matmul does the same FLOPs with regular access);
-/// otherwise measured once per shape, batch and density (rounded to 1%) with [`time_linear`] and cached for the
-/// process: the sparse path must be at least 1.25× faster, so noise does not flip the choice. In the browser (no
-/// blocking sync for timing) the dense path is kept.
-pub fn sparse_linear_wins(device: &Device, shape: SparseShape, batch: usize) -> bool {
-    if !uses_gpu_kernels(device) || shape.nnz == 0 {
-        return false;
-    }
-    if shape.density() > 0.5 {
-        return false;
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let _ = batch;
-        false
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use std::collections::HashMap;
-        use std::sync::{Mutex, OnceLock};
-        type Key = (usize, usize, usize, u32);
-        static DECISIONS: OnceLock<Mutex<HashMap<Key, bool>>> = OnceLock::new();
-        let key = (shape.rows, shape.cols, batch, (shape.density() * 100.0).round() as u32);
-        let decisions = DECISIONS.get_or_init(Default::default);
-        if let Some(&wins) = decisions.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return wins;
-        }
-        let (dense, sparse) = time_linear(device, shape, batch, 5);
-        let wins = sparse * 1.25 <= dense;
-        log::info!(
-            "sparse linear {}×{} at {:.1}% density, batch {batch}: dense {:.2} ms, sparse {:.2} ms → {}",
-            shape.rows,
-            shape.cols,
-            100.0 * shape.density(),
-            dense * 1e3,
-            sparse * 1e3,
-            if wins { "sparse" } else { "dense" }
-        );
-        decisions.lock().unwrap_or_else(|e| e.into_inner()).insert(key, wins);
-        wins
-    }
+/// The densest layer the automatic rule compresses, in percent (the density rounded to a whole percent, so a layer
+/// asked for 10% whose count rounds up by a weight still counts as 10%). Measured on lavapipe, fc1 of conv4
+/// (256×8192, batch 64, forward + backward) ran 0.97× the dense matmul at 20% density, 1.56× at 10%, 5.1× at 5%.
+pub const AUTO_MAX_DENSITY_PERCENT: u32 = 10;
+/// The smallest layer (weights) it compresses: below, either path takes about a millisecond and the choice is noise.
+pub const AUTO_MIN_WEIGHTS: usize = 1 << 16;
+
+/// Whether the automatic rule ([`SparsePath::Auto`]) routes a masked linear layer of `shape` through the sparse path
+/// on a GPU: at most [`AUTO_MAX_DENSITY_PERCENT`] dense and at least [`AUTO_MIN_WEIGHTS`] weights. A fixed rule, never
+/// a timing: the two paths sum in different orders, so a choice made by the clock would let two runs of one link take
+/// different numeric paths. The thresholds come from `ticketlab bench --steps 0 --model conv4 --width 1 --backend
+/// wgpu`; in the browser the dense path is kept (the sparse kernels have not been tried on its WebGPU).
+pub fn sparse_linear_wins(shape: SparseShape) -> bool {
+    !cfg!(target_arch = "wasm32")
+        && shape.nnz > 0
+        && (100.0 * shape.density()).round() as u32 <= AUTO_MAX_DENSITY_PERCENT
+        && shape.rows * shape.cols >= AUTO_MIN_WEIGHTS
 }
 
 /// The index [`SparseLinear::from_mask`] builds, computed on the CPU: row_ptr, col_ptr, col_idx, entry_row, row_idx.
@@ -481,6 +449,19 @@ pub fn sparse_linear_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The automatic routing is a function of the layer alone (no device, no clock): conv4's fc1 goes sparse at 10%
+    /// density and below, its small layers never, and nothing at 20%.
+    #[test]
+    fn the_automatic_rule_depends_on_the_shape_alone() {
+        let layer = |rows: usize, cols: usize, density: f64| {
+            let nnz = (density * (rows * cols) as f64).round() as usize;
+            sparse_linear_wins(SparseShape { rows, cols, nnz })
+        };
+        assert!(layer(256, 8192, 0.1) && layer(256, 8192, 0.02) && layer(128, 4096, 0.05) && layer(256, 256, 0.1));
+        assert!(!layer(256, 8192, 0.2) && !layer(128, 128, 0.02) && !layer(10, 256, 0.02) && !layer(256, 8192, 0.0));
+        assert_eq!(SparsePath::Auto.uses_sparse(&Device::flex(), SparseShape { rows: 256, cols: 8192, nnz: 1 }), false);
+    }
 
     #[test]
     fn reference_layout_is_csr_and_csc() {

@@ -167,15 +167,15 @@ impl Network {
 
     /// Which layers to compute through a sparse path: for each masked weight (`masks[i]` its 0/1 mask on the
     /// device, `counts[i]` its exact active count) where `path` chooses it, its compressed form: a [`SparseLinear`]
-    /// for a linear layer on wgpu (by default where it measures faster than the dense matmul at this batch size), a
-    /// CPU layout for a convolution or linear layer on the CPU backend (by default below the density limits of
-    /// [`crate::cpu::SparseConv::plan`]); `None` everywhere else. Build it again whenever the masks change; a step
-    /// that needs dense weight gradients (a RigL update) runs with [`SparseLayer::with_dense_weight_grad`].
+    /// for a linear layer on wgpu (by default by `kernels::sparse_linear_wins`, a fixed rule of the shape and
+    /// density, never a timing), a CPU layout for a convolution or linear layer on the CPU backend (by default below
+    /// the density limits of [`crate::cpu::SparseConv::plan`]); `None` everywhere else. Build it again whenever the
+    /// masks change; a step that needs dense weight gradients (a RigL update) runs with
+    /// [`SparseLayer::with_dense_weight_grad`].
     pub fn sparse_plan(
         spec: &NetSpec,
         masks: &[Option<Tensor<1>>],
         counts: &[Option<usize>],
-        batch: usize,
         path: SparsePath,
     ) -> Vec<Option<SparseLayer>> {
         (0..spec.params.len())
@@ -192,7 +192,7 @@ impl Network {
                     return None;
                 }
                 let shape = SparseShape { rows: p.shape[0], cols: p.shape[1], nnz };
-                if !path.uses_sparse(&mask.device(), shape, batch) {
+                if !path.uses_sparse(&mask.device(), shape) {
                     return None;
                 }
                 SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz).map(SparseLayer::Linear)

@@ -90,10 +90,11 @@ pub struct Results<'a> {
 }
 
 impl Results<'_> {
-    /// `f` of the job labelled `label`, over the seeds.
+    /// `f` of the job labelled `label`, over the seeds, in seed order (NaN where a seed has no value, so that
+    /// [`Stat::paired`] pairs seed by seed).
     pub(super) fn stat(&self, label: &str, f: impl Fn(&Measured) -> Option<f64>) -> Stat {
         let values: Vec<f64> =
-            self.entries.iter().filter(|(j, _)| j.label == label).filter_map(|(_, m)| f(m)).collect();
+            self.entries.iter().filter(|(j, _)| j.label == label).map(|(_, m)| f(m).unwrap_or(f64::NAN)).collect();
         Stat::of_finite(&values)
     }
 

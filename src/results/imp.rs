@@ -8,14 +8,45 @@ use crate::mask::Masks;
 use crate::metrics::EvalMetrics;
 use crate::train::{CurvePoint, Trainer};
 
-/// A histogram of log10 |w| of the weights a round pruned from, with the magnitude threshold it used.
+/// A histogram of log10 |w| of the weights a round pruned from, with the magnitude threshold it used. Loading one
+/// checks that its edges fit its counts (see [`SavedHistogram`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SavedHistogram")]
 pub struct MagnitudeHistogram {
-    /// Bin edges in log10 |w| (one more than `counts`).
+    /// Bin edges in log10 |w|, ascending (one more than `counts`; both empty when no weight was non-zero).
     pub edges: Vec<f64>,
     pub counts: Vec<usize>,
     /// The smallest kept |w| (global scope: one; layerwise: one per layer).
     pub thresholds: Vec<f64>,
+}
+
+/// [`MagnitudeHistogram`] as a file holds it, before it is checked: the viewer draws bin `i` from `edges[i]` to
+/// `edges[i + 1]`.
+#[derive(Deserialize)]
+struct SavedHistogram {
+    edges: Vec<f64>,
+    counts: Vec<usize>,
+    thresholds: Vec<f64>,
+}
+
+impl TryFrom<SavedHistogram> for MagnitudeHistogram {
+    type Error = String;
+
+    fn try_from(saved: SavedHistogram) -> Result<Self, String> {
+        let SavedHistogram { edges, counts, thresholds } = saved;
+        let bins = counts.len();
+        if !(edges.is_empty() && bins == 0 || edges.len() == bins + 1) {
+            return Err(format!(
+                "a magnitude histogram of {bins} bins has {} edges (expected {})",
+                edges.len(),
+                bins + 1
+            ));
+        }
+        if !edges.iter().all(|e| e.is_finite()) || !edges.windows(2).all(|w| w[0] < w[1]) {
+            return Err("a magnitude histogram's edges are not finite and ascending".into());
+        }
+        Ok(MagnitudeHistogram { edges, counts, thresholds })
+    }
 }
 
 impl MagnitudeHistogram {
@@ -111,6 +142,23 @@ pub struct Instability {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A saved histogram with too few edges would index past them in the viewer: loading refuses it.
+    #[test]
+    fn loading_checks_histogram_edges() {
+        let ok = MagnitudeHistogram::new(&[0.1, 1.0, 10.0], vec![0.5]);
+        let loaded = serde_json::from_str::<MagnitudeHistogram>(&serde_json::to_string(&ok).unwrap()).unwrap();
+        assert_eq!((loaded.edges.len(), &loaded.counts, &loaded.thresholds), (41, &ok.counts, &ok.thresholds));
+        let empty = r#"{"edges":[],"counts":[],"thresholds":[]}"#;
+        assert!(serde_json::from_str::<MagnitudeHistogram>(empty).is_ok(), "no non-zero weights");
+        for bad in [
+            r#"{"edges":[0.0],"counts":[5],"thresholds":[]}"#,
+            r#"{"edges":[],"counts":[5],"thresholds":[]}"#,
+            r#"{"edges":[1.0,0.0],"counts":[5],"thresholds":[]}"#,
+        ] {
+            assert!(serde_json::from_str::<MagnitudeHistogram>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn histogram_counts_nonzero_magnitudes() {

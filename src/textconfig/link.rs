@@ -9,6 +9,11 @@ use crate::config::TrainConfig;
 /// Version of the link format; a link from a newer build is refused rather than half understood.
 pub const LINK_VERSION: u32 = 1;
 
+/// The longest link read, in bytes: every setting changed, a long data path and room to spare fit in a tenth of it.
+pub const MAX_LINK_BYTES: usize = 16 * 1024;
+/// The most assignments a link may hold: more than there are settings.
+pub const MAX_LINK_KEYS: usize = 100;
+
 /// A link fragment for `config`: `v=1` and the assignments that differ from the defaults, percent-encoded, e.g.
 /// `v=1&density=0.1&model=vgg11&seed=7`. Put it after `#` in the web app's address or after `ticketlab://run?`.
 pub fn to_fragment(config: &TrainConfig) -> String {
@@ -22,6 +27,9 @@ pub fn to_fragment(config: &TrainConfig) -> String {
 /// The configuration a link describes: a fragment (with or without `#`), a whole address (the part after `#`), or
 /// `ticketlab://run?...` (the part after `?`). Any problem is an error; nothing is half applied.
 pub fn from_fragment(link: &str) -> Result<TrainConfig, TextConfigError> {
+    if link.len() > MAX_LINK_BYTES {
+        return Err(TextConfigError::BadLink(format!("it is {} bytes long (at most {MAX_LINK_BYTES})", link.len())));
+    }
     let link = link.trim();
     let query = match (link.split_once('#'), link.split_once('?')) {
         (Some((_, fragment)), _) => fragment,
@@ -33,7 +41,14 @@ pub fn from_fragment(link: &str) -> Result<TrainConfig, TextConfigError> {
     }
     let mut version = None;
     let mut pairs = Vec::new();
-    for raw in query.split('&').filter(|raw| !raw.is_empty()) {
+    let assignments: Vec<&str> = query.split('&').filter(|raw| !raw.is_empty()).collect();
+    if assignments.len() > MAX_LINK_KEYS {
+        return Err(TextConfigError::BadLink(format!(
+            "it has {} assignments (at most {MAX_LINK_KEYS})",
+            assignments.len()
+        )));
+    }
+    for raw in assignments {
         let (key, value) = split_assignment(raw)?;
         let decoded = |text| decode(text).map_err(|why| TextConfigError::BadLink(format!("'{raw}': {why}")));
         let (key, value) = (decoded(key)?, decoded(value)?);
@@ -157,11 +172,24 @@ mod tests {
             ("v=1&dataset=cifar10:%FF", "not UTF-8"),
             ("v=1&lr", "'lr' is not KEY=VALUE"),
             ("v=1&lr=fast", "lr=fast"),
+            ("v=1&dataset=synthetic:100000000:10", "sizes must be"),
+            (
+                "v=1&dataset=%7B%22kind%22%3A%22synthetic%22%2C%22train%22%3A100000000%2C%22test%22%3A10%7D",
+                "sizes must be",
+            ),
+            ("v=1&dataset={\"kind\":\"cifar10\",\"path\":\"\"}", "the data path is missing"),
+            ("v=1&dst.a.b.c.d=1", "at most 4 segments"),
         ];
         for (link, needle) in cases {
             let err = err_of(from_fragment(link));
             assert!(err.contains(needle), "{link}: {err:?} lacks {needle:?}");
         }
+        let long = format!("v=1&dataset=cifar10:{}", "a".repeat(MAX_LINK_BYTES));
+        assert!(err_of(from_fragment(&long)).contains("bytes long"));
+        let many = format!("v=1{}", "&seed=1".repeat(MAX_LINK_KEYS + 1));
+        assert!(err_of(from_fragment(&many)).contains("assignments"));
+        let deep = format!("v=1&dataset{}=1", ".a".repeat(5_000));
+        assert!(err_of(from_fragment(&deep)).contains("at most 4 segments"), "no deep nesting is built");
         let mut rng = Rng::new(3);
         for _ in 0..2000 {
             let _ = from_fragment(&format!("v=1&{}={}", text(&mut rng), text(&mut rng)));

@@ -159,8 +159,20 @@ fn unknown_key(key: &str, json: &Value, path: &str) -> TextConfigError {
     TextConfigError::UnknownKey { key: key.to_string(), valid }
 }
 
+/// The most dotted segments a key may have: the settings nest two deep, and each segment of a missing key would
+/// be built as a group before the key is found unknown.
+const MAX_KEY_SEGMENTS: usize = 4;
+
 /// The dotted path a key names: aliases resolved, `-` read as `_`; its first segment must be a field.
 fn canonical_key(key: &str) -> Result<String, TextConfigError> {
+    let segments = key.split('.').count();
+    if segments > MAX_KEY_SEGMENTS {
+        let shown: String = key.chars().take(40).collect();
+        return Err(TextConfigError::UnknownKey {
+            key: if shown.len() < key.len() { format!("{shown}…") } else { shown },
+            valid: format!("keys have at most {MAX_KEY_SEGMENTS} segments, not {segments}"),
+        });
+    }
     let key = key.trim().replace('-', "_");
     let defaults = to_json(&TrainConfig::default());
     let (head, tail) = key.split_once('.').map_or((key.as_str(), None), |(head, tail)| (head, Some(tail)));
@@ -290,6 +302,18 @@ mod tests {
     use super::testutil::{err_of, set_ok, text};
     use super::*;
     use crate::rng::Rng;
+
+    /// The segment cap on keys leaves every setting reachable.
+    #[test]
+    fn every_setting_is_within_the_segment_cap() {
+        fn depth(value: &Value) -> usize {
+            match value {
+                Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        assert!(depth(&to_json(&TrainConfig::default())) <= MAX_KEY_SEGMENTS);
+    }
 
     #[test]
     fn set_reads_each_kind_of_value() {
