@@ -191,11 +191,6 @@ mod tests {
         Stat::of_finite(values)
     }
 
-    /// One point per value, labelled by it.
-    fn points(values: &[f64]) -> Vec<(String, Stat)> {
-        values.iter().map(|&x| (format!("{x}"), stat(&[x]))).collect()
-    }
-
     #[test]
     fn a_comparison_is_shown_only_by_a_paired_margin_beyond_its_spread() {
         // Seed by seed the ticket beats re-init by 5, 6 and 4.6 points although both vary by ±5 across seeds.

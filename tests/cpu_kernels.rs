@@ -388,7 +388,7 @@ fn a_sparse_routed_network_on_the_cpu_matches_the_dense_one() {
         mask_tensors[layer.param] = Some(Tensor::<1>::from_data(TensorData::new(bits, [layer.bits.len()]), &device));
         nnz[layer.param] = Some(layer.bits.count_ones());
     }
-    let plan = Network::sparse_plan(&spec, &mask_tensors, &nnz, 8, SparsePath::Always);
+    let plan = Network::sparse_plan(&spec, &mask_tensors, &nnz, SparsePath::Always);
     assert_eq!(plan.iter().flatten().count(), 7, "four convolutions and three linear layers");
     let x: Vec<f32> = (0..8 * 3 * 32 * 32).map(|_| rng.normal()).collect();
     let run = |plan: &[Option<ticketlab::model::SparseLayer>]| {
