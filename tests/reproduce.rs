@@ -80,8 +80,8 @@ fn every_experiment_expands_to_valid_jobs() {
     assert_eq!(imp.method, Method::Imp);
     assert!(imp.imp.controls);
     let rounds = imp.imp.round_densities(imp.density).unwrap();
-    assert_eq!(rounds.len(), 4);
-    assert!((rounds[3] - imp.density).abs() < 1e-12);
+    assert_eq!(rounds.len(), 3);
+    assert!((rounds[2] - imp.density).abs() < 1e-12);
     assert!(imp.imp.rewind_step > 0, "the ticket with controls rewinds to step k");
     assert!(tickets[1].config.imp.rewind_step == 0 && !tickets[1].config.imp.controls, "rewinding to init: observed");
     assert!(Experiment::DoubleDescent.jobs(&default).iter().all(|j| j.label_noise > 0.0 && j.config.density <= 0.011));
@@ -95,7 +95,7 @@ fn every_experiment_expands_to_valid_jobs() {
         })
         .collect();
     assert_eq!(ks[0], 0);
-    assert!(ks.windows(2).all(|w| w[0] < w[1]) && ks.len() == 5, "{ks:?}");
+    assert!(ks.windows(2).all(|w| w[0] < w[1]) && ks.len() == 4, "{ks:?}");
 }
 
 #[test]

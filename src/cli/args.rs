@@ -79,7 +79,7 @@ pub(super) struct ReproduceArgs {
     /// Seeds, comma-separated; tables show mean ± std over them, and a claim needs at least 3 to be shown.
     #[arg(long, default_value = "0,1,2")]
     pub(super) seeds: String,
-    /// Multiplies every run's length (4 epochs at 1) and, above 1, the number of IMP rounds.
+    /// Multiplies every run's length (3 epochs at 1) and, above 1, the number of IMP rounds.
     #[arg(long, default_value_t = 1.0)]
     pub(super) scale: f64,
     /// cpu | wgpu

@@ -7,7 +7,7 @@ const IMP_INIT: &str = "IMP, rewind to init";
 
 /// IMP's final density in the tickets experiment, reached in [`TICKET_ROUNDS`] rounds at scale 1.
 pub const TICKET_DENSITY: f64 = 0.05;
-pub const TICKET_ROUNDS: usize = 4;
+pub const TICKET_ROUNDS: usize = 3;
 
 pub struct Tickets;
 
