@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mask::Masks;
 use crate::model::NetSpec;
+use crate::sparsity::{Distribution, distribution};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerAccount {
@@ -102,5 +103,41 @@ impl Accounting {
             self.theoretical_speedup
         );
         out
+    }
+}
+
+/// Forward FLOPs of `spec` at the layer densities `dist` gives for `density`, as a share of the dense network's (the
+/// same layers and count as [`Accounting`]). ERK keeps small layers denser, and small conv layers on large maps are
+/// where the FLOPs are, so its share exceeds the density.
+pub fn flops_share(spec: &NetSpec, dist: Distribution, density: f64, dense_first: bool) -> f64 {
+    let densities = distribution::layer_densities(spec, dist, density, dense_first);
+    let (mut dense, mut sparse) = (0.0, 0.0);
+    for (&i, d) in spec.prunable().iter().zip(densities) {
+        let p = &spec.params[i];
+        let flops = 2.0 * (p.out_hw[0] * p.out_hw[1] * p.numel()) as f64;
+        dense += flops;
+        sparse += flops * d;
+    }
+    if dense > 0.0 { sparse / dense } else { 1.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Arch;
+
+    #[test]
+    fn the_flops_share_matches_the_accounting_of_a_mask_at_those_densities() {
+        let spec = NetSpec::new(Arch::Airbench, 0.5, 10);
+        let mut rng = crate::rng::Rng::new(3);
+        for dist in [Distribution::Uniform, Distribution::Erk] {
+            let densities = distribution::layer_densities(&spec, dist, 0.1, false);
+            let masks = Masks::random(&spec, &distribution::counts(&spec, &densities), &mut rng);
+            let a = Accounting::new(&spec, &masks, 0.0);
+            let share = flops_share(&spec, dist, 0.1, false);
+            assert!((share - a.sparse_flops / a.dense_flops).abs() < 1e-3, "{dist}: {share} vs the mask's");
+        }
+        assert!((flops_share(&spec, Distribution::Uniform, 0.1, false) - 0.1).abs() < 1e-3);
+        assert!(flops_share(&spec, Distribution::Erk, 0.1, false) > 0.1, "ERK spends density where the FLOPs are");
     }
 }

@@ -12,7 +12,11 @@
 //!   `extra / (ΔT · plain + extra)`. The read-back of the new masks (`sync_masks`, which the drivers do when they
 //!   record, not inside a step) is reported separately.
 //! - **Sparse vs dense linear layers**: forward + backward of the model's fully connected layers at each sparsity,
-//!   through burn's dense matmul and through the sparse WGSL path (wgpu only), and what the automatic routing picks.
+//!   through burn's dense matmul and through the sparse path (WGSL on wgpu, the CPU kernels on the CPU backend), and
+//!   what the automatic routing picks.
+//! - **Sparse vs dense conv layers** (CPU backend): forward and backward (input and weight gradients) of each of
+//!   the model's stride-1 convolutions through ticketlab's CPU kernels, dense and from the compressed weight, at
+//!   each sparsity, with the time to build the compressed layout from a mask.
 //!
 //! Native only (timing needs blocking device syncs).
 #![cfg(not(target_arch = "wasm32"))]
@@ -24,9 +28,10 @@ use web_time::Instant;
 
 use crate::backend::{self, BackendKind};
 use crate::config::{DatasetSpec, TrainConfig};
+use crate::cpu::{self, ConvShape, LayerTimes, SparseConv};
 use crate::kernels::{self, SparseShape};
 use crate::mask::Masks;
-use crate::model::{Arch, NetSpec, Role};
+use crate::model::{Arch, NetSpec, Op, Role};
 use crate::sparsity::{Distribution, DstSettings, Method};
 use crate::train::Trainer;
 
@@ -174,13 +179,34 @@ impl LinearFigure {
     }
 }
 
+/// One point of the dense vs sparse convolution comparison on the CPU.
+#[derive(Clone, Debug)]
+pub struct ConvFigure {
+    pub layer: String,
+    pub shape: ConvShape,
+    pub sparsity: f64,
+    pub dense: LayerTimes,
+    pub sparse: LayerTimes,
+    /// Seconds to build the compressed layout from the mask (what a mask update costs per layer).
+    pub layout_s: f64,
+}
+
+impl ConvFigure {
+    pub fn speedup(&self) -> f64 {
+        self.dense.total_s() / self.sparse.total_s()
+    }
+}
+
 /// Everything one `ticketlab bench` run measured, with notes on what it skipped.
 #[derive(Clone, Debug, Default)]
 pub struct BenchReport {
     pub batch_size: usize,
     pub density: f64,
+    /// Threads of the CPU backend's pool and the instruction set of ticketlab's CPU kernels.
+    pub cpu: String,
     pub steps: Vec<StepFigures>,
     pub linear: Vec<(BackendKind, Vec<LinearFigure>)>,
+    pub conv: Vec<ConvFigure>,
     pub notes: Vec<String>,
     pub load_before: Option<String>,
     pub load_after: Option<String>,
@@ -276,7 +302,7 @@ pub fn measure_steps(
     let mut dense = trainer(opts, model, device, false, Method::Static, 100)?;
     let mut masked = trainer(opts, model, device, true, Method::Static, 100)?;
     log(&format!(
-        "{model} on {kind}: first steps (the masked trainer computes {} linear layer(s) through the sparse path)",
+        "{model} on {kind}: first steps (the masked trainer computes {} layer(s) through a sparse path)",
         masked.sparse_layers()
     ));
     let first_step_s = first_step(&mut dense)?;
@@ -384,7 +410,8 @@ pub fn linear_layers(spec: &NetSpec) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
-/// Dense vs sparse forward + backward of `model`'s linear layers at each sparsity, on a wgpu device.
+/// Dense vs sparse forward + backward of `model`'s linear layers at each sparsity: on a wgpu device through the
+/// sparse WGSL path, on the CPU backend through the CPU kernels.
 pub fn measure_linear(
     opts: &BenchOptions,
     model: Arch,
@@ -397,7 +424,11 @@ pub fn measure_linear(
         for &sparsity in &opts.sparsities {
             let nnz = ((1.0 - sparsity) * (rows * cols) as f64).round() as usize;
             let shape = SparseShape { rows, cols, nnz };
-            let (dense_s, sparse_s) = kernels::time_linear(device, shape, opts.batch_size, opts.linear_reps);
+            let (dense_s, sparse_s) = if cpu::uses_cpu_kernels(device) {
+                cpu::time_linear(rows, cols, nnz, opts.batch_size, opts.linear_reps)
+            } else {
+                kernels::time_linear(device, shape, opts.batch_size, opts.linear_reps)
+            };
             log(&format!(
                 "linear {layer} {rows}×{cols} at {:.0}% sparsity: dense {:.2} ms, sparse {:.2} ms",
                 sparsity * 100.0,
@@ -410,11 +441,45 @@ pub fn measure_linear(
     out
 }
 
+/// The stride-1 convolutions of a model at `batch`: (name, shape, whether its input needs a gradient).
+pub fn conv_layers(spec: &NetSpec, batch: usize) -> Vec<(String, ConvShape, bool)> {
+    let mut out = vec![];
+    for op in &spec.ops {
+        let Op::Conv { weight, stride: 1, kernel, .. } = op else { continue };
+        let p = &spec.params[*weight];
+        let (k, pad) = (*kernel, kernel / 2);
+        let [h, w] = p.out_hw.map(|o| o + k - 1 - 2 * pad);
+        let shape = ConvShape { batch, c_in: p.shape[1], c_out: p.shape[0], h, w, k, pad };
+        out.push((p.name.trim_end_matches(".weight").to_string(), shape, !out.is_empty()));
+    }
+    out
+}
+
+/// Dense vs sparse forward + backward of `model`'s convolutions at each sparsity, through the CPU kernels.
+pub fn measure_conv(opts: &BenchOptions, model: Arch, log: &mut dyn FnMut(&str)) -> Vec<ConvFigure> {
+    let spec = NetSpec::new(model, opts.width(model), 10);
+    let mut out = vec![];
+    for (layer, shape, input_gradient) in conv_layers(&spec, opts.batch_size) {
+        for &sparsity in &opts.sparsities {
+            let (dense, sparse, layout_s) = cpu::time_conv(&shape, 1.0 - sparsity, input_gradient, opts.linear_reps);
+            log(&format!(
+                "conv {layer} at {:.0}% sparsity: dense {:.2} ms, sparse {:.2} ms",
+                sparsity * 100.0,
+                dense.total_s() * 1e3,
+                sparse.total_s() * 1e3
+            ));
+            out.push(ConvFigure { layer: layer.clone(), shape, sparsity, dense, sparse, layout_s });
+        }
+    }
+    out
+}
+
 /// Run every measurement `opts` asks for; `log` gets a line as each finishes.
 pub fn run(opts: &BenchOptions, mut log: impl FnMut(&str)) -> BenchReport {
     let mut report = BenchReport {
         batch_size: opts.batch_size,
         density: opts.density,
+        cpu: format!("{} threads, {:?} kernels", rayon::current_num_threads(), cpu::Isa::detect()),
         load_before: load_average(),
         ..Default::default()
     };
@@ -433,16 +498,17 @@ pub fn run(opts: &BenchOptions, mut log: impl FnMut(&str)) -> BenchReport {
                 Err(e) => report.notes.push(format!("{model} on {kind}: failed ({e})")),
             }
         }
-        if kernels::uses_gpu_kernels(&device) && !opts.sparsities.is_empty() {
+        let cpu_kernels = cpu::uses_cpu_kernels(&device) && cpu::cpu_kernels_enabled();
+        if (kernels::uses_gpu_kernels(&device) || cpu_kernels) && !opts.sparsities.is_empty() {
             // The comparison uses conv4's fully connected layers (resnet20's single 10×64 classifier is too small
             // for any sparse format to matter).
             let model = if opts.models.contains(&Arch::Conv4) { Arch::Conv4 } else { opts.models[0] };
             report.linear.push((kind, measure_linear(opts, model, &device, &mut log)));
-        } else if !opts.sparsities.is_empty() {
-            report.notes.push(format!(
-                "{kind}: no sparse linear path (the compressed-weight kernels are WGSL; the CPU backend always uses \
-                 the dense matmul)"
-            ));
+        }
+        if cpu_kernels && !opts.sparsities.is_empty() {
+            for &model in &opts.models {
+                report.conv.extend(measure_conv(opts, model, &mut log));
+            }
         }
     }
     report.load_after = load_average();
@@ -532,10 +598,18 @@ impl std::fmt::Display for BenchReport {
             }
         }
         for (kind, figures) in &self.linear {
+            let rule = match kind {
+                BackendKind::Wgpu => "sparse at ≤ 10% density and ≥ 65 536 weights".to_string(),
+                BackendKind::Cpu => format!(
+                    "sparse at ≤ {:.0}% density with ≥ {} inputs",
+                    100.0 * SparseConv::MAX_LINEAR_DENSITY,
+                    SparseConv::MIN_LINEAR_INPUTS
+                ),
+            };
             let _ = writeln!(
                 out,
-                "\nLinear layers, dense matmul vs sparse path on {kind} (forward + backward, batch {}; auto = what \
-                 the trainer's fixed rule picks: sparse at ≤ 10% density and ≥ 65 536 weights)",
+                "\nLinear layers, dense matmul vs sparse path on {kind} (forward + backward, batch {}; auto = the \
+                 routing's rule: {rule})",
                 self.batch_size
             );
             let _ = writeln!(
@@ -544,6 +618,13 @@ impl std::fmt::Display for BenchReport {
                 "layer", "shape", "sparsity", "dense ms", "sparse ms", "speedup", "auto"
             );
             for l in figures {
+                let sparse = match kind {
+                    BackendKind::Wgpu => kernels::sparse_linear_wins(l.shape),
+                    BackendKind::Cpu => {
+                        l.shape.density() <= SparseConv::MAX_LINEAR_DENSITY
+                            && l.shape.cols >= SparseConv::MIN_LINEAR_INPUTS
+                    }
+                };
                 let _ = writeln!(
                     out,
                     "{:<6} {:>10} {:>8.0}% {:>10.2} {:>10.2} {:>7.2}× {:>6}",
@@ -553,12 +634,53 @@ impl std::fmt::Display for BenchReport {
                     l.dense_s * 1e3,
                     l.sparse_s * 1e3,
                     l.speedup(),
-                    if kernels::sparse_linear_wins(l.shape) { "sparse" } else { "dense" }
+                    if sparse { "sparse" } else { "dense" }
+                );
+            }
+        }
+        if !self.conv.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nConv layers on the CPU, dense vs sparse kernels (forward + backward, batch {}; sparse by default at \
+                 ≤ {:.0}% density; layout = building it from the mask)",
+                self.batch_size,
+                100.0 * SparseConv::MAX_DENSITY
+            );
+            let _ = writeln!(
+                out,
+                "{:<18} {:>16} {:>9} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10}",
+                "layer",
+                "shape",
+                "sparsity",
+                "dense fwd",
+                "dense bwd",
+                "sparse fwd",
+                "sparse bwd",
+                "speedup",
+                "layout ms"
+            );
+            for c in &self.conv {
+                let s = &c.shape;
+                let _ = writeln!(
+                    out,
+                    "{:<18} {:>16} {:>8.0}% {:>10} {:>10} {:>10} {:>10} {:>7.2}× {:>10.2}",
+                    c.layer,
+                    format!("{}→{} {}×{} k{}", s.c_in, s.c_out, s.h, s.w, s.k),
+                    100.0 * c.sparsity,
+                    ms(c.dense.forward_s),
+                    ms(c.dense.backward_s),
+                    ms(c.sparse.forward_s),
+                    ms(c.sparse.backward_s),
+                    c.speedup(),
+                    c.layout_s * 1e3
                 );
             }
         }
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");
+        }
+        if !self.cpu.is_empty() {
+            let _ = writeln!(out, "CPU backend: {}", self.cpu);
         }
         if let (Some(a), Some(b)) = (&self.load_before, &self.load_after) {
             let _ = writeln!(out, "load average before: {a}; after: {b}");

@@ -102,6 +102,8 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// Logarithmic x axis (ticks at powers of ten, and at their 2× and 5× multiples when there is room).
     pub log_x: bool,
+    /// The x axis grows to the left (the pruning papers' "weights remaining" axis, decreasing to the right).
+    pub reversed_x: bool,
     /// Fixed y range; by default the data's range widened to the nearest ticks.
     pub y_range: Option<(f64, f64)>,
     /// Image size in pixels; text is drawn at double size from 640×400 up.
@@ -117,6 +119,7 @@ impl Chart {
             y_label: y_label.into(),
             series: vec![],
             log_x: false,
+            reversed_x: false,
             y_range: None,
             width: 800,
             height: 500,
@@ -130,6 +133,11 @@ impl Chart {
 
     pub fn log_x(mut self, on: bool) -> Self {
         self.log_x = on;
+        self
+    }
+
+    pub fn reversed_x(mut self, on: bool) -> Self {
+        self.reversed_x = on;
         self
     }
 
@@ -259,7 +267,7 @@ impl Chart {
         };
         let widest = x_axis(5).ticks.last().map(|(_, l)| text_width(l, s)).unwrap_or(0);
         let right = (w - pad.max(widest / 2 + 2 * s)).max(left + 1);
-        let mut l = Layout { s, left, top, right, bottom, x: x_axis(5), y };
+        let mut l = Layout { s, left, top, right, bottom, x: x_axis(5), y, reversed_x: self.reversed_x };
         for budget in (1..5).rev() {
             if l.x_labels_fit() {
                 break;
@@ -465,11 +473,13 @@ struct Layout {
     bottom: i64,
     x: Axis,
     y: Axis,
+    reversed_x: bool,
 }
 
 impl Layout {
     fn px_x(&self, v: f64) -> f64 {
-        self.left as f64 + self.x.frac(v) * (self.right - self.left) as f64
+        let f = self.x.frac(v);
+        self.left as f64 + if self.reversed_x { 1.0 - f } else { f } * (self.right - self.left) as f64
     }
 
     fn px_y(&self, v: f64) -> f64 {
@@ -1168,6 +1178,17 @@ mod tests {
         // The second (diagonal) series gets the second colour, near its ends.
         let (x, y) = (l.px_x(1.0), l.px_y(0.1));
         assert_eq!(pixel(&rgba, chart.width, x.floor() as i64, y.floor() as i64), PALETTE[1]);
+    }
+
+    #[test]
+    fn a_reversed_log_x_axis_decreases_to_the_right() {
+        let chart =
+            Chart::new("", "", "").log_x(true).reversed_x(true).series(Series::line("a", [(1.0, 0.0), (100.0, 1.0)]));
+        let l = chart.layout();
+        assert!((l.px_x(100.0) - l.left as f64).abs() < 1e-9, "100% remaining sits on the left");
+        assert!((l.px_x(1.0) - l.right as f64).abs() < 1e-9, "1% remaining on the right");
+        assert!(l.px_x(10.0) > l.px_x(20.0) && l.px_x(20.0) > l.px_x(50.0));
+        assert!(l.x_labels_fit());
     }
 
     #[test]

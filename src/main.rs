@@ -25,7 +25,7 @@ fn keep_freed_memory() {
 fn keep_freed_memory() {}
 
 /// The web entry point: the app on the page's canvas, training on the page's WebGPU device (on the CPU, with a
-/// notice, where the page has only WebGL).
+/// notice, where the page has only WebGL; `?backend=` in the address decides otherwise).
 #[cfg(target_arch = "wasm32")]
 fn main() {
     use ticketlab::app::{TicketlabApp, choose_backend, wgpu_configuration};
@@ -43,13 +43,38 @@ fn main() {
                 canvas,
                 eframe::WebOptions { wgpu_options: wgpu_configuration(), ..Default::default() },
                 Box::new(|cc| {
-                    let backend = choose_backend(cc.wgpu_render_state.as_ref(), None);
+                    let (asked, bad) = match asked_backend() {
+                        Some(Err(e)) => (None, Some(e)),
+                        asked => (asked.and_then(Result::ok), None),
+                    };
+                    let mut backend = choose_backend(cc.wgpu_render_state.as_ref(), asked);
+                    if let Some(e) = bad {
+                        backend.notice = Some(format!("the address's backend was ignored: {e}"));
+                    }
                     Ok(Box::new(TicketlabApp::new(backend, cc.storage, None)))
                 }),
             )
             .await;
-        if let Err(e) = start {
-            web_sys::console::error_1(&e);
+        // The page's "Loading…" line gives way to the app, or says why it could not start.
+        let loading = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("loading"));
+        match (start, loading) {
+            (Ok(()), Some(loading)) => loading.remove(),
+            (Err(e), loading) => {
+                if let Some(loading) = loading {
+                    loading.set_text_content(Some(&format!("ticketlab could not start: {e:?}")));
+                }
+                web_sys::console::error_1(&e);
+            }
+            (Ok(()), None) => {}
         }
     });
+}
+
+/// Where the page's address asks training to run (`?backend=cpu` or `?backend=wgpu`, as `--backend` natively), if it
+/// does.
+#[cfg(target_arch = "wasm32")]
+fn asked_backend() -> Option<Result<ticketlab::backend::BackendKind, String>> {
+    let search = web_sys::window()?.location().search().ok()?;
+    let value = search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("backend="))?;
+    Some(value.parse())
 }

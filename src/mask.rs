@@ -220,6 +220,17 @@ impl Masks {
         }
     }
 
+    /// The same number of active weights in every layer at positions drawn anew: Frankle et al.'s (2021) layer-wise
+    /// shuffle, which keeps what a pruning method chose per layer (its densities) and discards where.
+    pub fn shuffled_within_layers(&self, rng: &mut Rng) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| LayerMask { param: l.param, bits: Bits::random(l.bits.len(), l.bits.count_ones(), rng) })
+            .collect();
+        Masks { layers }
+    }
+
     /// Whether these are masks of `spec`'s network: one per prunable parameter, in order, each as long as it.
     pub fn check_shape(&self, spec: &NetSpec) -> Result<(), String> {
         let prunable = spec.prunable();
@@ -305,6 +316,19 @@ mod tests {
             assert_eq!(b.ones_indices().len(), k);
             assert_eq!(b.not().count_ones(), len - k);
         }
+    }
+
+    #[test]
+    fn a_layer_wise_shuffle_keeps_every_layer_count_and_moves_the_positions() {
+        let spec = crate::model::NetSpec::new(crate::model::Arch::Conv2, 0.25, 10);
+        let counts: Vec<usize> = spec.prunable().iter().map(|&p| spec.params[p].numel() / 10).collect();
+        let masks = Masks::random(&spec, &counts, &mut Rng::new(1));
+        let shuffled = masks.shuffled_within_layers(&mut Rng::new(2));
+        assert_eq!(shuffled.active_counts(), masks.active_counts());
+        assert!(
+            shuffled.layers.iter().zip(&masks.layers).all(|(a, b)| a.param == b.param && a.bits.len() == b.bits.len())
+        );
+        assert!(shuffled.overlap(&masks).1.iou < 0.2, "10% masks drawn anew overlap by chance only");
     }
 
     #[test]

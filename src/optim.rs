@@ -21,6 +21,16 @@ pub enum OptimizerKind {
     Adam { beta1: f64, beta2: f64, epsilon: f64 },
 }
 
+impl std::fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            OptimizerKind::Sgd { momentum, nesterov: true } => write!(f, "SGD (Nesterov, momentum {momentum})"),
+            OptimizerKind::Sgd { momentum, nesterov: false } => write!(f, "SGD (momentum {momentum})"),
+            OptimizerKind::Adam { beta1, beta2, .. } => write!(f, "Adam (β {beta1}, {beta2})"),
+        }
+    }
+}
+
 impl OptimizerKind {
     pub fn sgd() -> Self {
         OptimizerKind::Sgd { momentum: 0.9, nesterov: false }

@@ -15,7 +15,12 @@ pub fn splitmix64(x: u64) -> u64 {
 
 /// Hash a stream name (FNV-1a), so streams can be named in code: `Rng::stream(seed, "augment")`.
 fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3))
+    fnv1a(name.as_bytes())
+}
+
+/// The 64-bit FNV-1a hash of `bytes`: stable across runs and platforms (names streams, keys cached results).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

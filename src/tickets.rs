@@ -15,7 +15,7 @@ use crate::rng::Rng;
 use crate::run::train_out;
 use crate::sparsity::Method;
 use crate::sparsity::prune::{Budget, Scope, keep_top, magnitudes};
-use crate::train::{Split, TrainData, Trainer};
+use crate::train::{RECALIBRATION_BATCHES, Recalibration, Split, TrainData, Trainer};
 
 /// The configuration each round's trainer runs: dense start, static masks (IMP sets them).
 fn round_config(config: &TrainConfig) -> TrainConfig {
@@ -262,7 +262,7 @@ async fn histogram_of(previous: &Trainer, pruned: &Masks) -> Result<MagnitudeHis
 }
 
 /// Train two copies of `trainer`'s current state (at its current step) with different data orders to the end and
-/// evaluate the test error along the line between them (11 points). BatchNorm statistics are interpolated too.
+/// evaluate the test error along the line between them (11 points), BatchNorm recalibrated at every inner point.
 pub async fn instability(trainer: &Trainer, data: TrainData) -> Result<Instability, TrainError> {
     let mut copies = vec![];
     for copy in 0..2u64 {
@@ -277,9 +277,12 @@ pub async fn instability(trainer: &Trainer, data: TrainData) -> Result<Instabili
     }
     let (a, b) = (&copies[0], &copies[1]);
     let alphas: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
+    let (recalibration, seed) = (Recalibration::of(a), trainer.config().seed);
     let mut errors = vec![];
     for &alpha in &alphas {
         let net = a.net().interpolate(b.net(), alpha);
+        let net =
+            if alpha > 0.0 && alpha < 1.0 { recalibration.run(&net, RECALIBRATION_BATCHES, seed).await? } else { net };
         errors.push(100.0 * (1.0 - a.eval_job_for(net, Split::Test).run().await?.accuracy));
     }
     let ends = (errors[0] + errors[10]) / 2.0;

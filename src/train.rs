@@ -11,16 +11,19 @@ use burn::tensor::activation::softmax;
 use burn::tensor::loss::cross_entropy_with_logits;
 use serde::{Deserialize, Serialize};
 
+mod recalibrate;
 mod scoring;
+
+pub use recalibrate::{RECALIBRATION_BATCHES, Recalibration};
 
 use crate::accounting::Accounting;
 use crate::config::{Lookahead, TrainConfig};
 use crate::data::{DataSplits, Dataset, Normalizer, fill_batch};
 use crate::error::{TrainError, read_f32};
-use crate::kernels::{SparseLinear, SparsePath};
+use crate::kernels::SparsePath;
 use crate::mask::{Bits, Masks};
 use crate::metrics::{EvalMetrics, evaluate};
-use crate::model::{BnStats, NetSpec, Network, Role, whitening};
+use crate::model::{BnStats, NetSpec, Network, Role, SparseLayer, whitening};
 use crate::optim::Optimizer;
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
@@ -103,8 +106,8 @@ pub struct Trainer {
     targets: Vec<Option<usize>>,
     /// The parameters this run started from (for the ℓ₂ distance travelled).
     start_params: Vec<Tensor<1>>,
-    /// The linear layers computed from their compressed weight (see [`Network::sparse_plan`]), rebuilt with the masks.
-    sparse_plan: Vec<Option<SparseLinear>>,
+    /// The layers computed from their compressed weight (see [`Network::sparse_plan`]), rebuilt with the masks.
+    sparse_plan: Vec<Option<SparseLayer>>,
     sparse_path: SparsePath,
     /// The updater of the dynamic methods.
     dst: Option<DynamicSparsity>,
@@ -412,9 +415,16 @@ impl Trainer {
         let labels = Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [bs]), &self.device);
 
         // A mask update scores regrowth with this step's dense gradients: that step runs without the sparse path
-        // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones).
+        // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones),
+        // except on the CPU, whose sparse layers can compute the dense weight gradient themselves.
         let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
-        let plan: &[Option<SparseLinear>] = if update.is_some() { &[] } else { &self.sparse_plan };
+        let dense_grad_plan: Vec<Option<SparseLayer>>;
+        let plan: &[Option<SparseLayer>] = if update.is_some() {
+            dense_grad_plan = self.sparse_plan.iter().map(|l| l.as_ref()?.with_dense_weight_grad()).collect();
+            &dense_grad_plan
+        } else {
+            &self.sparse_plan
+        };
         let params: Vec<Tensor<1>> = (self.net.params.iter().zip(&self.spec.params))
             .map(|(p, spec)| if spec.trainable() { p.clone().autodiff().require_grad() } else { p.clone().autodiff() })
             .collect();

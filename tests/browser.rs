@@ -1,12 +1,14 @@
-//! The app in a real browser: serves the built site (`dist/`, from `trunk build`) on 127.0.0.1 and runs
-//! `tests/browser/e2e.mjs` in headless Chromium with WebGPU (SwiftShader): the app starts, trains on WebGPU, and a
-//! link with a seed reproduces the same first metrics. Skipped with a note where the site, Chromium or the test's
-//! node modules are missing, except in CI (`CI` or `TICKETLAB_REQUIRE_BROWSER` set), where `.ci/run` provides them.
+//! The app in a real browser: serves the built site (`dist/`, from `web/build.sh`) from a sub-path of
+//! 127.0.0.1 and runs `tests/browser/e2e.mjs` in headless Chromium with WebGPU (SwiftShader): the page's time to its
+//! first training metrics, a link with a seed reproducing the same first metrics on WebGPU, the official archive's
+//! layout dropped on the page, and the page opening offline from its service worker. Skipped with a note where the
+//! site, Chromium or the test's node modules are missing, except in CI (`CI` or `TICKETLAB_REQUIRE_BROWSER` set),
+//! where `.ci/run` provides them.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 fn missing(what: &str) {
     if std::env::var_os("CI").is_some() || std::env::var_os("TICKETLAB_REQUIRE_BROWSER").is_some() {
@@ -15,13 +17,17 @@ fn missing(what: &str) {
     eprintln!("skipping the browser test: {what} is missing (see README: web build and browser test)");
 }
 
-/// Serve `root` on a free port of 127.0.0.1 from a background thread; returns the base URL.
-fn serve(root: PathBuf) -> String {
+/// Where the site is served: a sub-path, as on a shared static host.
+const SITE: &str = "/ticketlab/demo/";
+
+/// Serve `site` under [`SITE`] and `fixtures` under `/fixtures/` on a free port of 127.0.0.1 from a background thread;
+/// everything else is 404. Returns the server's base URL.
+fn serve(site: PathBuf, fixtures: PathBuf) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let root = root.clone();
+            let (site, fixtures) = (site.clone(), fixtures.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(&stream);
                 let mut request = String::new();
@@ -33,13 +39,17 @@ fn serve(root: PathBuf) -> String {
                     line.clear();
                 }
                 let path = request.split_whitespace().nth(1).unwrap_or("/").split(['?', '#']).next().unwrap_or("/");
-                let relative = if path == "/" { "index.html" } else { path.trim_start_matches('/') };
-                let file = root.join(relative);
-                let (status, body) = match (relative.contains(".."), std::fs::read(&file)) {
-                    (false, Ok(body)) => ("200 OK", body),
+                let file = if let Some(relative) = path.strip_prefix(SITE) {
+                    Some(site.join(if relative.is_empty() { "index.html" } else { relative }))
+                } else {
+                    path.strip_prefix("/fixtures/").map(|relative| fixtures.join(relative))
+                };
+                let (status, body) = match file.filter(|_| !path.contains("..")).map(std::fs::read) {
+                    Some(Ok(body)) => ("200 OK", body),
                     _ => ("404 Not Found", b"not found".to_vec()),
                 };
-                let mime = match file.extension().and_then(|e| e.to_str()) {
+                let mime = match path.rsplit('.').next() {
+                    _ if path.ends_with('/') => "text/html",
                     Some("html") => "text/html",
                     Some("js") => "text/javascript",
                     Some("wasm") => "application/wasm",
@@ -59,14 +69,45 @@ fn serve(root: PathBuf) -> String {
     url
 }
 
+/// The official `cifar-10-binary.tar.gz`'s layout, cut down to 7 training and 2 test images (batch 1 of 4 images,
+/// batch 2 of 3), pseudo-random pixels.
+fn cifar10_archive() -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(encoder);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for (name, records) in
+        [("data_batch_1.bin", 4), ("batches.meta.txt", 0), ("test_batch.bin", 2), ("data_batch_2.bin", 3)]
+    {
+        let mut bytes = Vec::new();
+        if records == 0 {
+            bytes.extend_from_slice(b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
+        }
+        for i in 0..records {
+            bytes.push(i as u8);
+            bytes.extend((0..3072).map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            }));
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, format!("cifar-10-batches-bin/{name}"), bytes.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
 #[test]
-fn the_app_trains_on_webgpu_and_links_reproduce() {
+fn the_site_trains_reproduces_loads_the_archive_and_opens_offline() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dist = root.join("dist");
     let script = root.join("tests/browser/e2e.mjs");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !dist.join("index.html").exists() {
-        return missing("the built site (trunk build --offline)");
+        return missing("the built site (bash web/build.sh)");
     }
     if !Path::new(&chromium).exists() {
         return missing("Chromium");
@@ -74,15 +115,34 @@ fn the_app_trains_on_webgpu_and_links_reproduce() {
     if !root.join("tests/browser/node_modules/playwright-core").exists() {
         return missing("playwright-core (npm ci in tests/browser)");
     }
-    let url = serve(dist);
+    let fixtures = root.join("target/browser-fixtures");
+    std::fs::create_dir_all(&fixtures).expect("fixture directory");
+    std::fs::write(fixtures.join("cifar-10-binary.tar.gz"), cifar10_archive()).expect("fixture archive");
+    let base = serve(dist, fixtures);
     let shots = root.join("target/ci-artifacts");
     std::fs::create_dir_all(&shots).expect("artifact directory");
-    let shot = shots.join("browser.png");
-    let output =
-        Command::new("node").arg(&script).arg(&url).arg(&shot).env("CHROMIUM", &chromium).output().expect("node runs");
-    let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    println!("{log}");
-    assert!(output.status.success(), "browser test failed:\n{log}");
-    assert!(shot.exists(), "screenshot saved at {}", shot.display());
-    println!("screenshot: {}", shot.display());
+    // The script's lines are printed as they come (a run takes minutes) and kept for the failure message.
+    let mut node = Command::new("node")
+        .arg(&script)
+        .arg(format!("{base}{SITE}"))
+        .arg(format!("{base}/fixtures/cifar-10-binary.tar.gz"))
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let errors = node.stderr.take().map(|stderr| std::thread::spawn(move || std::io::read_to_string(stderr)));
+    let mut log = String::new();
+    for line in BufReader::new(node.stdout.take().expect("piped stdout")).lines().map_while(Result::ok) {
+        println!("{line}");
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = node.wait().expect("node ends");
+    log.push_str(&errors.and_then(|t| t.join().ok()).and_then(Result::ok).unwrap_or_default());
+    assert!(status.success(), "browser test failed:\n{log}");
+    for shot in ["browser.png", "browser-archive.png"] {
+        println!("screenshot: {}", shots.join(shot).display());
+    }
 }

@@ -33,6 +33,8 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         (vec!["collect", "/nonexistent/results"], "no run results"),
         (vec!["train", "--link", "v=9&seed=1"], "version"),
         (vec!["train", "--link", "v=1&density=2"], "density"),
+        (vec!["preset", "tickets"], "lottery-ticket"),
+        (vec!["preset", "dst", "--seeds", "0,0"], "twice"),
         // Issue 14: the JSON form of `dataset` skipped the size check and the run aborted allocating 307 GB.
         (
             vec![
@@ -49,6 +51,15 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         assert_eq!(code, 2, "{args:?} should fail as invalid arguments do:\n{stderr}");
         assert!(stderr.contains(needle), "{args:?}: stderr does not mention '{needle}':\n{stderr}");
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    }
+}
+
+#[test]
+fn preset_without_a_name_lists_every_preset_with_its_claim() {
+    let (code, stdout, _) = ticketlab(&["preset"]);
+    assert_eq!(code, 0);
+    for p in ticketlab::presets::PRESETS {
+        assert!(stdout.contains(p.key) && stdout.contains(p.claim), "{} missing:\n{stdout}", p.key);
     }
 }
 

@@ -340,3 +340,45 @@ fn the_gate_picks_the_matching_member() {
     assert_eq!(row.gate_choices.as_ref().unwrap(), &vec![0, 2, 0]);
     assert!(row.gated.is_some());
 }
+
+/// Weights that were averaged or interpolated are evaluated with BatchNorm statistics recomputed for them: stale
+/// statistics ruin a good network, and recalibration on training batches brings it back, to the statistics training
+/// itself kept (up to the batches' sampling).
+#[test]
+fn batchnorm_recalibration_restores_a_network_whose_statistics_are_stale() {
+    use ticketlab::model::BnStats;
+    use ticketlab::train::{Recalibration, Split};
+    let config = TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 512, test: 256 },
+        model: Arch::Airbench,
+        width: 0.25,
+        density: 1.0,
+        batch_size: 64,
+        steps: Some(40),
+        lookahead: None,
+        ..TrainConfig::recipe(Arch::Airbench)
+    };
+    let mut t = Trainer::with_data(config.clone(), data(&config), Device::flex()).unwrap();
+    while !t.is_done() {
+        t.train_step();
+    }
+    let trained = pollster::block_on(t.eval_job(Split::Test).run()).unwrap().accuracy;
+    assert!(trained > 0.3, "the network learned something: {trained}");
+    // Stale statistics: what an average of two networks' running statistics can be far from.
+    let mut stale = t.net().clone();
+    stale.bn = stale.bn.iter().map(|s| BnStats { mean: s.mean.clone() + 3.0, var: s.var.clone() * 0.01 }).collect();
+    let broken = pollster::block_on(t.eval_job_for(stale.clone(), Split::Test).run()).unwrap().accuracy;
+    let fixed = pollster::block_on(Recalibration::of(&t).run(&stale, 8, 0)).unwrap();
+    let restored = pollster::block_on(t.eval_job_for(fixed.clone(), Split::Test).run()).unwrap().accuracy;
+    assert!(broken < trained - 0.1, "stale statistics hurt: {broken} vs {trained}");
+    assert!((restored - trained).abs() < 0.05, "recalibrated {restored} vs trained {trained}");
+    assert_eq!(fixed.params.len(), stale.params.len(), "only statistics change");
+    for (a, b) in fixed.params.iter().zip(&stale.params) {
+        assert_eq!(values(a), values(b));
+    }
+    // Seeded: the same batches give the same statistics.
+    let again = pollster::block_on(Recalibration::of(&t).run(&stale, 8, 0)).unwrap();
+    for (a, b) in again.bn.iter().zip(&fixed.bn) {
+        assert_eq!(values(&a.mean), values(&b.mean));
+    }
+}

@@ -82,7 +82,8 @@ fn every_experiment_expands_to_valid_jobs() {
     let rounds = imp.imp.round_densities(imp.density).unwrap();
     assert_eq!(rounds.len(), 4);
     assert!((rounds[3] - imp.density).abs() < 1e-12);
-    assert!(tickets[1].config.imp.rewind_step > 0 && !tickets[1].config.imp.controls);
+    assert!(imp.imp.rewind_step > 0, "the ticket with controls rewinds to step k");
+    assert!(tickets[1].config.imp.rewind_step == 0 && !tickets[1].config.imp.controls, "rewinding to init: observed");
     assert!(Experiment::DoubleDescent.jobs(&default).iter().all(|j| j.label_noise > 0.0 && j.config.density <= 0.011));
     let ks: Vec<usize> = Experiment::Instability
         .jobs(&default)
@@ -113,23 +114,36 @@ fn a_tiny_experiment_writes_its_page_json_and_chart() {
     let setup = tiny(vec![0]);
     let data = ticketlab::data::synthetic(0, 256, 128);
     let device = ticketlab::backend::device(ticketlab::backend::BackendKind::Cpu).unwrap();
-    let report = run_experiment(Experiment::PruneAtInit, &setup, &data, &device, "cpu", false).unwrap();
-    assert_eq!(report.jobs.len(), 4);
-    assert_eq!(report.verdict.checks.iter().filter(|c| c.part_of_claim).count(), 3, "SNIP, GraSP, SynFlow vs random");
-
     let dir = std::env::temp_dir().join(format!("ticketlab-reproduce-{}", std::process::id()));
+    let cache = dir.join("cache");
+    let report = run_experiment(Experiment::PruneAtInit, &setup, &data, &device, "cpu", false, Some(&cache)).unwrap();
+    // Run again: every job is read back from the cache (an interrupted page continues), with the same numbers.
+    let cached_files = std::fs::read_dir(cache.join("prune-at-init")).unwrap().count();
+    assert_eq!(cached_files, 8, "one cached result per job");
+    let again = run_experiment(Experiment::PruneAtInit, &setup, &data, &device, "cpu", false, Some(&cache)).unwrap();
+    assert_eq!(serde_json::to_string(&again.tables).unwrap(), serde_json::to_string(&report.tables).unwrap());
+    assert_eq!(again.wall_seconds, report.wall_seconds, "the cached jobs' own times are reported");
+    assert_eq!(report.jobs.len(), 8, "3 methods, uniform and ERK random, 3 shuffled controls");
+    assert_eq!(
+        report.verdict.checks.iter().filter(|c| c.part_of_claim).count(),
+        3,
+        "SNIP, GraSP, SynFlow vs uniform random"
+    );
+    assert!(report.jobs.iter().any(|j| j.task == Task::ShuffledMask));
+
     std::fs::create_dir_all(&dir).unwrap();
     let files = report.write(&dir).unwrap();
     assert_eq!(files.len(), 3);
     let md = std::fs::read_to_string(dir.join("prune-at-init.md")).unwrap();
     assert!(md.contains(&format!("the claim {}", report.verdict.word())), "{md}");
-    assert!(md.contains("| SNIP |") && md.contains("| random |") && md.contains("(prune-at-init.png)"), "{md}");
+    assert!(md.contains("| SNIP |") && md.contains("| random, uniform (the papers' baseline) |"), "{md}");
+    assert!(md.contains("(prune-at-init.png)") && md.contains("shuffled within layers"), "{md}");
     assert!(md.contains("ticketlab reproduce prune-at-init"), "the page says how to regenerate it");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("prune-at-init.json")).unwrap()).unwrap();
     assert_eq!(json["experiment"], "prune-at-init");
     assert_eq!(json["verdict"]["held"], report.verdict.held);
-    assert_eq!(json["jobs"].as_array().unwrap().len(), 4);
+    assert_eq!(json["jobs"].as_array().unwrap().len(), 8);
     let acc = &json["tables"][0]["rows"][0][1];
     assert!(acc["mean"].as_f64().is_some() && acc["values"].as_array().unwrap().len() == 1, "{acc}");
     let png = std::fs::read(dir.join("prune-at-init.png")).unwrap();

@@ -479,13 +479,14 @@ fn sparse_routed_network_matches_the_dense_one() {
             let p = &spec.params[i];
             let linear = p.role == ticketlab::model::Role::LinearWeight;
             mask_tensors[i].as_ref().filter(|_| linear).map(|m| {
-                ticketlab::kernels::SparseLinear::from_mask(m, p.shape[0], p.shape[1], nnz[i].unwrap()).unwrap()
+                let layer = ticketlab::kernels::SparseLinear::from_mask(m, p.shape[0], p.shape[1], nnz[i].unwrap());
+                ticketlab::model::SparseLayer::Linear(layer.unwrap())
             })
         })
         .collect();
     assert_eq!(plan.iter().filter(|p| p.is_some()).count(), 3, "fc1, fc2, fc3");
     let x: Vec<f32> = (0..8 * 3 * 32 * 32).map(|_| rng.normal()).collect();
-    let run = |plan: &[Option<ticketlab::kernels::SparseLinear>]| {
+    let run = |plan: &[Option<ticketlab::model::SparseLayer>]| {
         let net = Network::from_values(&spec, &values, &gpu);
         let params: Vec<Tensor<1>> = net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
         let mut bn = net.bn.clone();

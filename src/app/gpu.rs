@@ -47,23 +47,35 @@ fn shared_device(render: Option<&egui_wgpu::RenderState>) -> Result<(Device, wgp
     Ok((device, info))
 }
 
-/// Where the app trains: where `asked` says, else on the UI's GPU device; on the CPU where there is no usable GPU and,
-/// natively, where the only adapter is a software rasteriser (conv4 trains about 17× slower on llvmpipe than on
-/// burn's CPU backend on the same cores) unless the GPU was asked for. Each fallback says why.
+/// Where the app trains: where `asked` says, else on the UI's GPU device; on the CPU where there is no usable GPU and
+/// where the only adapter is a software rasteriser (llvmpipe natively, SwiftShader in the browser) unless the GPU was
+/// asked for. Each fallback says why.
 pub fn choose_backend(render: Option<&egui_wgpu::RenderState>, asked: Option<BackendKind>) -> Backend {
     let cpu = |notice: Option<String>| Backend { device: Device::flex(), label: "CPU".into(), notice };
     if asked == Some(BackendKind::Cpu) {
         return cpu(None);
     }
     match shared_device(render) {
+        // A software adapter trains far slower than burn's CPU backend on the same cores: conv4 ×1 at 17 against 300
+        // images/s on llvmpipe natively; the app's default run at 6 against 90 images/s in headless Chromium, whose
+        // SwiftShader the browser marks as a fallback adapter.
+        Ok((_, info)) if info.device_type == wgpu::DeviceType::Cpu && asked.is_none() => {
+            let notice = if cfg!(target_arch = "wasm32") {
+                "the browser's WebGPU is a software renderer; training on the CPU, which is faster there \
+                 (?backend=wgpu in the address to train on it anyway)"
+                    .to_string()
+            } else {
+                format!(
+                    "the only GPU is a software renderer ({}); training on the CPU backend, which is faster there \
+                     (--backend wgpu to train on it anyway)",
+                    info.name
+                )
+            };
+            cpu(Some(notice))
+        }
         Ok((device, info)) if cfg!(target_arch = "wasm32") => {
             Backend { device, label: named("WebGPU", &info), notice: None }
         }
-        Ok((_, info)) if info.device_type == wgpu::DeviceType::Cpu && asked.is_none() => cpu(Some(format!(
-            "the only GPU is a software renderer ({}); training on the CPU backend, which is faster there \
-             (--backend wgpu to train on it anyway)",
-            info.name
-        ))),
         Ok((device, info)) => Backend { device, label: named("GPU", &info), notice: None },
         Err(e) if cfg!(target_arch = "wasm32") => {
             cpu(Some(format!("WebGPU is not available ({e}); training on the CPU, slowly")))

@@ -3,10 +3,12 @@
 //!
 //! The UI talks to the engine through [`Session`] and plain results only; it holds no tensors.
 
+#[cfg(any(target_arch = "wasm32", test))]
+mod download;
 mod export;
+mod files;
 mod gpu;
 mod maskview;
-mod presets;
 mod session;
 pub mod views;
 #[cfg(target_arch = "wasm32")]
@@ -28,9 +30,10 @@ use crate::sparsity::{Distribution, Method};
 use crate::textconfig;
 use crate::train::TrainData;
 
+use crate::presets::{self, PRESET_SEEDS, PRESETS, Preset};
+use crate::verdict::Verdict;
 pub use export::{curves_csv, parse_saved_run};
 pub use gpu::{choose_backend, wgpu_configuration};
-pub use presets::{PRESETS, Preset};
 pub use session::{Session, Stage, Status};
 
 /// Where training runs (see [`choose_backend`]).
@@ -66,6 +69,8 @@ pub struct TicketlabApp {
     /// Runs still to train (a preset's queue), and the finished ones, for comparison.
     queue: VecDeque<TrainConfig>,
     history: Vec<Outcome>,
+    /// The preset whose queue is running or ran, and its verdict once every run finished.
+    preset: Option<(&'static Preset, Option<Verdict>)>,
     user_data: Option<UserData>,
     /// The test set of the current session, for the gallery.
     test_set: Option<Arc<Dataset>>,
@@ -81,15 +86,7 @@ pub struct TicketlabApp {
     title: String,
     /// A screenshot to save as PNG, once the integration has read the pixels.
     screenshot: Option<Arc<std::sync::Mutex<Option<Arc<egui::ColorImage>>>>>,
-    #[cfg(target_arch = "wasm32")]
-    arrival: Option<(FileUse, web::Arrival)>,
-}
-
-#[cfg(target_arch = "wasm32")]
-#[derive(Clone, Copy)]
-enum FileUse {
-    Cifar10,
-    SavedRun,
+    incoming: files::Incoming,
 }
 
 impl TicketlabApp {
@@ -100,11 +97,12 @@ impl TicketlabApp {
             .and_then(|json| serde_json::from_str::<TrainConfig>(&json).ok())
             .filter(|c| c.validate().is_ok() && matches!(c.dataset, DatasetSpec::Synthetic { .. }));
         let mut app = TicketlabApp {
-            config: saved.unwrap_or_else(presets::base),
+            config: saved.unwrap_or_else(presets::default_run),
             backend,
             session: None,
             queue: VecDeque::new(),
             history: vec![],
+            preset: None,
             user_data: None,
             test_set: None,
             tab: Tab::Training,
@@ -115,8 +113,7 @@ impl TicketlabApp {
             autostart: true,
             title: String::new(),
             screenshot: None,
-            #[cfg(target_arch = "wasm32")]
-            arrival: None,
+            incoming: files::Incoming::default(),
         };
         #[cfg(target_arch = "wasm32")]
         let link = link.map(str::to_string).or_else(web::location_hash);
@@ -194,14 +191,17 @@ impl TicketlabApp {
     fn apply(&mut self, ctx: &egui::Context) {
         self.queue.clear();
         self.history.clear();
+        self.preset = None;
         self.message = None;
         self.tab = tab_for(&self.config);
         self.start(self.config.clone(), true, ctx);
     }
 
-    fn run_preset(&mut self, preset: &Preset, ctx: &egui::Context) {
-        self.queue = (preset.runs)().into();
+    /// Queue every run of `preset` over [`PRESET_SEEDS`]; its verdict shows when the last one finishes.
+    fn run_preset(&mut self, preset: &'static Preset, ctx: &egui::Context) {
+        self.queue = preset.runs(&PRESET_SEEDS).into_iter().map(|(_, _, config)| config).collect();
         self.history.clear();
+        self.preset = Some((preset, None));
         self.message = Some((false, preset.about.to_string()));
         if let Some(first) = self.queue.pop_front() {
             self.config = first.clone();
@@ -210,13 +210,21 @@ impl TicketlabApp {
         }
     }
 
-    /// When a run of a queue finishes, keep it (for comparison) and start the next one.
+    /// When a run of a queue finishes, keep it (for comparison) and start the next one; after a preset's last run,
+    /// decide its verdict.
     fn advance_queue(&mut self, ctx: &egui::Context) {
-        if self.queue.is_empty() {
+        let deciding = matches!(self.preset, Some((_, None)));
+        if self.queue.is_empty() && !deciding {
             return;
         }
         let Some(outcome) = self.session.as_ref().and_then(|s| s.outcome.clone()) else { return };
         self.history.push(outcome);
+        if self.queue.is_empty()
+            && let Some((preset, verdict)) = &mut self.preset
+        {
+            *verdict = Some(preset.verdict(&PRESET_SEEDS, &self.history));
+            return;
+        }
         if let Some(next) = self.queue.pop_front() {
             self.config = next.clone();
             self.start(next, true, ctx);
@@ -227,7 +235,13 @@ impl TicketlabApp {
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading("Presets");
             for preset in PRESETS {
-                if ui.button(preset.name).on_hover_text(preset.about).clicked() {
+                let hover = format!(
+                    "{}\n\n{} Runs {} seeds and shows whether the claim held.",
+                    preset.claim,
+                    preset.about,
+                    PRESET_SEEDS.len()
+                );
+                if ui.button(preset.name).on_hover_text(hover).clicked() {
                     self.run_preset(preset, ui.ctx());
                 }
             }
@@ -346,44 +360,6 @@ impl TicketlabApp {
         });
     }
 
-    fn data_controls(&mut self, ui: &mut egui::Ui) {
-        ui.label(format!("using: {}", self.config.dataset));
-        if ui.button("Built-in synthetic images").clicked() {
-            self.config.dataset = DatasetSpec::Synthetic { train: 5000, test: 1000 };
-        }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            ui.label("CIFAR-10 folder or .tar.gz:");
-            ui.text_edit_singleline(&mut self.path_input);
-            if ui.button("Load CIFAR-10").clicked() {
-                let spec = DatasetSpec::Cifar10 { path: self.path_input.trim().to_string() };
-                match crate::train::load_dataset(&spec, self.config.seed) {
-                    Ok(splits) => {
-                        self.message = Some((false, format!("loaded {} training images", splits.train.len())));
-                        self.config.dataset = spec.clone();
-                        self.user_data = Some(UserData { spec, splits });
-                    }
-                    Err(e) => self.message = Some((true, e.to_string())),
-                }
-            }
-        }
-        #[cfg(target_arch = "wasm32")]
-        {
-            if ui
-                .button("Pick CIFAR-10 .bin files…")
-                .on_hover_text("data_batch_1.bin … test_batch.bin, batches.meta.txt")
-                .clicked()
-            {
-                self.arrival = Some((FileUse::Cifar10, web::pick_files(".bin,.txt", true)));
-            }
-            ui.label("or a URL to them (one .bin file):");
-            ui.text_edit_singleline(&mut self.path_input);
-            if ui.button("Fetch").clicked() {
-                self.arrival = Some((FileUse::Cifar10, web::fetch(self.path_input.trim())));
-            }
-        }
-    }
-
     fn link_controls(&mut self, ui: &mut egui::Ui) {
         if ui.button("Copy link to these settings").clicked() {
             let link = self.link();
@@ -425,8 +401,8 @@ impl TicketlabApp {
             }
         }
         #[cfg(target_arch = "wasm32")]
-        if ui.button("Open saved run…").clicked() {
-            self.arrival = Some((FileUse::SavedRun, web::pick_files(".json", false)));
+        if ui.add_enabled(!self.files_busy(), egui::Button::new("Open saved run…")).clicked() {
+            self.pick_saved_run();
         }
     }
 
@@ -491,32 +467,6 @@ impl TicketlabApp {
         }
     }
 
-    #[cfg(target_arch = "wasm32")]
-    fn receive_files(&mut self) {
-        let Some((usage, arrival)) = &self.arrival else { return };
-        let Some(result) = arrival.borrow_mut().take() else { return };
-        let usage = *usage;
-        self.arrival = None;
-        let files = match result {
-            Ok(files) if files.is_empty() => return,
-            Ok(files) => files,
-            Err(e) => return self.message = Some((true, e)),
-        };
-        match usage {
-            FileUse::SavedRun => self.open_saved(&files[0].0, &files[0].1),
-            FileUse::Cifar10 => match crate::data::cifar10_from_files(&files) {
-                Ok(splits) => {
-                    let spec =
-                        DatasetSpec::Cifar10 { path: files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join("+") };
-                    self.message = Some((false, format!("loaded {} training images", splits.train.len())));
-                    self.config.dataset = spec.clone();
-                    self.user_data = Some(UserData { spec, splits });
-                }
-                Err(e) => self.message = Some((true, e.to_string())),
-            },
-        }
-    }
-
     fn controls(&mut self, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| {
             ui.heading("ticketlab");
@@ -560,6 +510,9 @@ impl TicketlabApp {
             let color = if *is_error { ui.visuals().error_fg_color } else { ui.visuals().weak_text_color() };
             ui.colored_label(color, m);
         }
+        if let Some((preset, verdict)) = &self.preset {
+            preset_verdict(ui, preset, verdict.as_ref(), self.history.len());
+        }
         if let Some(e) = self.session.as_ref().and_then(|s| s.error.as_ref()) {
             ui.colored_label(ui.visuals().error_fg_color, format!("The run stopped: {e}"));
         }
@@ -572,9 +525,14 @@ impl TicketlabApp {
     }
 
     /// A one-line progress summary, also shown as the window or page title: the browser test reads the backend,
-    /// the progress and the first train loss (which a link must reproduce) there.
+    /// the progress, the first train loss (which a link must reproduce) and the data brought in there.
     fn progress_line(&self) -> String {
-        let Some(s) = &self.session else { return "ticketlab".into() };
+        let data = self
+            .user_data
+            .as_ref()
+            .map(|d| format!(" data={}:{}+{}", d.splits.name, d.splits.train.len(), d.splits.test.len()));
+        let data = data.unwrap_or_default();
+        let Some(s) = &self.session else { return format!("ticketlab{data}") };
         let step = s.status.as_ref().map_or(0, |t| t.step);
         let stage = s.stage();
         let train = stage.and_then(|st| st.train.last()).map(|p| format!(" loss={:.4}", p[1])).unwrap_or_default();
@@ -583,7 +541,7 @@ impl TicketlabApp {
         let backend = self.backend.label.split_whitespace().next().unwrap_or_default();
         let done = if s.outcome.is_some() { " done" } else { "" };
         format!(
-            "ticketlab step={step}{train}{test}{} seed={} backend={backend}{done}",
+            "ticketlab step={step}{train}{test}{} seed={} backend={backend}{done}{data}",
             first.unwrap_or_default(),
             s.config.seed
         )
@@ -607,7 +565,7 @@ impl eframe::App for TicketlabApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         #[cfg(target_arch = "wasm32")]
-        self.receive_files();
+        self.poll_files();
         self.take_screenshot();
         // The first run starts by itself, so opening the app shows a network training.
         if self.session.is_none() && self.autostart {
@@ -623,6 +581,9 @@ impl eframe::App for TicketlabApp {
         } else {
             ctx.request_repaint_after(Duration::from_millis(100));
         }
+        if self.files_busy() {
+            ctx.request_repaint_after(Duration::from_millis(50));
+        }
         self.advance_queue(&ctx);
         let title = self.progress_line();
         if title != self.title {
@@ -631,6 +592,7 @@ impl eframe::App for TicketlabApp {
         }
         egui::Panel::top("controls").show(ui, |ui| self.controls(ui));
         egui::Panel::left("setup").resizable(true).default_size(270.0).show(ui, |ui| self.setup_panel(ui));
+        self.dropped_files(&ctx);
         egui::CentralPanel::default().show(ui, |ui| {
             let Some(s) = &self.session else {
                 ui.label("Choose a preset or press “Apply and train”.");
@@ -664,6 +626,24 @@ fn set_title(ctx: &egui::Context, title: &str) {
     ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.to_string()));
 }
 
+/// A preset's claim, and its verdict with the margins once every run finished (until then, how many did).
+fn preset_verdict(ui: &mut egui::Ui, preset: &Preset, verdict: Option<&Verdict>, finished: usize) {
+    ui.label(egui::RichText::new(format!("Claim: {}", preset.claim)).strong());
+    let Some(v) = verdict else {
+        let total = preset.runs(&PRESET_SEEDS).len();
+        ui.label(format!(
+            "{finished} of {total} runs finished ({} seeds); the verdict shows when all have.",
+            PRESET_SEEDS.len()
+        ));
+        return;
+    };
+    for c in &v.checks {
+        let color = if c.held { egui::Color32::from_rgb(0, 140, 70) } else { ui.visuals().warn_fg_color };
+        ui.colored_label(color, format!("{}: {} — {}", c.word(), c.statement, c.numbers));
+    }
+    ui.label(egui::RichText::new(format!("The claim: {}.", v.word())).strong());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,7 +657,7 @@ mod tests {
         let app = TicketlabApp::new(backend(), None, Some(hostile));
         assert!(!app.autostart && app.session.is_none(), "nothing starts");
         assert!(matches!(&app.message, Some((true, m)) if m.contains("sizes must be")), "{:?}", app.message);
-        assert_eq!(app.config, presets::base(), "the settings stay");
+        assert_eq!(app.config, presets::default_run(), "the settings stay");
         let good = TicketlabApp::new(backend(), None, Some("ticketlab://run?v=1&seed=7"));
         assert!(good.autostart && good.config.seed == 7, "a valid link's run starts by itself");
     }

@@ -20,7 +20,8 @@ use crate::results::ImpRound;
 use crate::sparsity::MaskUpdate;
 use crate::train::{TrainData, Trainer};
 
-/// Train metrics are read back every this many steps.
+/// Train metrics are read back every this many steps, and after each of the first ones, so the curve starts with the
+/// first step.
 const READ_EVERY: usize = 10;
 /// Test predictions kept for the gallery.
 pub const GALLERY: usize = 32;
@@ -190,6 +191,11 @@ impl Session {
         self.outcome.is_some() || self.error.is_some()
     }
 
+    /// Seconds since the session started.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
     pub fn set_running(&mut self, running: bool) {
         self.running = running && !self.is_done();
         if let Some(d) = &mut self.driver {
@@ -313,7 +319,7 @@ impl<E: Fn(Event)> Reporter<E> {
                 let gallery = probs[..(GALLERY * trainer.spec().num_classes).min(probs.len())].to_vec();
                 (self.emit)(Event::Test { step: point.step, metrics: metrics.clone(), gallery });
             }
-        } else if trainer.step().is_multiple_of(READ_EVERY)
+        } else if (trainer.step() < READ_EVERY || trainer.step().is_multiple_of(READ_EVERY))
             && let Some((loss, accuracy)) = trainer.take_train_metrics().await?
         {
             let at = Instant::now();

@@ -42,6 +42,20 @@ fn plot_height(ui: &egui::Ui, share: f32) -> f32 {
     (ui.available_height() * share).clamp(140.0, 420.0)
 }
 
+/// What the run is doing before its first metrics, in place of an empty chart.
+fn first_steps(s: &Session) -> String {
+    match &s.status {
+        _ if s.is_done() => "The run ended before its first metrics.".into(),
+        _ if !s.running => "Paused before the first metrics: press Play or Step.".into(),
+        Some(status) if status.step > 0 => format!("Step {}: reading back the first metrics…", status.step),
+        _ => format!(
+            "First step… {:.0} s (on a GPU it compiles the network's kernels: seconds on real hardware, up to a \
+             minute on a software renderer)",
+            s.elapsed()
+        ),
+    }
+}
+
 /// Loss and accuracy curves, the learning rate, accounting, a gallery of test predictions and the confusion matrix.
 pub fn training(
     ui: &mut egui::Ui,
@@ -74,10 +88,10 @@ pub fn training(
         ));
     }
     if let Some(seconds) = s.first_metrics_seconds {
-        ui.small(format!("first results {seconds:.1} s after the run started (includes compiling GPU kernels)"));
+        ui.small(format!("first results {seconds:.1} s after the run started"));
     }
-    let Some(stage) = s.stage() else {
-        ui.label("Waiting for the first steps… (on a GPU the first step compiles the kernels: seconds on real hardware, a minute or more on a software renderer)");
+    let Some(stage) = s.stage().filter(|_| s.stages.iter().any(|st| !st.train.is_empty())) else {
+        ui.label(first_steps(s));
         return;
     };
     let h = plot_height(ui, 0.3);
@@ -236,13 +250,14 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
     let h = plot_height(ui, 0.35);
     ui.columns(2, |cols| {
         let series = |f: &dyn Fn(&crate::results::ImpRound) -> Option<f64>| -> Vec<[f64; 2]> {
-            s.rounds.iter().filter_map(|r| Some([(100.0 * r.density).log10(), f(r)?])).collect()
+            // The papers' axis: weights remaining on a log scale, decreasing to the right (x = −log10 %).
+            s.rounds.iter().filter_map(|r| Some([-(100.0 * r.density).log10(), f(r)?])).collect()
         };
         Plot::new("ticket accuracy")
             .height(h)
             .legend(Legend::default())
-            .x_axis_label("weights remaining (%)")
-            .x_axis_formatter(|m, _| format!("{:.1}", 10f64.powf(m.value)))
+            .x_axis_label("weights remaining (%, log scale)")
+            .x_axis_formatter(|m, _| format!("{:.1}", 10f64.powf(-m.value)))
             .show(&mut cols[0], |plot| {
                 type Pick = dyn Fn(&crate::results::ImpRound) -> Option<f64>;
                 let ticket: &Pick = &|r| Some(r.ticket.test.accuracy);

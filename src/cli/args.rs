@@ -43,8 +43,23 @@ pub(super) enum Command {
     /// Merge run results (JSON files or directories) into one table: mean ± std over seeds per setting.
     Collect(CollectArgs),
     /// Reproduce the seed papers' claims at small scale over several seeds: markdown tables, JSON, PNG charts and
-    /// whether each claim's ordering held (`all` also writes an index, README.md).
+    /// whether each claim was shown beyond the seed noise (`all` also writes an index, README.md).
     Reproduce(ReproduceArgs),
+    /// Run one of the app's presets over seeds on the built-in images and print whether its claim showed (without
+    /// a name: list the presets and their claims).
+    Preset(PresetArgs),
+}
+
+#[derive(Args)]
+pub(super) struct PresetArgs {
+    /// The preset: lottery-ticket, dst, prune-at-init, freetickets, soup, dense-vs-sparse
+    pub(super) name: Option<String>,
+    /// Seeds, comma-separated; a claim needs at least 3 to be shown.
+    #[arg(long, default_value = "0,1,2")]
+    pub(super) seeds: String,
+    /// cpu | wgpu
+    #[arg(long, default_value = "cpu")]
+    pub(super) backend: BackendKind,
 }
 
 #[derive(Args)]
@@ -55,22 +70,23 @@ pub(super) struct ReproduceArgs {
     /// synthetic | synthetic:TRAIN:TEST | cifar10:PATH | cifar100:PATH | cifar100-coarse:PATH
     #[arg(long, default_value = "synthetic:3000:1000")]
     pub(super) dataset: DatasetSpec,
-    /// conv2 | conv4 | conv6 | vgg11 | resnet20 (vgg11 trains well in the short default runs)
-    #[arg(long, default_value = "vgg11")]
+    /// airbench | conv2 | conv4 | conv6 | vgg11 | resnet20; each trains with its own recipe
+    #[arg(long, default_value = "airbench")]
     pub(super) model: Arch,
-    /// Channel-width multiplier [default: 0.125 for vgg11, 0.25 for the others]
+    /// Channel-width multiplier [default: the model's default width; 0.125 for vgg11, 0.25 for conv and resnet]
     #[arg(long)]
     pub(super) width: Option<f32>,
-    /// Seeds, comma-separated; tables show mean ± std over them.
-    #[arg(long, default_value = "0,1")]
+    /// Seeds, comma-separated; tables show mean ± std over them, and a claim needs at least 3 to be shown.
+    #[arg(long, default_value = "0,1,2")]
     pub(super) seeds: String,
-    /// Multiplies every run's length (3 epochs at 1) and, above 1, the number of IMP rounds.
+    /// Multiplies every run's length (4 epochs at 1) and, above 1, the number of IMP rounds.
     #[arg(long, default_value_t = 1.0)]
     pub(super) scale: f64,
     /// cpu | wgpu
     #[arg(long, default_value = "cpu")]
     pub(super) backend: BackendKind,
-    /// Directory for <experiment>.md, .json and .png (and README.md for several experiments).
+    /// Directory for <experiment>.md, .json and .png (and README.md for several experiments); finished jobs are
+    /// kept in its jobs-cache/ folder, so the same command continues an interrupted run.
     #[arg(long, default_value = "reproduce")]
     pub(super) out: std::path::PathBuf,
     /// No progress lines on stderr.
@@ -142,8 +158,11 @@ pub(super) struct BenchArgs {
     /// ΔT at which the RigL update's share of training time is reported
     #[arg(long, default_value_t = 100)]
     pub(super) update_every: usize,
-    /// Sparsities of the dense vs sparse linear-layer comparison, comma-separated, or "none"
-    /// [default: 0.5,0.8,0.9,0.95,0.98; 0.5,0.9,0.98 with --quick]
+    /// RigL mask updates timed for that figure; 0 skips it [default: 4; 2 with --quick]
+    #[arg(long)]
+    pub(super) updates: Option<usize>,
+    /// Sparsities of the dense vs sparse linear-layer (and, on the CPU, conv-layer) comparison, comma-separated,
+    /// or "none" [default: 0.5,0.8,0.9,0.95,0.98; 0.5,0.9,0.98 with --quick]
     #[arg(long)]
     pub(super) sparsities: Option<String>,
     /// A fast version (conv4, fewer steps and sparsities)

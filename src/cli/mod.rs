@@ -18,7 +18,9 @@ use ticketlab::sparsity::distribution;
 use ticketlab::tickets::run_iterative;
 use ticketlab::train::{Split, TrainData, Trainer, load_dataset};
 
-use args::{BenchArgs, Cli, CollectArgs, Command, EnsembleArgs, InfoArgs, ReproduceArgs, SweepArgs, TrainArgs};
+use args::{
+    BenchArgs, Cli, CollectArgs, Command, EnsembleArgs, InfoArgs, PresetArgs, ReproduceArgs, SweepArgs, TrainArgs,
+};
 
 pub fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -31,6 +33,7 @@ pub fn main() -> ExitCode {
         Some(Command::Sweep(args)) => sweep(&args),
         Some(Command::Collect(args)) => collect(&args),
         Some(Command::Reproduce(args)) => reproduce(&args),
+        Some(Command::Preset(args)) => preset(&args),
         None => run_app(cli.link.as_deref(), cli.backend),
     };
     match result {
@@ -59,6 +62,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     opts.rounds = args.rounds;
     opts.density = args.density;
     opts.update_every = args.update_every;
+    opts.updates = args.updates.unwrap_or(opts.updates);
     match args.sparsities.as_deref() {
         None => {}
         Some("" | "none") => opts.sparsities.clear(),
@@ -485,4 +489,54 @@ fn reproduce(args: &ReproduceArgs) -> Result<ExitCode, String> {
         verbose: !args.quiet,
     };
     Ok(if run_request(&request)? { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
+
+/// Run a preset's arms over the seeds, one line per run, then its verdict.
+fn preset(args: &PresetArgs) -> Result<ExitCode, String> {
+    use ticketlab::presets::{PRESETS, find};
+    use ticketlab::procedure::{Outcome, run_procedure};
+    let Some(name) = &args.name else {
+        for p in PRESETS {
+            println!("{:<16} {}\n{:<16} {}", p.key, p.name, "", p.claim);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let preset = find(name)?;
+    let seeds = ticketlab::reproduce::parse_seeds(&args.seeds)?;
+    let runs = preset.runs(&seeds);
+    for (arm, _, config) in &runs {
+        config.validate().map_err(|e| format!("{arm}: {e}"))?;
+    }
+    let device = device(args.backend)?;
+    let backend = args.backend.name();
+    println!("{}: {}", preset.name, preset.claim);
+    let start = std::time::Instant::now();
+    let mut outcomes = vec![];
+    for (i, (arm, seed, config)) in runs.iter().enumerate() {
+        let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
+        let data = TrainData::new(data, config.val_fraction, config.seed);
+        let run_start = std::time::Instant::now();
+        let outcome =
+            pollster::block_on(run_procedure(config, data, device.clone(), backend, &mut ticketlab::pace::Unpaced))
+                .map_err(|e| format!("{arm} (seed {seed}): {e}"))?;
+        let accuracy = match &outcome {
+            Outcome::Run(r) => r.test.accuracy,
+            Outcome::Imp(r) => r.rounds.last().map_or(f64::NAN, |r| r.ticket.test.accuracy),
+            Outcome::Ensemble(r) => r.ensemble.accuracy,
+        };
+        println!(
+            "[{}/{}] {arm} (seed {seed}): test accuracy {:.2}% in {:.0} s",
+            i + 1,
+            runs.len(),
+            100.0 * accuracy,
+            run_start.elapsed().as_secs_f64()
+        );
+        outcomes.push(outcome);
+    }
+    let verdict = preset.verdict(&seeds, &outcomes);
+    for check in &verdict.checks {
+        println!("{}", check.line());
+    }
+    println!("the claim: {} ({:.0} s in all)", verdict.word(), start.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
 }

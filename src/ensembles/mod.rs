@@ -21,7 +21,7 @@
 //!   checkpoint; at the end of a phase its learning rate is at its lowest, so the two coincide in most runs).
 //! - Model soups need a held-out split: without a validation split in the data, one is held out of the training set
 //!   (`held_out_fraction`, stratified) for the whole procedure. Children keep the parent's mask, so a soup is as
-//!   sparse as its parent; BatchNorm statistics are averaged with the weights, not recalibrated.
+//!   sparse as its parent; BatchNorm statistics are recalibrated on training batches after averaging.
 //! - Sup-tickets' base run follows the configuration's schedule compressed into the steps before the cycles; the
 //!   comparison run (`standard_run`) is the configuration trained normally for the whole length, same seed.
 //! - CARD-Deck's members share the clean training set's normaliser and augment a fixed, seeded copy of the
@@ -56,7 +56,7 @@ use crate::results::{CorruptedAccuracy, Cost, ENSEMBLE_FORMAT, EnsembleResult, E
 use crate::rng::Rng;
 use crate::sparsity::Method;
 use crate::sparsity::dst::random_scores;
-use crate::train::{Split, TrainData, Trainer, labels_of};
+use crate::train::{RECALIBRATION_BATCHES, Recalibration, Split, TrainData, Trainer, labels_of};
 
 use card_deck::{count_choices, gated_probs};
 
@@ -64,7 +64,6 @@ pub use card_deck::{CARD_AUGMENTATIONS, card_training_sets, gate_choices, traini
 pub use edst::edst_phases;
 pub use prune_tune::anti_random_pair;
 pub use soup::{greedy_soup, interpolation_curve, uniform_soup};
-pub use sup_tickets::recalibrate_bn;
 
 /// How the train loss is checked for divergence while members train: every this many steps and at the end.
 const CHECK_EVERY: usize = 50;
@@ -138,6 +137,8 @@ pub struct Evaluator {
     pub held_out: Option<Arc<Dataset>>,
     /// Flip test-time augmentation, as the run's configuration asks.
     pub tta: bool,
+    /// Recomputes BatchNorm statistics of averaged or interpolated weights on the training data.
+    pub recalibration: Recalibration,
 }
 
 impl Evaluator {
@@ -149,7 +150,14 @@ impl Evaluator {
             test: trainer.test_set().clone(),
             held_out: trainer.val_set().cloned(),
             tta: trainer.config().tta,
+            recalibration: Recalibration::of(trainer),
         }
+    }
+
+    /// `net` (weights that were averaged or interpolated, never trained as they stand) with its BatchNorm statistics
+    /// recomputed on [`RECALIBRATION_BATCHES`] training batches.
+    pub async fn recalibrated(&self, net: Network, seed: u64) -> Result<Network, TrainError> {
+        self.recalibration.run(&net, RECALIBRATION_BATCHES, seed).await
     }
 
     /// Softmax rows (n × classes) of `net` on `set`, as the trainer's own evaluation.

@@ -17,11 +17,14 @@ use crate::schedule::LrSchedule;
 use crate::sparsity::Method;
 use crate::train::{TrainData, Trainer};
 
+/// Recalibration reads the same batches for every soup, so soups differ only by their weights.
+const RECALIBRATION_SEED: u64 = 0x50_u64;
+
 /// A soup child's learning rate, as a multiple of the configuration's, by child index.
 const SOUP_LR_FACTORS: [f64; 5] = [1.0, 0.3, 0.1, 0.5, 0.2];
 
-/// The uniform soup: the mean of the networks' parameters and BatchNorm statistics, as a running mean
-/// (soup_k = lerp(soup_{k−1}, net_k, 1/k), on the GPU lerp kernel where the weights live on wgpu).
+/// The uniform soup: the mean of the networks' parameters (and BatchNorm statistics, to be recalibrated), as a
+/// running mean (soup_k = lerp(soup_{k−1}, net_k, 1/k), on the GPU lerp kernel where the weights live on wgpu).
 pub fn uniform_soup(nets: &[Network]) -> Option<Network> {
     let mut soup = nets.first()?.clone();
     for (k, net) in nets.iter().enumerate().skip(1) {
@@ -31,7 +34,8 @@ pub fn uniform_soup(nets: &[Network]) -> Option<Network> {
 }
 
 /// The greedy soup (Wortsman et al.): children sorted by held-out accuracy (best first, ties by index); starting
-/// from the best, each candidate joins the running mean only if the held-out accuracy strictly improves.
+/// from the best, each candidate joins the running mean only if the held-out accuracy (BatchNorm recalibrated)
+/// strictly improves.
 pub async fn greedy_soup(
     ev: &Evaluator,
     children: &[Network],
@@ -42,15 +46,19 @@ pub async fn greedy_soup(
     let Some(&first) = order.first() else {
         return Err(TrainError::Config("a greedy soup needs at least one child".into()));
     };
-    let mut soup = children[first].clone();
+    // The running mean of the ingredients' weights, and that mean with recalibrated BatchNorm (what is evaluated).
+    let mut soup_mean = children[first].clone();
+    let mut soup = soup_mean.clone();
     let mut ingredients = vec![first];
     let mut best = held_out[first];
     let mut path = vec![best];
     for &k in &order[1..] {
-        let candidate = soup.interpolate(&children[k], 1.0 / (ingredients.len() + 1) as f64);
+        let mean = soup_mean.interpolate(&children[k], 1.0 / (ingredients.len() + 1) as f64);
+        let candidate = ev.recalibrated(mean.clone(), RECALIBRATION_SEED).await?;
         let acc = ev.held_out_accuracy(&candidate).await?;
         if acc > best {
             soup = candidate;
+            soup_mean = mean;
             best = acc;
             ingredients.push(k);
         }
@@ -59,7 +67,8 @@ pub async fn greedy_soup(
     Ok((soup, ingredients, path))
 }
 
-/// Test (and held-out) metrics along (1 − α)·a + α·b for α = 0, 0.1, …, 1 (BatchNorm statistics interpolated too).
+/// Test (and held-out) metrics along (1 − α)·a + α·b for α = 0, 0.1, …, 1 (BatchNorm recalibrated at every
+/// inner point; the ends are the trained networks as they are).
 pub async fn interpolation_curve(
     ev: &Evaluator,
     a: &Network,
@@ -68,7 +77,11 @@ pub async fn interpolation_curve(
     let mut out = vec![];
     for i in 0..=10 {
         let alpha = i as f64 / 10.0;
-        let net = a.interpolate(b, alpha);
+        let net = match i {
+            0 => a.clone(),
+            10 => b.clone(),
+            _ => ev.recalibrated(a.interpolate(b, alpha), RECALIBRATION_SEED).await?,
+        };
         let (test, _) = ev.test(&net).await?;
         let held_out_accuracy = match &ev.held_out {
             Some(_) => Some(ev.held_out_accuracy(&net).await?),
@@ -148,6 +161,7 @@ pub(super) async fn soup(
     }
     let nets: Vec<Network> = members.iter().map(|m| m.net.clone()).collect();
     let uniform_net = uniform_soup(&nets).expect("at least two children");
+    let uniform_net = ev.recalibrated(uniform_net, RECALIBRATION_SEED).await?;
     let uniform = SoupMetrics {
         held_out_accuracy: ev.held_out_accuracy(&uniform_net).await?,
         test: ev.test(&uniform_net).await?.0,

@@ -8,16 +8,14 @@ use super::{
     Built, Evaluator, Member, advance, dense_run_flops, derived_seed, member_result, regrow_scores, train_member,
 };
 use crate::config::{Regrow, TrainConfig};
-use crate::data::fill_batch;
 use crate::error::TrainError;
 use crate::mask::Masks;
-use crate::model::{BN_MOMENTUM, BnStats, Network};
+use crate::model::Network;
 use crate::pace::{News, Pacer};
 use crate::results::{Extras, SupCycle, SupTicketsExtras};
-use crate::rng::Rng;
 use crate::sparsity::prune::{Budget, Scope, keep_top, magnitudes};
 use crate::sparsity::reexplore;
-use crate::train::{TrainData, Trainer};
+use crate::train::{Recalibration, TrainData, Trainer};
 
 pub(super) async fn sup_tickets(
     config: &TrainConfig,
@@ -86,7 +84,7 @@ pub(super) async fn sup_tickets(
             let m = Tensor::<1>::from_data(TensorData::new(layer.bits.to_f32(), [layer.bits.len()]), device);
             pruned.params[layer.param] = pruned.params[layer.param].clone() * m;
         }
-        let pruned = recalibrate_bn(&t, &pruned, s.bn_batches, derived_seed(config.seed, "sup-bn", c)).await?;
+        let pruned = Recalibration::of(&t).run(&pruned, s.bn_batches, derived_seed(config.seed, "sup-bn", c)).await?;
         let superposed_accuracy = ev.test(&pruned).await?.0.accuracy;
         records.push(SupCycle {
             cycle: c + 1,
@@ -126,44 +124,4 @@ pub(super) async fn sup_tickets(
         superposed_mask_iou,
     }));
     Ok(Built { ev, members, train_flops: t.train_flops(), dense_train_flops: dense_run_flops(&t), extras, gate: None })
-}
-
-/// `net` with its BatchNorm running statistics recomputed on `batches` training batches of the trainer's data (at
-/// most one epoch; seeded order, the configuration's augmentation), as a cumulative average of the batch
-/// statistics (PyTorch's `bn_update` with momentum `None`). Networks without BatchNorm come back unchanged.
-pub async fn recalibrate_bn(t: &Trainer, net: &Network, batches: usize, seed: u64) -> Result<Network, TrainError> {
-    if t.spec().bn_channels.is_empty() || batches == 0 {
-        return Ok(net.clone());
-    }
-    let bs = t.batch_size();
-    let n = batches.min(t.train_set().len() / bs).max(1);
-    let order = Rng::stream(seed, "bn-recalibration").permutation(t.train_set().len());
-    let mut rng = Rng::stream(seed, "bn-recalibration-augment");
-    let (mut images, mut labels) = (vec![], vec![]);
-    let zeros = |c: usize| Tensor::<1>::zeros([c], t.device());
-    let mut average: Vec<BnStats> =
-        t.spec().bn_channels.iter().map(|&c| BnStats { mean: zeros(c), var: zeros(c) }).collect();
-    for b in 0..n {
-        fill_batch(
-            t.train_set(),
-            &order[b * bs..(b + 1) * bs],
-            t.config().augmentation(),
-            &t.normalizer(),
-            &mut rng,
-            &mut images,
-            &mut labels,
-        );
-        let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [bs, 3, 32, 32]), t.device());
-        // From zero running statistics one training-mode pass leaves momentum × the batch statistics.
-        let mut bn: Vec<BnStats> =
-            t.spec().bn_channels.iter().map(|&c| BnStats { mean: zeros(c), var: zeros(c) }).collect();
-        let _ = Network::forward(t.spec(), &net.params, &mut bn, x, true);
-        let weight = 1.0 / (b + 1) as f32;
-        for (avg, batch) in average.iter_mut().zip(bn) {
-            let (mean, var) = (batch.mean / BN_MOMENTUM, batch.var / BN_MOMENTUM);
-            avg.mean = avg.mean.clone() + (mean - avg.mean.clone()) * weight;
-            avg.var = avg.var.clone() + (var - avg.var.clone()) * weight;
-        }
-    }
-    Ok(Network { params: net.params.clone(), bn: average })
 }

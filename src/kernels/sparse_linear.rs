@@ -351,10 +351,12 @@ fn median(v: &mut [f64]) -> f64 {
 /// When the trainer computes masked linear layers through the sparse path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SparsePath {
-    /// Where [`sparse_linear_wins`] says: a fixed rule of the layer's shape and density.
+    /// Where [`sparse_linear_wins`] says (linear layers on wgpu: a fixed rule of the layer's shape and density, never
+    /// a timing); convolutions on the CPU backend at or below `SparseConv::MAX_DENSITY`.
     #[default]
     Auto,
-    /// Every masked linear layer on a wgpu device (for tests and comparisons).
+    /// Every masked linear layer on a wgpu device and every masked convolution on the CPU backend (for tests and
+    /// comparisons).
     Always,
     /// Never: dense matmuls over the masked weights.
     Never,

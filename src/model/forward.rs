@@ -5,6 +5,7 @@ use burn::tensor::activation::{gelu, relu};
 use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 
+use super::fused::{self, SparseLayer};
 use super::{Activation, Bn, NetSpec, Op, Role};
 use crate::kernels::{SparseLinear, SparsePath, SparseShape, lerp};
 use crate::rng::Rng;
@@ -48,16 +49,18 @@ impl Network {
         Self::forward_with(spec, params, bn, x, train, &[])
     }
 
-    /// [`Network::forward`], with the linear layers whose weight has a [`SparseLinear`] in `sparse` (indexed like
+    /// [`Network::forward`], with the layers whose weight has a [`SparseLayer`] in `sparse` (indexed like
     /// `spec.params`; see [`Network::sparse_plan`]) computed from their compressed weight. Same result: the inactive
-    /// weights are exactly zero; the sparse path's weight gradient is zero at inactive positions.
+    /// weights are exactly zero; the sparse path's weight gradient is zero at inactive positions. On the CPU backend
+    /// ticketlab's kernels run the convolutions (with a ReLU and 2×2 pooling after them fused in), BatchNorm with
+    /// the activation after it, and activations (`fused.rs`).
     pub fn forward_with(
         spec: &NetSpec,
         params: &[Tensor<1>],
         bn: &mut [BnStats],
         x: Tensor<4>,
         train: bool,
-        sparse: &[Option<SparseLinear>],
+        sparse: &[Option<SparseLayer>],
     ) -> Tensor<2> {
         let shaped = |i: usize| -> Tensor<4> {
             let s = &spec.params[i].shape;
@@ -67,20 +70,39 @@ impl Network {
         let mut x4 = Some(x);
         let mut x2: Option<Tensor<2>> = None;
         let mut skip: Option<Tensor<4>> = None;
-        for op in &spec.ops {
+        // Index of the next op; a fused operation also applies some of the ops after its own.
+        let mut i = 0;
+        while let Some(op) = spec.ops.get(i) {
+            i += 1;
             match op {
-                Op::Conv { weight, bias, kernel: _, stride, padding } => {
-                    let opts = ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], 1);
+                Op::Conv { weight, bias, kernel, stride, padding } => {
                     let input = x4.take().unwrap_or_else(|| malformed("Conv after Flatten"));
-                    x4 = Some(conv2d(input, shaped(*weight), bias.map(|b| params[b].clone()), opts));
+                    let (w, b) = (shaped(*weight), bias.map(|b| params[b].clone()));
+                    let geometry = [*kernel, *stride, *padding];
+                    x4 = Some(
+                        match fused::conv(&input, &w, b.as_ref(), geometry, &spec.ops[i..], sparse.get(*weight)) {
+                            Some((y, applied)) => {
+                                i += applied;
+                                y
+                            }
+                            None => conv2d(input, w, b, ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], 1)),
+                        },
+                    );
                 }
                 Op::BatchNorm(norm) => {
                     let input = x4.take().unwrap_or_else(|| malformed("BatchNorm after Flatten"));
-                    x4 = Some(batch_norm_layer(input, params, norm, &mut bn[norm.stats], train));
+                    let (y, applied) =
+                        batch_norm_layer(input, params, norm, &mut bn[norm.stats], train, spec.ops.get(i));
+                    i += applied;
+                    x4 = Some(y);
                 }
                 Op::Act(act) => {
                     let apply2 = |t: Tensor<2>| if *act == Activation::Relu { relu(t) } else { gelu(t) };
-                    let apply4 = |t: Tensor<4>| if *act == Activation::Relu { relu(t) } else { gelu(t) };
+                    let apply4 = |t: Tensor<4>| match fused::activation(&t, *act) {
+                        Some(y) => y,
+                        None if *act == Activation::Relu => relu(t),
+                        None => gelu(t),
+                    };
                     match (x4.take(), x2.take()) {
                         (Some(t), _) => x4 = Some(apply4(t)),
                         (None, Some(t)) => x2 = Some(apply2(t)),
@@ -120,12 +142,17 @@ impl Network {
                 Op::Linear { weight, bias } => {
                     let s = &spec.params[*weight].shape;
                     let input = x2.take().unwrap_or_else(|| malformed("Linear before Flatten"));
+                    let b = bias.map(|b| params[b].clone());
+                    if let Some(y) = fused::sparse_linear(&input, &params[*weight], b.as_ref(), sparse.get(*weight)) {
+                        x2 = Some(y);
+                        continue;
+                    }
                     let mut y = match sparse.get(*weight) {
-                        Some(Some(layer)) => layer.forward(input, params[*weight].clone()),
+                        Some(Some(SparseLayer::Linear(layer))) => layer.forward(input, params[*weight].clone()),
                         _ => input.matmul(params[*weight].clone().reshape([s[0], s[1]]).transpose()),
                     };
-                    if let Some(b) = bias {
-                        y = y + params[*b].clone().unsqueeze_dim(0);
+                    if let Some(b) = b {
+                        y = y + b.unsqueeze_dim(0);
                     }
                     x2 = Some(y);
                 }
@@ -138,31 +165,37 @@ impl Network {
         x2.unwrap_or_else(|| malformed("network without a classifier"))
     }
 
-    /// Which linear layers to compute through the sparse path: for each masked linear weight (`masks[i]` its 0/1
-    /// mask on the device, `counts[i]` its exact active count), a [`SparseLinear`] where `path` chooses the
-    /// compressed path on the mask's device (by default by `kernels::sparse_linear_wins`, a fixed rule of the shape
-    /// and density, never a timing); `None` everywhere else (conv layers, the CPU backend, dense-enough layers).
-    /// Build it again whenever the masks change; a step that needs dense weight gradients (a RigL update) runs without it.
+    /// Which layers to compute through a sparse path: for each masked weight (`masks[i]` its 0/1 mask on the
+    /// device, `counts[i]` its exact active count) where `path` chooses it, its compressed form: a [`SparseLinear`]
+    /// for a linear layer on wgpu (by default by `kernels::sparse_linear_wins`, a fixed rule of the shape and
+    /// density, never a timing), a CPU layout for a convolution or linear layer on the CPU backend (by default below
+    /// the density limits of [`crate::cpu::SparseConv::plan`]); `None` everywhere else. Build it again whenever the
+    /// masks change; a step that needs dense weight gradients (a RigL update) runs with
+    /// [`SparseLayer::with_dense_weight_grad`].
     pub fn sparse_plan(
         spec: &NetSpec,
         masks: &[Option<Tensor<1>>],
         counts: &[Option<usize>],
         path: SparsePath,
-    ) -> Vec<Option<SparseLinear>> {
+    ) -> Vec<Option<SparseLayer>> {
         (0..spec.params.len())
             .map(|i| {
                 let p = &spec.params[i];
                 let (Some(mask), Some(nnz)) = (masks.get(i)?.as_ref(), counts.get(i).copied().flatten()) else {
                     return None;
                 };
-                if p.role != Role::LinearWeight {
+                let linear = p.role == Role::LinearWeight;
+                if let Some(layer) = fused::cpu_plan(mask, &p.shape, linear, nnz, path) {
+                    return Some(layer);
+                }
+                if !linear {
                     return None;
                 }
                 let shape = SparseShape { rows: p.shape[0], cols: p.shape[1], nnz };
                 if !path.uses_sparse(&mask.device(), shape) {
                     return None;
                 }
-                SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz)
+                SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz).map(SparseLayer::Linear)
             })
             .collect()
     }
@@ -186,21 +219,40 @@ fn malformed(what: &str) -> ! {
     panic!("malformed NetSpec: {what}")
 }
 
-fn batch_norm_layer(x: Tensor<4>, params: &[Tensor<1>], norm: &Bn, stats: &mut BnStats, train: bool) -> Tensor<4> {
+/// BatchNorm (and, through the CPU kernels, the activation `next` if it is one): the output and how many of the
+/// following ops it applied.
+fn batch_norm_layer(
+    x: Tensor<4>,
+    params: &[Tensor<1>],
+    norm: &Bn,
+    stats: &mut BnStats,
+    train: bool,
+    next: Option<&Op>,
+) -> (Tensor<4>, usize) {
     let shift = params[norm.shift].clone();
     let scale = match norm.scale {
         Some(i) => params[i].clone(),
         None => shift.ones_like(),
     };
     if !train {
-        return batch_norm(x, scale, shift, stats.mean.clone(), stats.var.clone(), BN_EPSILON);
+        let running = [&scale, &shift, &stats.mean, &stats.var];
+        if let Some(fused) = fused::batch_norm_eval(&x, running, BN_EPSILON, next) {
+            return fused;
+        }
+        return (batch_norm(x, scale, shift, stats.mean.clone(), stats.var.clone(), BN_EPSILON), 0);
     }
     let [n, _, h, w] = x.dims();
-    let out = batch_norm_train(x, scale, shift, BN_EPSILON);
+    let (output, mean, variance, applied) = match fused::batch_norm_train(&x, &scale, &shift, BN_EPSILON, next) {
+        Some((out, applied)) => (out.output, out.mean, out.variance, applied),
+        None => {
+            let out = batch_norm_train(x, scale, shift, BN_EPSILON);
+            (out.output, out.mean, out.variance, 0)
+        }
+    };
     // Running variance uses the unbiased batch variance, as PyTorch does.
     let count = (n * h * w) as f32;
-    let unbiased = out.variance.inner() * (count / (count - 1.0).max(1.0));
-    stats.mean = stats.mean.clone() * (1.0 - BN_MOMENTUM) + out.mean.inner() * BN_MOMENTUM;
+    let unbiased = variance.inner() * (count / (count - 1.0).max(1.0));
+    stats.mean = stats.mean.clone() * (1.0 - BN_MOMENTUM) + mean.inner() * BN_MOMENTUM;
     stats.var = stats.var.clone() * (1.0 - BN_MOMENTUM) + unbiased * BN_MOMENTUM;
-    out.output
+    (output, applied)
 }

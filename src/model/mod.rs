@@ -11,9 +11,11 @@
 //! never trained, and costs 0.8% of the network's multiply-accumulates.
 
 mod forward;
+mod fused;
 pub mod whitening;
 
 pub use forward::{BN_EPSILON, BN_MOMENTUM, BnStats, Network};
+pub use fused::SparseLayer;
 
 use serde::{Deserialize, Serialize};
 

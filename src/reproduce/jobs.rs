@@ -1,7 +1,10 @@
 //! Jobs and what they measure: a labelled, seeded configuration and what to do with it (whatever
 //! [`run_procedure`] makes of it, an evaluation under corruptions, or an instability analysis), run in order.
 
-use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::corrupt::{Corruption, corrupt_dataset};
@@ -13,7 +16,7 @@ use crate::pace::{News, Pacer};
 use crate::procedure::{Outcome, run_procedure};
 use crate::results::{EnsembleResult, ImpResult, Instability, RunResult};
 use crate::rng::Rng;
-use crate::run::train_out;
+use crate::run::{run_to_end, train_out};
 use crate::sparsity::Method;
 use crate::tickets;
 use crate::train::{TrainData, Trainer, labels_of};
@@ -22,7 +25,7 @@ use super::experiments::Experiment;
 use super::setup::Setup;
 
 /// What a job does with its configuration.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Task {
     /// Whatever [`run_procedure`] makes of the configuration: a run, IMP's rounds or an ensemble.
@@ -32,10 +35,13 @@ pub enum Task {
     Corrupted { corruptions: Vec<Corruption>, severities: Vec<u8> },
     /// Train to `from_step`, then two copies to the end on different data orders: the error barrier between them.
     Instability { from_step: usize },
+    /// The configuration's pruning-at-initialisation mask, each layer's active positions shuffled (seeded by the
+    /// run's seed), then trained: the layer-wise shuffle control of Frankle et al. (2021).
+    ShuffledMask,
 }
 
 /// One training job of an experiment.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
     pub label: String,
     pub seed: u64,
@@ -59,6 +65,9 @@ impl Job {
         {
             return Err(format!("{}: rewinding step {from_step} is not inside the run's {steps} steps", self.label));
         }
+        if self.task == Task::ShuffledMask && !self.config.method.prunes_at_init() {
+            return Err(format!("{}: only a pruning-at-initialisation mask can be shuffled", self.label));
+        }
         if self.config.method == Method::Imp {
             self.config.imp.round_densities(self.config.density)?;
         }
@@ -70,7 +79,7 @@ impl Job {
 }
 
 /// What a job measured.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Measured {
     Outcome(Outcome),
     Corrupted { clean: EvalMetrics, rows: Vec<(Corruption, u8, f64)> },
@@ -199,6 +208,14 @@ async fn measure(
             }
             Ok(Measured::Corrupted { clean, rows })
         }
+        Task::ShuffledMask => {
+            let mut t = Trainer::with_data(job.config.clone(), data, device)?;
+            t.prepare().await?;
+            let shuffled = t.masks().shuffled_within_layers(&mut Rng::stream(job.config.seed, "layer-shuffle"));
+            t.set_masks(shuffled);
+            let run = run_to_end(&mut t, backend, usize::MAX, |_| {}).await?;
+            Ok(Measured::Outcome(Outcome::Run(Box::new(run))))
+        }
         Task::Instability { from_step } => {
             let mut t = Trainer::with_data(job.config.clone(), data.clone(), device)?;
             t.prepare().await?;
@@ -215,7 +232,45 @@ async fn measure(
     }
 }
 
-/// Every job of `experiment` on `data` (the clean training set; noisy copies are made per job), in order.
+/// A finished job as the cache keeps it.
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    job: Job,
+    seconds: f64,
+    measured: Measured,
+}
+
+/// Where a finished job's measurement is kept under `dir`: named by experiment, label and seed for people, and by a
+/// hash of everything that determines the result (the job, the backend, the data's size and first images) so that a
+/// changed setting never reads a stale result.
+fn cache_path(dir: &Path, experiment: Experiment, job: &Job, backend: &str, data: &DataSplits) -> PathBuf {
+    let key = serde_json::to_string(&(job, backend, data.train.len(), data.test.len())).unwrap_or_default();
+    let head = |images: &[u8]| images[..images.len().min(1 << 16)].to_vec();
+    let bytes = [key.into_bytes(), head(&data.train.images), head(&data.test.images)].concat();
+    let slug: String =
+        job.label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    dir.join(experiment.name()).join(format!("{slug}-seed{}-{:016x}.json", job.seed, crate::rng::fnv1a(&bytes)))
+}
+
+fn read_cached(path: &Path) -> Option<Cached> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Write `cached` whole or not at all (a temporary file renamed into place), so an interrupted run leaves no torn file.
+fn write_cached(path: &Path, cached: &Cached) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("could not write {}: {e}", path.display());
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let json = serde_json::to_vec(cached).map_err(|e| format!("could not encode {}: {e}", path.display()))?;
+    let tmp = path.with_extension("json.part");
+    std::fs::write(&tmp, json).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// Every job of `experiment` on `data` (the clean training set; noisy copies are made per job), in order, and the
+/// seconds they took. With a `cache` folder, a job whose result is already there is read instead of run, and each
+/// finished job is written there at once: an interrupted `reproduce` continues where it stopped.
 pub fn run_jobs(
     experiment: Experiment,
     setup: &Setup,
@@ -223,7 +278,8 @@ pub fn run_jobs(
     device: &burn::prelude::Device,
     backend: &str,
     verbose: bool,
-) -> Result<Vec<(Job, Measured)>, String> {
+    cache: Option<&Path>,
+) -> Result<(Vec<(Job, Measured)>, f64), String> {
     let jobs = experiment.jobs(setup);
     for job in &jobs {
         job.validate()?;
@@ -231,7 +287,22 @@ pub fn run_jobs(
     let clean = TrainData::new(data.clone(), 0.0, 0);
     let n = jobs.len();
     let mut out = vec![];
+    let mut seconds = 0.0;
     for (i, job) in jobs.into_iter().enumerate() {
+        let path = cache.map(|dir| cache_path(dir, experiment, &job, backend, data));
+        if let Some(cached) = path.as_deref().and_then(read_cached) {
+            if verbose {
+                eprintln!(
+                    "[{experiment} {}/{n}] {} (seed {})  done before, read from the cache",
+                    i + 1,
+                    job.label,
+                    job.seed
+                );
+            }
+            seconds += cached.seconds;
+            out.push((job, cached.measured));
+            continue;
+        }
         let train_data = if job.label_noise > 0.0 {
             let noisy = DataSplits { train: with_label_noise(&data.train, job.label_noise, job.seed), ..data.clone() };
             TrainData::new(noisy, 0.0, 0)
@@ -241,10 +312,16 @@ pub fn run_jobs(
         let mut pacer =
             Progress::new(format!("[{experiment} {}/{n}] {} (seed {})", i + 1, job.label, job.seed), verbose);
         pacer.line("starts");
+        let start = Instant::now();
         let measured = pollster::block_on(measure(&job, train_data, device.clone(), backend, &mut pacer))
             .map_err(|e| format!("{experiment}: {} (seed {}): {e}", job.label, job.seed))?;
         pacer.done();
+        let took = start.elapsed().as_secs_f64();
+        seconds += took;
+        if let Some(path) = &path {
+            write_cached(path, &Cached { job: job.clone(), seconds: took, measured: measured.clone() })?;
+        }
         out.push((job, measured));
     }
-    Ok(out)
+    Ok((out, seconds))
 }

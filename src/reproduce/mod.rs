@@ -1,42 +1,46 @@
 //! `ticketlab reproduce`: small-scale versions of the seed papers' claims, each run over several seeds and ending in
 //! a markdown table (mean ± sample standard deviation over the seeds), a JSON record, a PNG chart and a plain
-//! verdict — did the paper's ordering hold here, with the numbers, whichever way it went.
+//! verdict — was the paper's effect shown here beyond the seed noise, with the numbers, whichever way it went.
 //!
-//! Each experiment is one file under `experiments/` implementing [`Reproduction`]: its claim, a list of [`Job`]s (a label, a seed, a [`TrainConfig`] and what to do with it — whatever
-//! [`run_procedure`] makes of the configuration, an evaluation under corruptions, or an instability analysis) and a
-//! summary that turns their measurements into tables, charts and a [`Verdict`] (`verdict.rs`). The verdicts compare means over the
-//! seeds; a difference smaller than the seeds' spread is flagged as such, never hidden.
+//! Each experiment is one file under `experiments/` implementing [`Reproduction`]: its claim, a list of [`Job`]s (a
+//! label, a seed, a [`TrainConfig`](crate::config::TrainConfig) and what to do with it — whatever
+//! [`run_procedure`](crate::procedure::run_procedure) makes of the configuration, an evaluation under corruptions,
+//! an instability analysis, a shuffled pruning-at-initialisation mask) and a summary that turns their measurements
+//! into tables, charts and a [`Verdict`] (`verdict.rs`). Comparisons are paired: seed by seed, same data order; a
+//! claim is shown only when the paired margin's mean is positive and larger than its spread over ≥ 3 seeds.
 //!
-//! Sizes: by default every run is three epochs of the chosen training set in batches of 64 (138 steps on the default
-//! `synthetic:3000:1000`), on VGG-11 (BatchNorm) at width ×0.125, which trains to a useful accuracy in that budget
-//! where the plain conv nets need far longer. `scale` multiplies the run length, and for `scale > 1` also the number
-//! of IMP rounds. The choices forced by the short runs are stated on each page (see [`Reproduction::notes`]).
+//! Sizes: every run is the model's recipe ([`TrainConfig::recipe`](crate::config::TrainConfig::recipe); airbench by
+//! default) for [`setup::BASE_EPOCHS`] epochs of the chosen training set; `scale` multiplies the run length, and for
+//! `scale > 1` also the number of IMP rounds. Each experiment's sparsities and budgets are where its paper's effect is
+//! large, and its page says why (see [`Reproduction::notes`]). Finished jobs are cached under the output folder, so an
+//! interrupted page continues where it stopped.
 
-use crate::chart;
 mod experiments;
 mod jobs;
 mod page;
 mod setup;
 mod summary;
-mod verdict;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use web_time::Instant;
+use crate::chart;
 
 use crate::backend::BackendKind;
 use crate::config::DatasetSpec;
 use crate::data::DataSplits;
 use crate::model::Arch;
 
+pub use crate::verdict::{Check, Order, Shape, Verdict, compare, falls, shape, widens};
 pub use experiments::{Experiment, Reproduction, parse_seeds, parse_selection, round_fraction};
 pub use jobs::{Job, Measured, Task, run_jobs, with_label_noise};
 pub use page::{Report, index_markdown};
 pub use setup::Setup;
 pub use summary::{Results, Summary, Table};
-pub use verdict::{Check, Order, Shape, Verdict, compare, falls, non_decreasing, shape};
 
-/// Run one experiment and summarise it.
+/// The folder under `--out` that keeps finished jobs.
+pub const CACHE_DIR: &str = "jobs-cache";
+
+/// Run one experiment (reading finished jobs from `cache`, writing new ones there) and summarise it.
 pub fn run_experiment(
     experiment: Experiment,
     setup: &Setup,
@@ -44,10 +48,10 @@ pub fn run_experiment(
     device: &burn::prelude::Device,
     backend: &str,
     verbose: bool,
+    cache: Option<&Path>,
 ) -> Result<Report, String> {
-    let start = Instant::now();
-    let entries = run_jobs(experiment, setup, data, device, backend, verbose)?;
-    Ok(report(experiment, setup, &entries, backend, start.elapsed().as_secs_f64()))
+    let (entries, seconds) = run_jobs(experiment, setup, data, device, backend, verbose, cache)?;
+    Ok(report(experiment, setup, &entries, backend, seconds))
 }
 
 /// The report of measurements already taken.
@@ -113,10 +117,12 @@ pub fn run_request(req: &Request) -> Result<bool, String> {
     std::fs::create_dir_all(&req.out).map_err(|e| format!("could not create {}: {e}", req.out.display()))?;
     let device = crate::backend::device(req.backend)?;
     let backend = req.backend.name();
+    // Finished jobs are kept here, so running the same command again continues where an interrupted one stopped.
+    let cache = req.out.join(CACHE_DIR);
     let mut entries = vec![];
     for &e in &req.experiments {
         eprintln!("== {e}: {} ({} jobs)", e.title(), e.jobs(&setup).len());
-        let result = run_experiment(e, &setup, &data, &device, backend, req.verbose).and_then(|r| {
+        let result = run_experiment(e, &setup, &data, &device, backend, req.verbose, Some(&cache)).and_then(|r| {
             let files = r.write(&req.out)?;
             println!("{}", r.to_markdown());
             for f in files {

@@ -10,7 +10,7 @@ use super::experiments::Experiment;
 use super::jobs::Job;
 use super::setup::Setup;
 use super::summary::Table;
-use super::verdict::{Check, Verdict};
+use crate::verdict::{Check, Verdict};
 
 /// An experiment's result: what the page, the JSON and the index show.
 #[derive(Clone, Debug, Serialize)]
@@ -96,9 +96,10 @@ pub fn index_markdown(setup: &Setup, backend: &str, entries: &[(Experiment, Resu
     let mut out = String::from("# ticketlab: the seed papers' claims at small scale\n\n");
     out += &format!(
         "Each experiment is a small version of a published claim, run over {} seed(s); its page has the table (mean ± \
-         sample standard deviation), a chart, the setup and its JSON. A claim **held** when every comparison it \
-         makes went the paper's way in the means over the seeds; small runs on small data can and do disagree with \
-         the papers, and the pages show by how much.\n\n",
+         sample standard deviation), a chart, the setup and its JSON. Comparisons are paired (same seed, same data \
+         order): a claim is **shown** when, for every comparison it makes, the seed-by-seed margin is positive in \
+         the mean and larger than its standard deviation over at least 3 seeds; otherwise the page says \
+         \"within noise\" (or \"reversed\"), with the numbers.\n\n",
         setup.seeds.len()
     );
     out += &format!("Setup: {}; {backend} backend.\n\n", setup.describe());
@@ -119,7 +120,7 @@ pub fn index_markdown(setup: &Setup, backend: &str, entries: &[(Experiment, Resu
     }
     let held = entries.iter().filter(|(_, r)| r.as_ref().is_ok_and(|r| r.verdict.held)).count();
     out += &format!(
-        "\n{held} of {} claims held.\n\nRegenerate this page and every page it links with:\n\n```sh\n{} --out DIR\n```\n",
+        "\n{held} of {} claims shown beyond the seed noise.\n\nRegenerate this page and every page it links with:\n\n```sh\n{} --out DIR\n```\n",
         entries.len(),
         setup.command(&what)
     );

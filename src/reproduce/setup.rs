@@ -2,12 +2,14 @@
 
 use serde::Serialize;
 
+use crate::accounting::flops_share;
 use crate::config::{DatasetSpec, TrainConfig};
-use crate::model::Arch;
+use crate::model::{Arch, NetSpec};
 use crate::sparsity::{Distribution, DstSettings, Method};
 
-/// Runs per training length: three epochs of the training set at scale 1.
-pub const BASE_EPOCHS: f64 = 3.0;
+/// Run length at scale 1, in epochs of the training set: the default recipe converges most of the way in this many
+/// (airbench's schedule is 10 epochs of 50,000 images; this page's budget is two hours on a 2-core CPU for 20,000).
+pub const BASE_EPOCHS: f64 = 4.0;
 
 /// No run is shorter than this (EDST's phases and Sup-tickets' cycles need a few steps each).
 pub const MIN_STEPS: usize = 24;
@@ -64,7 +66,7 @@ impl Setup {
             width: width.unwrap_or(Self::default_width(model)),
             seeds,
             scale,
-            batch_size: 64,
+            batch_size: TrainConfig::recipe(model).batch_size,
         };
         setup.base(0).validate()?;
         Ok(setup)
@@ -88,6 +90,25 @@ impl Setup {
         DstSettings { update_every: (d.end_step(self.steps()) / 10).clamp(1, 100), ..d }
     }
 
+    /// Training FLOPs of one RigL run at `density` (ERK), relative to a dense run of the same length: the sparse
+    /// forward and backward passes, plus the dense gradient of every mask update (RigL's accounting: 2× a dense
+    /// forward pass per update, one update every ΔT steps over the first 75% of training).
+    pub fn member_flops(&self, density: f64) -> f64 {
+        let spec = NetSpec::new(self.model, self.width, 10);
+        let dst = self.dst();
+        let updates = dst.end_step(self.steps()) / dst.update_every.max(1);
+        flops_share(&spec, Distribution::Erk, density, false) + 2.0 * updates as f64 / (3.0 * self.steps() as f64)
+    }
+
+    /// The largest density (to 0.01) at which `members` RigL runs cost at most one dense run's training FLOPs.
+    pub fn ensemble_density(&self, members: usize) -> f64 {
+        (1..=100)
+            .rev()
+            .map(|p| p as f64 / 100.0)
+            .find(|&d| members as f64 * self.member_flops(d) <= 1.0)
+            .unwrap_or(0.01)
+    }
+
     /// The weight-rewinding step k: [`REWIND_SHARE`] of training, at least 1.
     pub fn rewind_step(&self) -> usize {
         ((REWIND_SHARE * self.steps() as f64).round() as usize).max(1)
@@ -101,12 +122,11 @@ impl Setup {
         ks
     }
 
-    /// The dense configuration every experiment starts from.
+    /// The dense configuration every experiment starts from: the model's recipe ([`TrainConfig::recipe`]).
     pub fn base(&self, seed: u64) -> TrainConfig {
         let steps = self.steps();
         TrainConfig {
             dataset: self.dataset.clone(),
-            model: self.model,
             width: self.width,
             density: 1.0,
             distribution: Distribution::Erk,
@@ -114,11 +134,10 @@ impl Setup {
             dst: self.dst(),
             steps: Some(steps),
             batch_size: self.batch_size,
-            lr: TrainConfig::default_lr(self.model),
             seed,
             // One evaluation at the end: the experiments read the final metrics only.
             eval_every: steps,
-            ..TrainConfig::default()
+            ..TrainConfig::recipe(self.model)
         }
     }
 
@@ -136,9 +155,10 @@ impl Setup {
     }
 
     pub fn describe(&self) -> String {
+        let c = self.base(0);
         format!(
-            "{} ({} training images), {} ×{}, {} steps of batch {} per run ({:.1} epochs), SGD (Nesterov) lr {} \
-             cosine-annealed, weight decay 5e-4, seeds {:?}, scale {}",
+            "{} ({} training images), {} ×{}, {} steps of batch {} per run ({:.1} epochs), {} at lr {} ({}), weight \
+             decay {}, label smoothing {}, augmentation {}, flip test-time augmentation {}, seeds {:?}, scale {}",
             self.dataset,
             self.train_images,
             self.model,
@@ -146,7 +166,13 @@ impl Setup {
             self.steps(),
             self.batch_size,
             (self.steps() * self.batch_size) as f64 / self.train_images.max(1) as f64,
-            TrainConfig::default_lr(self.model),
+            c.optimizer,
+            c.lr,
+            c.schedule,
+            c.weight_decay,
+            c.label_smoothing,
+            c.augmentation().map_or("off".to_string(), |pad| format!("flip + translate {pad} px")),
+            if c.tta { "on" } else { "off" },
             self.seeds,
             self.scale
         )

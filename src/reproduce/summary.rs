@@ -6,10 +6,10 @@ use serde::Serialize;
 use super::chart::{Chart, Series};
 use super::jobs::{Job, Measured};
 use super::setup::Setup;
-use super::verdict::{Check, Verdict};
 use crate::metrics::{EvalMetrics, Stat};
 use crate::procedure::Outcome;
 use crate::results::Extras;
+use crate::verdict::{Check, Verdict};
 
 /// A table cell: text, or a statistic shown with some decimals.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -21,12 +21,12 @@ pub(super) use super::summary::{
     Results, Summary, Table, accuracy, ensemble_metrics, extras, flops_vs_dense, join_chart, level, member_mean,
     metric_stats, num, pc, pct, stat_series, text,
 };
-pub(super) use super::verdict::{Check, Order, compare, falls, non_decreasing, shape};
 pub(super) use crate::config::{EnsembleKind, EnsembleSettings, ImpSettings, Rewind, TrainConfig};
 pub(super) use crate::corrupt::Corruption;
 pub(super) use crate::metrics::Stat;
 pub(super) use crate::results::{EnsembleResult, Extras, ImpRound, SoupExtras, SupCycle, SupTicketsExtras, Trained};
-pub(super) use crate::sparsity::Method;
+pub(super) use crate::sparsity::{Distribution, Method};
+pub(super) use crate::verdict::{Check, Order, compare, falls, shape, widens};
 
 /// One claim of the literature, reproduced at small scale: what it says, the jobs that test it, and the summary that
 /// turns their measurements into tables, charts and a verdict.
@@ -182,8 +182,8 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
 // ---------------------------------------------------------------------------------------------------------------
 // What several experiments share
 
-/// The density of the sparse networks of the ensemble experiments (FreeTickets' reference density).
-pub const ENSEMBLE_DENSITY: f64 = 0.2;
+/// Members of the DST Ensembles (and CARD-Deck) of the ensemble experiments.
+const ENSEMBLE_MEMBERS: usize = 3;
 
 // Labels of jobs several experiments run.
 const DENSE: &str = "dense";
@@ -210,9 +210,9 @@ impl<'a> JobKit<'a> {
         TrainConfig { density, method, ..self.base() }
     }
 
-    /// RigL at the ensembles' density.
+    /// RigL at the ensembles' density: three members cost no more training FLOPs than one dense run.
     fn rigl(&self) -> TrainConfig {
-        self.sparse(ENSEMBLE_DENSITY, Method::Rigl)
+        self.sparse(self.setup.ensemble_density(ENSEMBLE_MEMBERS), Method::Rigl)
     }
 
     /// IMP down to `density` in `rounds` rounds, rewinding to initialisation or to the setup's step k.

@@ -56,7 +56,7 @@ impl Reproduction for PruneTune {
             ]);
         let checks = vec![
             compare("the ensemble", &e[0], Order::Above, "its parent", &parent[0], "%"),
-            compare("the ensemble's NLL", &e[1], Order::AtMost, "its parent's", &parent[1], "").observed(),
+            compare("the ensemble's NLL", &e[1], Order::Below, "its parent's", &parent[1], "").observed(),
         ];
         let chart = join_chart("Prune-and-Tune: accuracy as children join", r, &[PRUNE_TUNE], ("parent", &parent[0]));
         Summary::new(table, chart, checks)

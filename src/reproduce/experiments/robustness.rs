@@ -31,11 +31,12 @@ impl Reproduction for Robustness {
         "Diffenderfer et al., A Winning Hand (CARD-Decks), NeurIPS 2021; Liu et al., FreeTickets, ICLR 2022"
     }
 
-    fn notes(&self, _: &Setup) -> Vec<String> {
+    fn notes(&self, s: &Setup) -> Vec<String> {
         vec![format!(
-            "Dense network; a DST Ensemble (3 RigL members at density {ENSEMBLE_DENSITY}; its members are the sparse \
+            "Dense network; a DST Ensemble ({ENSEMBLE_MEMBERS} RigL members at density {:.2}; its members are the sparse \
              single networks); a CARD-Deck of 3 RigL members at the same density trained on clean, Gaussian-noise- \
              and Gaussian-blur-augmented data, gated per batch of 100 test images. Corruptions {} at severities {:?}.",
+            s.ensemble_density(ENSEMBLE_MEMBERS),
             ROBUST_CORRUPTIONS.map(|c| c.name()).join(", "),
             SEVERITIES
         )]

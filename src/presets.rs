@@ -1,0 +1,341 @@
+//! Presets: one claim of the literature each, small enough to show on the built-in synthetic images in minutes. A
+//! preset is a few labelled runs ("arms") repeated over seeds and the paired comparisons that decide its claim, with
+//! the same verdict as `reproduce` ([`crate::verdict`]). The app runs them from a button, the CLI with
+//! `ticketlab preset NAME --seeds 0,1,2`.
+
+use crate::config::{DatasetSpec, EnsembleKind, EnsembleSettings, ImpSettings, Rewind, TrainConfig};
+use crate::metrics::Stat;
+use crate::model::Arch;
+use crate::procedure::Outcome;
+use crate::results::Extras;
+use crate::sparsity::{Distribution, DstSettings, Method};
+use crate::verdict::{Check, Order, Verdict, compare};
+
+/// The seeds a preset runs unless told otherwise: the fewest a verdict can be shown with.
+pub const PRESET_SEEDS: [u64; 3] = [0, 1, 2];
+
+/// The built-in images every preset trains on.
+const PRESET_DATA: DatasetSpec = DatasetSpec::Synthetic { train: 4000, test: 1000 };
+
+/// A number read from one arm's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// Test accuracy of the arm's network, or of its ensemble.
+    Accuracy(&'static str),
+    /// IMP's last round: the ticket, the same mask re-initialised, a random mask at the same layer densities.
+    Ticket(&'static str),
+    Reinit(&'static str),
+    RandomMask(&'static str),
+    /// A model soup's greedy soup, and its best child (by held-out accuracy).
+    GreedySoup(&'static str),
+    BestChild(&'static str),
+}
+
+impl Measure {
+    fn arm(self) -> &'static str {
+        match self {
+            Measure::Accuracy(a)
+            | Measure::Ticket(a)
+            | Measure::Reinit(a)
+            | Measure::RandomMask(a)
+            | Measure::GreedySoup(a)
+            | Measure::BestChild(a) => a,
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Measure::Accuracy(a) => a.to_string(),
+            Measure::Ticket(_) => "the ticket".into(),
+            Measure::Reinit(_) => "the same mask re-initialised".into(),
+            Measure::RandomMask(_) => "a random mask of the same layer densities".into(),
+            Measure::GreedySoup(_) => "the greedy soup".into(),
+            Measure::BestChild(_) => "the best child".into(),
+        }
+    }
+
+    /// Test accuracy in percent, if the outcome has it.
+    fn read(self, outcome: &Outcome) -> Option<f64> {
+        let last_round = || match outcome {
+            Outcome::Imp(i) => i.rounds.last(),
+            _ => None,
+        };
+        let soup = || match outcome {
+            Outcome::Ensemble(e) => match &e.extras {
+                Extras::Soup(s) => Some((e, s)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let accuracy = match self {
+            Measure::Accuracy(_) => match outcome {
+                Outcome::Run(r) => Some(r.test.accuracy),
+                Outcome::Ensemble(e) => Some(e.ensemble.accuracy),
+                Outcome::Imp(i) => i.rounds.last().map(|r| r.ticket.test.accuracy),
+            },
+            Measure::Ticket(_) => last_round().map(|r| r.ticket.test.accuracy),
+            Measure::Reinit(_) => last_round().and_then(|r| r.reinit.as_ref()).map(|t| t.test.accuracy),
+            Measure::RandomMask(_) => last_round().and_then(|r| r.random.as_ref()).map(|t| t.test.accuracy),
+            Measure::GreedySoup(_) => soup().map(|(_, s)| s.greedy.test.accuracy),
+            Measure::BestChild(_) => soup().and_then(|(e, s)| e.members.get(s.best_child)).map(|m| m.test.accuracy),
+        };
+        accuracy.map(|a| 100.0 * a)
+    }
+}
+
+/// One labelled run of a preset.
+pub struct Arm {
+    pub label: &'static str,
+    pub config: TrainConfig,
+}
+
+/// One claim, its runs and its comparisons.
+pub struct Preset {
+    /// The name `ticketlab preset` takes.
+    pub key: &'static str,
+    /// The app's button.
+    pub name: &'static str,
+    /// The claim, in one sentence.
+    pub claim: &'static str,
+    /// What the runs are, and where to look.
+    pub about: &'static str,
+    arms: fn() -> Vec<Arm>,
+    /// Each pair: the first is claimed to beat the second.
+    checks: &'static [(Measure, Measure)],
+}
+
+impl Preset {
+    /// Every run, seed by seed, each arm in order: `(arm, seed, configuration)`.
+    pub fn runs(&self, seeds: &[u64]) -> Vec<(&'static str, u64, TrainConfig)> {
+        seeds
+            .iter()
+            .flat_map(|&seed| (self.arms)().into_iter().map(move |a| (a.label, seed, TrainConfig { seed, ..a.config })))
+            .collect()
+    }
+
+    /// The verdict from the outcomes of [`Preset::runs`] (in that order; missing ones count as not measured).
+    pub fn verdict(&self, seeds: &[u64], outcomes: &[Outcome]) -> Verdict {
+        let runs = self.runs(seeds);
+        let stat = |m: Measure| {
+            let values: Vec<f64> = seeds
+                .iter()
+                .map(|&seed| {
+                    let at = runs.iter().position(|(arm, s, _)| *arm == m.arm() && *s == seed);
+                    at.and_then(|i| outcomes.get(i)).and_then(|o| m.read(o)).unwrap_or(f64::NAN)
+                })
+                .collect();
+            Stat::of(&values)
+        };
+        let checks: Vec<Check> = self
+            .checks
+            .iter()
+            .map(|&(a, b)| compare(&a.name(), &stat(a), Order::Above, &b.name(), &stat(b), "%"))
+            .collect();
+        Verdict::of(checks)
+    }
+}
+
+/// The preset `key` names, or a message listing the valid names.
+pub fn find(key: &str) -> Result<&'static Preset, String> {
+    PRESETS.iter().find(|p| p.key == key).ok_or_else(|| {
+        let keys: Vec<&str> = PRESETS.iter().map(|p| p.key).collect();
+        format!("unknown preset '{key}' (expected one of {})", keys.join(", "))
+    })
+}
+
+/// The app's default run: the airbench recipe at a quarter width on the built-in images, RigL at 10% density —
+/// a network that visibly learns within a minute on a laptop CPU.
+pub fn default_run() -> TrainConfig {
+    TrainConfig {
+        dataset: PRESET_DATA,
+        width: 0.25,
+        density: 0.1,
+        method: Method::Rigl,
+        epochs: 6,
+        eval_every: 16,
+        dst: DstSettings { update_every: 8, ..DstSettings::default() },
+        ..TrainConfig::recipe(Arch::Airbench)
+    }
+}
+
+/// A preset's base: the default run's recipe and width, dense, for half as long (three seeds of every arm must fit
+/// in minutes), evaluated only at the end.
+fn base() -> TrainConfig {
+    TrainConfig { density: 1.0, method: Method::Static, epochs: 3, eval_every: 0, ..default_run() }
+}
+
+fn arm(label: &'static str, config: TrainConfig) -> Arm {
+    Arm { label, config }
+}
+
+fn sparse(method: Method, density: f64) -> TrainConfig {
+    TrainConfig { method, density, ..base() }
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        key: "lottery-ticket",
+        name: "Lottery ticket (conv2)",
+        claim: "The IMP winning ticket at 10% of the weights beats the same mask re-initialised and a random mask \
+                of the same layer densities.",
+        about: "Iterative magnitude pruning on Frankle & Carbin's conv2 (half width) with their recipe (Adam, no \
+                augmentation): train, keep the largest 32% of the weights, rewind them to their initial values, \
+                retrain; two rounds. Each round also trains the same mask from a fresh initialisation and a random \
+                mask of the same layer densities. Watch the Tickets tab.",
+        arms: || {
+            let imp =
+                ImpSettings { prune_fraction: 1.0 - 0.1f64.sqrt(), rewind: Rewind::Init, ..ImpSettings::default() };
+            let conv2 = TrainConfig { dataset: PRESET_DATA, width: 0.5, epochs: 3, ..TrainConfig::recipe(Arch::Conv2) };
+            vec![arm("IMP", TrainConfig { method: Method::Imp, density: 0.1, imp, eval_every: 0, ..conv2 })]
+        },
+        checks: &[
+            (Measure::Ticket("IMP"), Measure::Reinit("IMP")),
+            (Measure::Ticket("IMP"), Measure::RandomMask("IMP")),
+        ],
+    },
+    Preset {
+        key: "dst",
+        name: "RigL and SET vs a fixed mask at 98%",
+        claim: "At 98% sparsity, RigL and SET each beat a fixed random mask of the same density.",
+        about: "Three networks keeping 2% of their weights (ERK layer densities): a fixed random mask (static), SET \
+                (drop the smallest weights, regrow at random) and RigL (regrow where the dense gradient is largest). \
+                Watch the Topology tab.",
+        arms: || {
+            vec![
+                arm("static", sparse(Method::Static, 0.02)),
+                arm("SET", sparse(Method::Set, 0.02)),
+                arm("RigL", sparse(Method::Rigl, 0.02)),
+            ]
+        },
+        checks: &[
+            (Measure::Accuracy("RigL"), Measure::Accuracy("static")),
+            (Measure::Accuracy("SET"), Measure::Accuracy("static")),
+        ],
+    },
+    Preset {
+        key: "prune-at-init",
+        name: "Pruning at initialisation at 95%",
+        claim: "At 95% sparsity, a SynFlow or SNIP mask chosen at initialisation beats uniform random pruning.",
+        about: "Masks chosen once before training, keeping 5% of the weights: SNIP (connection sensitivity), \
+                SynFlow (data-free synaptic flow) and uniform random pruning (the papers' baseline: 5% in every \
+                layer).",
+        arms: || {
+            vec![
+                arm("SNIP", sparse(Method::Snip, 0.05)),
+                arm("SynFlow", sparse(Method::Synflow, 0.05)),
+                arm(
+                    "uniform random",
+                    TrainConfig { distribution: Distribution::Uniform, ..sparse(Method::Static, 0.05) },
+                ),
+            ]
+        },
+        checks: &[
+            (Measure::Accuracy("SNIP"), Measure::Accuracy("uniform random")),
+            (Measure::Accuracy("SynFlow"), Measure::Accuracy("uniform random")),
+        ],
+    },
+    Preset {
+        key: "freetickets",
+        name: "FreeTickets: sparse ensemble vs dense",
+        claim: "Three RigL networks at 20% density, their predictions averaged, beat one dense network trained as long.",
+        about: "A DST Ensemble: three RigL networks from different seeds keeping 20% of their weights, softmax \
+                averaged, against one dense network. Their accounted training FLOPs are shown on the Ensemble tab.",
+        arms: || {
+            let members = EnsembleKind::DstEnsemble.default_members();
+            let ensemble = EnsembleSettings { kind: EnsembleKind::DstEnsemble, members, ..EnsembleSettings::default() };
+            vec![arm("dense", base()), arm("DST Ensemble", TrainConfig { ensemble, ..sparse(Method::Rigl, 0.2) })]
+        },
+        checks: &[(Measure::Accuracy("DST Ensemble"), Measure::Accuracy("dense"))],
+    },
+    Preset {
+        key: "soup",
+        name: "Model soup",
+        claim: "The greedy soup of fine-tuned children beats the best single child.",
+        about: "A parent network fine-tuned four ways (learning rates, augmentation, data order); the uniform soup \
+                averages the children's weights, the greedy soup adds a child only if held-out accuracy improves; \
+                BatchNorm is recalibrated for every soup.",
+        arms: || {
+            let ensemble = EnsembleSettings { kind: EnsembleKind::Soup, members: 4, ..EnsembleSettings::default() };
+            vec![arm("soup", TrainConfig { ensemble, ..base() })]
+        },
+        checks: &[(Measure::GreedySoup("soup"), Measure::BestChild("soup"))],
+    },
+    Preset {
+        key: "dense-vs-sparse",
+        name: "What sparsity costs",
+        claim: "A dense network beats a fixed random mask keeping 5% of its weights, trained the same way.",
+        about: "The same network dense and with a fixed random 5% mask (ERK): the price of sparsity that dynamic \
+                sparse training and lottery tickets try to avoid.",
+        arms: || vec![arm("dense", base()), arm("static 95%", sparse(Method::Static, 0.05))],
+        checks: &[(Measure::Accuracy("dense"), Measure::Accuracy("static 95%"))],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::EvalMetrics;
+    use crate::results::RunResult;
+
+    #[test]
+    fn every_preset_is_a_valid_queue_with_checks_on_its_own_arms() {
+        assert_eq!(default_run().validate(), Ok(()));
+        for p in PRESETS {
+            let runs = p.runs(&PRESET_SEEDS);
+            assert_eq!(runs.len() % PRESET_SEEDS.len(), 0, "{}", p.key);
+            for (arm, seed, config) in &runs {
+                assert_eq!(config.validate(), Ok(()), "{} {arm}", p.key);
+                assert_eq!(config.seed, *seed);
+            }
+            assert!(!p.checks.is_empty());
+            for (a, b) in p.checks {
+                for m in [a, b] {
+                    assert!(runs.iter().any(|(arm, _, _)| *arm == m.arm()), "{}: {:?}", p.key, m);
+                }
+            }
+            assert!(p.claim.ends_with('.') && !p.claim.contains(". "), "{}: one sentence", p.key);
+            assert_eq!(find(p.key).unwrap().name, p.name);
+        }
+        let err = find("tickets").err().expect("no such preset");
+        assert!(err.contains("'tickets'") && err.contains("lottery-ticket"), "{err}");
+    }
+
+    /// A run outcome with the given test accuracy (a fraction), all else empty.
+    fn run_with(accuracy: f64) -> Outcome {
+        let spec = crate::model::NetSpec::new(Arch::Conv2, 0.25, 10);
+        Outcome::Run(Box::new(RunResult {
+            format: crate::results::RESULT_FORMAT,
+            config: base(),
+            backend: "cpu".into(),
+            steps: 1,
+            curves: vec![],
+            test: EvalMetrics { accuracy, ..EvalMetrics::default() },
+            validation: None,
+            accounting: crate::accounting::Accounting::new(&spec, &crate::mask::Masks::dense(&spec), 0.0),
+            layer_densities: vec![],
+            mask_updates: vec![],
+            l2_from_start: 0.0,
+            images_per_second: 0.0,
+            wall_seconds: 0.0,
+            stopped_early: None,
+        }))
+    }
+
+    #[test]
+    fn the_verdict_pairs_outcomes_by_arm_and_seed() {
+        let p = find("dense-vs-sparse").unwrap();
+        // Runs are seed-major: dense then static for each seed. Dense wins by 5, 6 and 4 points.
+        let acc = [0.70, 0.65, 0.72, 0.66, 0.68, 0.64];
+        let outcomes: Vec<Outcome> = acc.iter().map(|&a| run_with(a)).collect();
+        let v = p.verdict(&PRESET_SEEDS, &outcomes);
+        assert!(v.held, "{:?}", v.checks);
+        assert!(v.checks[0].numbers.contains("paired margin +5.00 ± 1.00% over 3 seeds"), "{}", v.checks[0].numbers);
+        // Swap one seed's arms: the margin swings and the claim is within noise.
+        let swapped = [0.70, 0.65, 0.66, 0.72, 0.68, 0.64];
+        let outcomes: Vec<Outcome> = swapped.iter().map(|&a| run_with(a)).collect();
+        let v = p.verdict(&PRESET_SEEDS, &outcomes);
+        assert!(!v.held && v.checks[0].within_noise, "{:?}", v.checks);
+        // Runs not finished yet: nothing is shown.
+        assert!(!p.verdict(&PRESET_SEEDS, &outcomes[..3]).held);
+    }
+}
