@@ -251,21 +251,7 @@ impl Trainer {
     /// Replace the masks: uploads them, zeroes the newly inactive weights and their optimiser state, and starts
     /// the mask history (and the dynamic updater) from them.
     pub fn set_masks(&mut self, masks: Masks) {
-        let mut tensors = vec![None; self.spec.params.len()];
-        let mut targets = vec![None; self.spec.params.len()];
-        for layer in &masks.layers {
-            let bits = layer.bits.to_f32();
-            tensors[layer.param] = Some(Tensor::from_data(TensorData::new(bits, [layer.bits.len()]), &self.device));
-            targets[layer.param] = Some(layer.bits.count_ones());
-        }
-        self.mask_tensors = tensors;
-        self.targets = targets;
-        self.rebuild_sparse_plan();
-        self.sparse_flops = Accounting::new(&self.spec, &masks, 0.0).sparse_flops;
-        self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
-        if let Some(average) = &mut self.average {
-            apply_masks(&mut average.params, &self.mask_tensors);
-        }
+        self.enforce_masks(&masks);
         self.dst =
             self.config.method.is_dynamic().then(|| {
                 DynamicSparsity::new(self.config.method, self.config.dst, self.config.seed, &self.mask_tensors)
@@ -276,6 +262,39 @@ impl Trainer {
         self.initial_masks = masks.clone();
         self.ever_active = masks.clone();
         self.masks = masks;
+    }
+
+    /// Change the masks in the middle of this run (EDST's re-exploration between phases), `drop_fraction` of the
+    /// active weights having moved. Enforced as by [`Trainer::set_masks`], but the run's history goes on: the
+    /// dynamic updater keeps its update counter (SET's regrowth draws continue instead of replaying) and DST-EE's
+    /// activity counts, and the change is recorded as one more mask update, so the ITOP rate keeps counting.
+    pub async fn change_masks(&mut self, masks: Masks, drop_fraction: f64) -> Result<(), TrainError> {
+        self.sync_masks().await?;
+        self.enforce_masks(&masks);
+        if let Some(dst) = &mut self.dst {
+            dst.count_mask_state(&self.mask_tensors);
+        }
+        self.record_mask_update(self.step, drop_fraction, masks);
+        Ok(())
+    }
+
+    /// Upload `masks` and zero the inactive weights (of the network and its average) and their optimiser state.
+    fn enforce_masks(&mut self, masks: &Masks) {
+        let mut tensors = vec![None; self.spec.params.len()];
+        let mut targets = vec![None; self.spec.params.len()];
+        for layer in &masks.layers {
+            let bits = layer.bits.to_f32();
+            tensors[layer.param] = Some(Tensor::from_data(TensorData::new(bits, [layer.bits.len()]), &self.device));
+            targets[layer.param] = Some(layer.bits.count_ones());
+        }
+        self.mask_tensors = tensors;
+        self.targets = targets;
+        self.rebuild_sparse_plan();
+        self.sparse_flops = Accounting::new(&self.spec, masks, 0.0).sparse_flops;
+        self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
+        if let Some(average) = &mut self.average {
+            apply_masks(&mut average.params, &self.mask_tensors);
+        }
     }
 
     /// Choose when masked linear layers run through the sparse path (by default by a fixed rule of their shape, so
@@ -314,25 +333,30 @@ impl Trainer {
                     layer.bits = Bits::from_bools(read_f32(t.clone()).await?.into_iter().map(|v| v != 0.0));
                 }
             }
-            let before = &self.masks;
-            let changed = |a: &Masks, b: &Masks| -> Vec<usize> {
-                a.layers.iter().zip(&b.layers).map(|(x, y)| x.bits.and(&y.bits.not()).count_ones()).collect()
-            };
-            self.ever_active = self.ever_active.union(&masks);
-            self.mask_updates.push(MaskUpdate {
-                step,
-                drop_fraction,
-                active: masks.active_counts(),
-                dropped: changed(before, &masks),
-                grown: changed(&masks, before),
-                itop_rate: self.ever_active.density(),
-                iou_previous: masks.overlap(before).1.iou,
-                iou_initial: masks.overlap(&self.initial_masks).1.iou,
-            });
-            self.mask_snapshots.push((step, masks.clone()));
-            self.masks = masks;
+            self.record_mask_update(step, drop_fraction, masks);
         }
         Ok(())
+    }
+
+    /// Record what the change from the current masks to `masks` at `step` did, and make `masks` current.
+    fn record_mask_update(&mut self, step: usize, drop_fraction: f64, masks: Masks) {
+        let before = &self.masks;
+        let changed = |a: &Masks, b: &Masks| -> Vec<usize> {
+            a.layers.iter().zip(&b.layers).map(|(x, y)| x.bits.and(&y.bits.not()).count_ones()).collect()
+        };
+        self.ever_active = self.ever_active.union(&masks);
+        self.mask_updates.push(MaskUpdate {
+            step,
+            drop_fraction,
+            active: masks.active_counts(),
+            dropped: changed(before, &masks),
+            grown: changed(&masks, before),
+            itop_rate: self.ever_active.density(),
+            iou_previous: masks.overlap(before).1.iou,
+            iou_initial: masks.overlap(&self.initial_masks).1.iou,
+        });
+        self.mask_snapshots.push((step, masks.clone()));
+        self.masks = masks;
     }
 
     /// ℓ₂ distance of the prunable weights from where this run started.

@@ -82,6 +82,56 @@ fn check_dynamic(config: TrainConfig) -> Trainer {
     t
 }
 
+/// A mask change in the middle of a run (EDST's re-exploration) continues the run's history (issue 14): the
+/// change is one more mask update, the ITOP rate never falls, the initial masks stay, and the updater keeps its
+/// counter. With SET a no-op change therefore leaves the run exactly as it was; restarting the updater (as
+/// `set_masks` does) replayed SET's first regrowth draws.
+#[test]
+fn a_mask_change_inside_a_run_continues_its_history() {
+    let base = config(Method::Set);
+    let c = TrainConfig { steps: Some(9), dst: DstSettings { end_fraction: 1.0, ..base.dst }, ..base };
+    let run = |change_at: Option<usize>| {
+        let mut t = trainer(c.clone());
+        while !t.is_done() {
+            t.train_step();
+            pollster::block_on(t.sync_masks()).unwrap();
+            if Some(t.step()) == change_at {
+                let same = t.masks().clone();
+                pollster::block_on(t.change_masks(same, 0.0)).unwrap();
+            }
+        }
+        let params: Vec<Vec<f32>> = t.net().params.iter().map(values).collect();
+        (t, params)
+    };
+    let (plain, plain_params) = run(None);
+    let (changed, changed_params) = run(Some(6));
+    assert_eq!(plain.mask_updates().len(), 3, "updates at steps 3, 6 and 9");
+    let updates = changed.mask_updates();
+    assert_eq!(updates.iter().map(|u| u.step).collect::<Vec<_>>(), [3, 6, 6, 9], "the change is one more update");
+    assert!(updates.windows(2).all(|w| w[1].itop_rate >= w[0].itop_rate), "the ITOP rate never falls");
+    assert_eq!(changed.initial_masks(), plain.initial_masks());
+    assert_eq!(changed.masks(), plain.masks(), "SET's regrowth after the change draws as if nothing had changed");
+    assert!(changed_params == plain_params);
+
+    // A real change: exact counts, the new masks enforced, and the history still counts from the start.
+    let mut t = trainer(c.clone());
+    while t.step() < 6 {
+        t.train_step();
+    }
+    let counts = pollster::block_on(async {
+        t.sync_masks().await.unwrap();
+        t.masks().active_counts()
+    });
+    let moved = ticketlab::mask::Masks::random(t.spec(), &counts, &mut Rng::new(5));
+    pollster::block_on(t.change_masks(moved.clone(), 0.5)).unwrap();
+    assert_eq!((t.masks(), t.mask_updates().len()), (&moved, 3));
+    assert!(t.mask_updates()[2].grown.iter().sum::<usize>() > 0);
+    for layer in &moved.layers {
+        let w = values(&t.net().params[layer.param]);
+        assert!((0..w.len()).all(|i| layer.bits.get(i) || w[i] == 0.0), "inactive weights are zero");
+    }
+}
+
 #[test]
 fn set_rigl_and_dst_ee_keep_exact_counts_and_zero_regrowth() {
     let mut rng = Rng::new(11);

@@ -66,7 +66,7 @@ pub(super) async fn edst(
             changed =
                 masks.layers.iter().zip(&t.masks().layers).map(|(n, o)| n.bits.and(&o.bits.not()).count_ones()).sum();
             reexplored = dropped;
-            t.set_masks(masks);
+            t.change_masks(masks, s.reexplore_fraction).await?;
         }
         pacer.news(News::Stage(format!(
             "EDST refinement phase {}/{}: steps {a}..{b}, lr {refine} then {decay}{}",

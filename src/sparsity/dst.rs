@@ -140,6 +140,15 @@ impl DynamicSparsity {
         DynamicSparsity { method, settings, seed, updates: 0, activity }
     }
 
+    /// Count a mask state set from outside the updater (EDST's re-exploration) in DST-EE's activity.
+    pub fn count_mask_state(&mut self, masks: &[Option<Tensor<1>>]) {
+        for (n, mask) in self.activity.iter_mut().zip(masks) {
+            if let (Some(n), Some(mask)) = (n, mask) {
+                *n = n.clone() + mask.clone();
+            }
+        }
+    }
+
     /// One update after `step` steps with this step's dense gradients. `masks[i]` and `targets[i]` are parameter
     /// i's 0/1 mask and its exact active count (`None` for unmasked parameters). Returns the new masks.
     pub fn update(
