@@ -480,7 +480,7 @@ fn sparse_routed_network_matches_the_dense_one() {
             let linear = p.role == ticketlab::model::Role::LinearWeight;
             mask_tensors[i].as_ref().filter(|_| linear).map(|m| {
                 let layer = ticketlab::kernels::SparseLinear::from_mask(m, p.shape[0], p.shape[1], nnz[i].unwrap());
-                ticketlab::model::SparseLayer::Linear(layer.unwrap())
+                ticketlab::model::SparseLayer::Linear(Box::new(layer.unwrap()))
             })
         })
         .collect();

@@ -307,10 +307,10 @@ fn window_max_generic<S: Simd>(row: &[f32], pitch: usize, maxima: &mut [f32], wh
     let (top, bottom) = (&row[..n + 1], &row[pitch..pitch + n + 1]);
     let windows = top.iter().zip(&top[1..]).zip(bottom.iter().zip(&bottom[1..]));
     for ((m, w), ((&a, &b), (&c, &d))) in maxima.iter_mut().zip(which.iter_mut()).zip(windows) {
-        // Branch-free running maximum (vectorised); `!(v <= m) && m == m` takes v if larger or NaN, keeps a NaN.
+        // Branch-free running maximum (vectorised): takes v if larger or NaN, keeps a NaN.
         let (mut best, mut at) = (a, 0u8);
         for (i, v) in [(1u8, b), (2, c), (3, d)] {
-            let take = !(v <= best) && best == best;
+            let take = (v > best || v.is_nan()) && !best.is_nan();
             best = if take { v } else { best };
             at = if take { i } else { at };
         }
@@ -348,7 +348,7 @@ pub(crate) fn pooled_gradient_to_grid(
                 for col in 0..pw {
                     let i = base + r * pw + col;
                     let g = match relu_output {
-                        Some(y) if !(y[i] > 0.0) => 0.0,
+                        Some(y) if y[i] <= 0.0 || y[i].is_nan() => 0.0,
                         _ => dy[i],
                     };
                     let a = argmax[i] as usize;

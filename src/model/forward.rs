@@ -195,7 +195,8 @@ impl Network {
                 if !path.uses_sparse(&mask.device(), shape) {
                     return None;
                 }
-                SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz).map(SparseLayer::Linear)
+                SparseLinear::from_mask(mask, shape.rows, shape.cols, nnz)
+                    .map(|layer| SparseLayer::Linear(Box::new(layer)))
             })
             .collect()
     }

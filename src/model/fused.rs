@@ -18,7 +18,7 @@ use crate::kernels::SparseLinear;
 #[derive(Clone, Debug)]
 pub enum SparseLayer {
     /// A linear layer on wgpu.
-    Linear(SparseLinear),
+    Linear(Box<SparseLinear>),
     /// A convolution or linear layer on the CPU backend; with `dense_weight_grad` its weight gradient is computed
     /// at every position (forward pass and input gradient still from the active weights).
     Cpu { layout: Arc<SparseConv>, dense_weight_grad: bool },
