@@ -5,7 +5,6 @@ pub mod accounting;
 pub mod app;
 pub mod backend;
 pub mod bench;
-pub mod chart;
 pub mod config;
 pub mod corrupt;
 pub mod cpu;
@@ -20,6 +19,8 @@ pub mod optim;
 pub mod pace;
 pub mod presets;
 pub mod procedure;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod progress;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod reproduce;
 pub mod results;

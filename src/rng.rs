@@ -90,11 +90,12 @@ impl Rng {
         (m >> 32) as u32
     }
 
-    /// Standard normal sample (Box–Muller, one value per call for simplicity and determinism).
+    /// Standard normal sample (Box–Muller, one value per call for simplicity and determinism). The logarithm and
+    /// cosine come from `libm`, not the platform's maths library, so native and browser builds draw the same values.
     pub fn normal(&mut self) -> f32 {
         let u1 = ((self.next_u32() >> 8) as f64 + 1.0) * (1.0 / 16_777_217.0);
         let u2 = (self.next_u32() >> 8) as f64 * (1.0 / 16_777_216.0);
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        (libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(std::f64::consts::TAU * u2)) as f32
     }
 
     pub fn bernoulli(&mut self, p: f32) -> bool {

@@ -2,7 +2,6 @@
 
 mod args;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,6 +12,7 @@ use ticketlab::config::TrainConfig;
 use ticketlab::data::DataSplits;
 use ticketlab::model::NetSpec;
 use ticketlab::pace::{News, Pacer};
+use ticketlab::progress::Reporter;
 use ticketlab::run::{Progress, run_to_end};
 use ticketlab::sparsity::distribution;
 use ticketlab::tickets::run_iterative;
@@ -152,9 +152,11 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
         return instability(args, config, data, device, k);
     }
     let mut trainer = Trainer::new(config, data, device).map_err(|e| e.to_string())?;
-    let result = pollster::block_on(run_to_end(&mut trainer, args.backend.name(), args.log_every, print_progress))
+    let progress = Reporter::new();
+    let report = |p: &Progress| report_progress(&progress, p);
+    let result = pollster::block_on(run_to_end(&mut trainer, args.backend.name(), args.log_every, report))
         .map_err(|e| e.to_string())?;
-    eprintln!();
+    progress.finish();
     let t = &result.test;
     println!(
         "test accuracy {:.2}%  NLL {:.4}  ECE {:.4}  | {} steps, {:.0} images/s, {:.1}s",
@@ -203,7 +205,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
 fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
     use ticketlab::config::EnsembleSettings;
     use ticketlab::config::ensemble::{parse_corruptions, parse_severities};
-    use ticketlab::ensembles::{StderrProgress, run_ensemble};
+    use ticketlab::ensembles::run_ensemble;
     let t = &args.train;
     if t.masks.is_some() || t.predictions.is_some() || t.instability_from.is_some() {
         return Err("--masks, --predictions and --instability-from apply to `train`, not to `ensemble`".into());
@@ -242,10 +244,10 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
         config.seed
     );
     let data = TrainData::new(data, config.val_fraction, config.seed);
-    let mut progress = StderrProgress { every: t.log_every };
+    let mut progress = Reporter::new();
     match pollster::block_on(run_ensemble(&config, data, device, t.backend.name(), &mut progress)) {
         Ok(result) => {
-            eprintln!();
+            progress.finish();
             print!("{}", result.table());
             if let Some(path) = &t.out {
                 write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
@@ -253,7 +255,8 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ ticketlab::error::TrainError::Diverged { .. }) => {
-            eprintln!("\nerror: {e}; the ensemble stopped");
+            progress.finish();
+            eprintln!("error: {e}; the ensemble stopped");
             Ok(ExitCode::from(3))
         }
         Err(e) => Err(e.to_string()),
@@ -264,8 +267,14 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
 fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) -> Result<ExitCode, String> {
     let data = TrainData::new(data, config.val_fraction, config.seed);
     println!("round  density  ticket    reinit    random   ℓ₂ travelled");
-    let result = pollster::block_on(run_iterative(&config, data, device, args.backend.name(), &mut RoundPrinter))
-        .map_err(|e| e.to_string())?;
+    let result = pollster::block_on(run_iterative(
+        &config,
+        data,
+        device,
+        args.backend.name(),
+        &mut RoundPrinter(Reporter::new()),
+    ))
+    .map_err(|e| e.to_string())?;
     println!("masks nested across rounds: {}", result.nested);
     if let Some(path) = &args.out {
         write_file(path, serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?)?;
@@ -273,20 +282,23 @@ fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints each IMP round as it finishes.
-struct RoundPrinter;
+/// Prints each IMP round on stdout as it finishes, with the steps of the network in training on stderr.
+struct RoundPrinter(Reporter);
 
 impl Pacer for RoundPrinter {
-    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
-        Ok(())
+    async fn after_step(&mut self, t: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
+        self.0.after_step(t).await
     }
 
     fn news(&mut self, news: News) {
-        let News::Round(r) = news else { return };
+        let r = match news {
+            News::Round(r) => r,
+            other => return self.0.news(other),
+        };
         let pct = |t: &Option<ticketlab::results::Trained>| {
             t.as_ref().map(|t| format!("{:>7.2}%", 100.0 * t.test.accuracy)).unwrap_or_else(|| format!("{:>8}", "-"))
         };
-        println!(
+        let line = format!(
             "{:>5}  {:>7.4}  {:>7.2}%  {}  {}  {:>8.3}",
             r.round,
             r.density,
@@ -295,6 +307,7 @@ impl Pacer for RoundPrinter {
             pct(&r.random),
             r.ticket.l2_from_start
         );
+        self.0.suspend(|| println!("{line}"));
     }
 }
 
@@ -359,27 +372,20 @@ fn predictions_csv(set: &ticketlab::data::Dataset, probs: &[f32]) -> String {
     out
 }
 
-fn print_progress(p: &Progress) {
-    const BAR: usize = 24;
-    let done = p.step * BAR / p.total_steps.max(1);
-    let test = p.test_accuracy.map(|a| format!(" test {:.1}%", 100.0 * a)).unwrap_or_default();
-    eprint!(
-        "\r[{}{}] step {}/{} epoch {:.2} lr {:.4} loss {:.4} acc {:.1}%{} {:.0} img/s   ",
-        "#".repeat(done),
-        " ".repeat(BAR - done),
-        p.step,
-        p.total_steps,
+/// The `train` command's progress: loss, accuracy and speed on the bar, and a line at each evaluation.
+fn report_progress(progress: &Reporter, p: &Progress) {
+    let message = format!(
+        "epoch {:.2} lr {:.4} loss {:.4} acc {:.1}% {:.0} img/s",
         p.epoch,
         p.lr,
         p.train_loss,
         100.0 * p.train_accuracy,
-        test,
         p.images_per_second
     );
-    if p.test_accuracy.is_some() {
-        eprintln!();
+    if let Some(test) = p.test_accuracy {
+        progress.line(&format!("step {}/{} {message} test {:.1}%", p.step, p.total_steps, 100.0 * test));
     }
-    let _ = std::io::stderr().flush();
+    progress.progress(p.step, p.total_steps, || message);
 }
 
 /// Train every run of a grid (or one shard of it), several at a time, each to its own JSON file.
@@ -403,6 +409,7 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
     std::fs::create_dir_all(&args.out).map_err(|e| format!("could not create {}: {e}", args.out.display()))?;
     let device = device(args.backend)?;
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let (done, progress) = (std::sync::atomic::AtomicUsize::new(0), Reporter::new());
     let failures = std::sync::Mutex::new(vec![]);
     std::thread::scope(|scope| {
         for _ in 0..parallel.min(jobs.len()) {
@@ -412,16 +419,19 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
                     let Some(job) = jobs.get(i) else { break };
                     let path = args.out.join(job_file_name(job.index, &job.name));
                     match sweep_one(&job.config, device.clone(), args.backend.name(), &path) {
-                        Ok(summary) => eprintln!("[{:>4}] {}: {summary}", job.index, job.name),
+                        Ok(summary) => progress.line(&format!("[{:>4}] {}: {summary}", job.index, job.name)),
                         Err(e) => {
-                            eprintln!("[{:>4}] {}: failed: {e}", job.index, job.name);
+                            progress.line(&format!("[{:>4}] {}: failed: {e}", job.index, job.name));
                             failures.lock().map(|mut f| f.push(job.index)).ok();
                         }
                     }
+                    let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    progress.progress(finished, jobs.len(), || "runs".into());
                 }
             });
         }
     });
+    progress.finish();
     let failures = failures.into_inner().unwrap_or_default();
     if failures.is_empty() {
         println!(

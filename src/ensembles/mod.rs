@@ -286,26 +286,6 @@ fn iou_matrix(masks: &[&Masks]) -> Vec<Vec<f64>> {
     masks.iter().map(|a| masks.iter().map(|b| a.overlap(b).1.iou).collect()).collect()
 }
 
-/// A pacer for terminals: prints each stage as it starts and a step counter every `every` steps on stderr.
-pub struct StderrProgress {
-    pub every: usize,
-}
-
-impl Pacer for StderrProgress {
-    async fn after_step(&mut self, t: &mut Trainer) -> Result<(), TrainError> {
-        if self.every > 0 && t.step().is_multiple_of(self.every) {
-            eprint!("\r  step {}/{}   ", t.step(), t.total_steps());
-        }
-        Ok(())
-    }
-
-    fn news(&mut self, news: News) {
-        if let News::Stage(stage) = news {
-            eprintln!("\r{stage}            ");
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // The common summary
 

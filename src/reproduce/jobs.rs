@@ -14,6 +14,7 @@ use crate::error::TrainError;
 use crate::metrics::{EvalMetrics, evaluate};
 use crate::pace::{News, Pacer};
 use crate::procedure::{Outcome, run_procedure};
+use crate::progress::Reporter;
 use crate::results::{EnsembleResult, ImpResult, Instability, RunResult};
 use crate::rng::Rng;
 use crate::run::{run_to_end, train_out};
@@ -141,55 +142,12 @@ pub fn with_label_noise(set: &Dataset, fraction: f64, seed: u64) -> Dataset {
     out
 }
 
-/// Prints each job and stage on stderr, and (on a terminal) a step counter while a network trains.
-struct Progress {
-    prefix: String,
-    verbose: bool,
-    counter: bool,
-}
-
-impl Progress {
-    fn new(prefix: String, verbose: bool) -> Self {
-        use std::io::IsTerminal;
-        Progress { prefix, verbose, counter: verbose && std::io::stderr().is_terminal() }
-    }
-
-    fn line(&self, what: &str) {
-        if self.verbose {
-            let clear = if self.counter { "\r\x1b[K" } else { "" };
-            eprintln!("{clear}{}  {what}", self.prefix);
-        }
-    }
-
-    /// Clear the step counter.
-    fn done(&self) {
-        if self.counter {
-            eprint!("\r\x1b[K");
-        }
-    }
-}
-
-impl Pacer for Progress {
-    async fn after_step(&mut self, t: &mut Trainer) -> Result<(), TrainError> {
-        if self.counter && (t.step().is_multiple_of(10) || t.is_done()) {
-            eprint!("\r\x1b[K    step {}/{}", t.step(), t.total_steps());
-        }
-        Ok(())
-    }
-
-    fn news(&mut self, news: News) {
-        if let News::Stage(stage) = news {
-            self.line(&stage);
-        }
-    }
-}
-
 async fn measure(
     job: &Job,
     data: TrainData,
     device: burn::prelude::Device,
     backend: &str,
-    pacer: &mut Progress,
+    pacer: &mut Reporter,
 ) -> Result<Measured, TrainError> {
     match &job.task {
         Task::Procedure => Ok(Measured::Outcome(run_procedure(&job.config, data, device, backend, pacer).await?)),
@@ -286,19 +244,14 @@ pub fn run_jobs(
     }
     let clean = TrainData::new(data.clone(), 0.0, 0);
     let n = jobs.len();
+    let mut progress = if verbose { Reporter::new() } else { Reporter::quiet() };
     let mut out = vec![];
     let mut seconds = 0.0;
     for (i, job) in jobs.into_iter().enumerate() {
         let path = cache.map(|dir| cache_path(dir, experiment, &job, backend, data));
         if let Some(cached) = path.as_deref().and_then(read_cached) {
-            if verbose {
-                eprintln!(
-                    "[{experiment} {}/{n}] {} (seed {})  done before, read from the cache",
-                    i + 1,
-                    job.label,
-                    job.seed
-                );
-            }
+            progress.set_prefix(&format!("[{experiment} {}/{n}] {} (seed {})", i + 1, job.label, job.seed));
+            progress.line("done before, read from the cache");
             seconds += cached.seconds;
             out.push((job, cached.measured));
             continue;
@@ -309,13 +262,12 @@ pub fn run_jobs(
         } else {
             clean.clone()
         };
-        let mut pacer =
-            Progress::new(format!("[{experiment} {}/{n}] {} (seed {})", i + 1, job.label, job.seed), verbose);
-        pacer.line("starts");
+        progress.set_prefix(&format!("[{experiment} {}/{n}] {} (seed {})", i + 1, job.label, job.seed));
+        progress.line("starts");
         let start = Instant::now();
-        let measured = pollster::block_on(measure(&job, train_data, device.clone(), backend, &mut pacer))
+        let measured = pollster::block_on(measure(&job, train_data, device.clone(), backend, &mut progress))
             .map_err(|e| format!("{experiment}: {} (seed {}): {e}", job.label, job.seed))?;
-        pacer.done();
+        progress.finish();
         let took = start.elapsed().as_secs_f64();
         seconds += took;
         if let Some(path) = &path {

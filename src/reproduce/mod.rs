@@ -15,6 +15,7 @@
 //! large, and its page says why (see [`Reproduction::notes`]). Finished jobs are cached under the output folder, so an
 //! interrupted page continues where it stopped.
 
+mod chart;
 mod experiments;
 mod jobs;
 mod page;
@@ -22,8 +23,6 @@ mod setup;
 mod summary;
 
 use std::path::{Path, PathBuf};
-
-use crate::chart;
 
 use crate::backend::BackendKind;
 use crate::config::DatasetSpec;
