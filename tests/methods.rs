@@ -257,6 +257,17 @@ fn pruning_at_init_hits_the_density_exactly_and_is_deterministic() {
     }
 }
 
+/// SynFlow scores with BatchNorm in evaluation mode under autodiff: the gradient must flow through every
+/// BatchNorm, or the layers before the last one score nothing real and whole layers are pruned away (airbench at
+/// 20% used to keep its first three convolutions dense and the last three and the classifier empty).
+#[test]
+fn synflow_through_batchnorm_prunes_no_layer_away() {
+    let mut t = trainer(TrainConfig { model: Arch::Airbench, ..config(Method::Synflow) });
+    pollster::block_on(t.prepare()).unwrap();
+    let densities = t.masks().layer_densities();
+    assert!(densities.iter().all(|&d| d > 0.0), "no layer emptied: {densities:?}");
+}
+
 /// Records the IMP rounds reported.
 struct RoundsSeen(Vec<usize>);
 

@@ -311,7 +311,9 @@ pub fn cpu_batch_norm_act(
 }
 
 /// `act(batch_norm(x, scale, shift, mean, var, eps))` with given statistics (evaluation mode) in one pass on the
-/// CPU backend; `None` elsewhere, and where `x` needs a gradient (this form has no backward step).
+/// CPU backend; `None` elsewhere, and where a gradient must flow through it (this form has no backward step).
+/// "Tracked", not "requires grad": an activation computed from tracked weights (SynFlow's scoring runs BatchNorm in
+/// evaluation mode under autodiff) is tracked without requiring a gradient of its own.
 pub fn cpu_batch_norm_act_eval(
     x: &Tensor<4>,
     scale: &Tensor<1>,
@@ -321,7 +323,7 @@ pub fn cpu_batch_norm_act_eval(
     eps: f64,
     act: NormAct,
 ) -> Option<Tensor<4>> {
-    if !applies(x) || x.is_require_grad() {
+    if !applies(x) || x.is_tracked() || scale.is_tracked() || shift.is_tracked() {
         return None;
     }
     Some(Tensor::from_dispatch(<Dispatch as CpuNormBackend>::cpu_norm_act_eval(
