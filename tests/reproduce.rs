@@ -153,9 +153,12 @@ fn a_tiny_experiment_writes_its_page_json_and_chart() {
         &setup,
         "cpu",
         &[(Experiment::PruneAtInit, Ok(report)), (Experiment::Dst, Err("it broke".into()))],
+        &[Experiment::Soups],
     );
     assert!(index.contains("(prune-at-init.md)") && index.contains("failed to run**: it broke"), "{index}");
-    assert!(index.contains("ticketlab reproduce prune-at-init,dst"), "{index}");
+    assert!(index.contains("(soups.md)") && index.contains("*not run yet*"), "{index}");
+    assert!(index.contains("of 3 claims shown beyond the seed noise (1 not run yet)"), "{index}");
+    assert!(index.contains("ticketlab reproduce prune-at-init,dst,soups"), "{index}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -133,12 +133,14 @@ pub fn run_request(req: &Request) -> Result<bool, String> {
             eprintln!("error: {msg}");
         }
         entries.push((e, result));
-    }
-    if entries.len() > 1 {
-        let path = req.out.join("README.md");
-        std::fs::write(&path, index_markdown(&setup, backend, &entries))
-            .map_err(|e| format!("could not write {}: {e}", path.display()))?;
-        println!("wrote {}", path.display());
+        // The index is rewritten after every experiment, so an interrupted page still links what has finished.
+        if req.experiments.len() > 1 {
+            let path = req.out.join("README.md");
+            let pending = &req.experiments[entries.len()..];
+            std::fs::write(&path, index_markdown(&setup, backend, &entries, pending))
+                .map_err(|e| format!("could not write {}: {e}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
     }
     for (e, r) in &entries {
         match r {

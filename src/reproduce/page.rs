@@ -90,8 +90,13 @@ impl Report {
 }
 
 /// The index page of a `reproduce` run: each experiment with its claim and verdict, linked to its page.
-pub fn index_markdown(setup: &Setup, backend: &str, entries: &[(Experiment, Result<Report, String>)]) -> String {
-    let names: Vec<&str> = entries.iter().map(|(e, _)| e.name()).collect();
+pub fn index_markdown(
+    setup: &Setup,
+    backend: &str,
+    entries: &[(Experiment, Result<Report, String>)],
+    pending: &[Experiment],
+) -> String {
+    let names: Vec<&str> = entries.iter().map(|(e, _)| e.name()).chain(pending.iter().map(|e| e.name())).collect();
     let what = if names.len() == Experiment::ALL.len() { "all".to_string() } else { names.join(",") };
     let mut out = String::from("# ticketlab: the seed papers' claims at small scale\n\n");
     out += &format!(
@@ -104,10 +109,14 @@ pub fn index_markdown(setup: &Setup, backend: &str, entries: &[(Experiment, Resu
     );
     out += &format!("Setup: {}; {backend} backend.\n\n", setup.describe());
     out += "| # | experiment | claim | verdict | minutes |\n| --- | --- | --- | --- | --- |\n";
-    for (i, (e, result)) in entries.iter().enumerate() {
+    // Experiments still to run get a row too, so the index written after each experiment is never mistaken for a
+    // finished one.
+    let rows = entries.iter().map(|(e, r)| (e, Some(r))).chain(pending.iter().map(|e| (e, None)));
+    for (i, (e, result)) in rows.enumerate() {
         let (verdict, minutes) = match result {
-            Ok(r) => (r.verdict.summary(), format!("{:.1}", r.wall_seconds / 60.0)),
-            Err(msg) => (format!("**failed to run**: {msg}"), "–".into()),
+            Some(Ok(r)) => (r.verdict.summary(), format!("{:.1}", r.wall_seconds / 60.0)),
+            Some(Err(msg)) => (format!("**failed to run**: {msg}"), "–".into()),
+            None => ("*not run yet*: the same command continues here".to_string(), "–".into()),
         };
         out += &format!(
             "| {} | [{}]({}.md) | {} | {} | {minutes} |\n",
@@ -119,9 +128,10 @@ pub fn index_markdown(setup: &Setup, backend: &str, entries: &[(Experiment, Resu
         );
     }
     let held = entries.iter().filter(|(_, r)| r.as_ref().is_ok_and(|r| r.verdict.held)).count();
+    let not_run = if pending.is_empty() { String::new() } else { format!(" ({} not run yet)", pending.len()) };
     out += &format!(
-        "\n{held} of {} claims shown beyond the seed noise.\n\nRegenerate this page and every page it links with:\n\n```sh\n{} --out DIR\n```\n",
-        entries.len(),
+        "\n{held} of {} claims shown beyond the seed noise{not_run}.\n\nRegenerate this page and every page it links with:\n\n```sh\n{} --out DIR\n```\n",
+        names.len(),
         setup.command(&what)
     );
     out
