@@ -68,11 +68,7 @@ impl Measure {
             _ => None,
         };
         let accuracy = match self {
-            Measure::Accuracy(_) => match outcome {
-                Outcome::Run(r) => Some(r.test.accuracy),
-                Outcome::Ensemble(e) => Some(e.ensemble.accuracy),
-                Outcome::Imp(i) => i.rounds.last().map(|r| r.ticket.test.accuracy),
-            },
+            Measure::Accuracy(_) => outcome.test_accuracy(),
             Measure::Ticket(_) => last_round().map(|r| r.ticket.test.accuracy),
             Measure::Reinit(_) => last_round().and_then(|r| r.reinit.as_ref()).map(|t| t.test.accuracy),
             Measure::RandomMask(_) => last_round().and_then(|r| r.random.as_ref()).map(|t| t.test.accuracy),

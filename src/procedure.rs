@@ -33,6 +33,16 @@ impl Outcome {
         }
     }
 
+    /// The headline test accuracy (0–1): the run's, IMP's last ticket's, or the ensemble's; `None` for IMP without
+    /// rounds.
+    pub fn test_accuracy(&self) -> Option<f64> {
+        match self {
+            Outcome::Run(r) => Some(r.test.accuracy),
+            Outcome::Imp(r) => r.rounds.last().map(|r| r.ticket.test.accuracy),
+            Outcome::Ensemble(r) => Some(r.ensemble.accuracy),
+        }
+    }
+
     /// How many classes the network predicts, as its test results record it.
     pub fn classes(&self) -> usize {
         let classes = match self {

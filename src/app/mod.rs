@@ -494,8 +494,18 @@ impl TicketlabApp {
                     );
                     ui.label(format!("epoch {:.2} · {:.0} images/s", t.epoch, s.images_per_second));
                 }
-                if let Some(stage) = s.stage() {
-                    ui.label(&stage.label);
+                // Once done, the header says so: the last stage's name alone reads as if it were still running.
+                let headline = match (&s.outcome, s.stage()) {
+                    (Some(outcome), _) => Some(
+                        outcome
+                            .test_accuracy()
+                            .map_or("finished".into(), |a| format!("finished · test accuracy {:.1}%", 100.0 * a)),
+                    ),
+                    (None, Some(stage)) => Some(stage.label.clone()),
+                    (None, None) => None,
+                };
+                if let Some(headline) = headline {
+                    ui.label(headline);
                 }
                 if !self.queue.is_empty() {
                     ui.label(format!("· {} more queued", self.queue.len()));

@@ -240,7 +240,7 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
          weights (re-init) and a random mask of the same layer densities usually fall behind at high sparsity.",
     );
     if !s.config.method.is_iterative() && s.rounds.is_empty() {
-        ui.label("This run is not iterative magnitude pruning: choose the method “imp” or the preset “Lottery ticket on conv4”.");
+        ui.label("This run is not iterative magnitude pruning: choose the method “imp” or the preset “Lottery ticket (conv2)”.");
         return;
     }
     if s.rounds.is_empty() {
@@ -393,7 +393,7 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
     };
     if !s.config.method.is_dynamic() {
         ui.label(format!(
-            "This run's mask is fixed ({}): choose set, rigl or dst-ee, or the preset “RigL vs SET at 90%”.",
+            "This run's mask is fixed ({}): choose set, rigl or dst-ee, or the preset “RigL and SET vs a fixed mask at 98%”.",
             s.config.method
         ));
     }
