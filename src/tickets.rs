@@ -8,7 +8,6 @@
 use crate::config::{ImpSettings, Rewind, TrainConfig};
 use crate::error::TrainError;
 use crate::mask::Masks;
-use crate::model::Network;
 use crate::pace::{News, Pacer, Unpaced};
 use crate::results::{ImpResult, ImpRound, Instability, MagnitudeHistogram};
 use crate::rng::Rng;
@@ -115,8 +114,7 @@ fn controls(
 ) -> Result<[Trainer; 2], TrainError> {
     let mut reinit = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
     reinit.set_masks(masks.clone());
-    let fresh = Network::init(reinit.spec(), &mut Rng::stream(base.seed, "imp-reinit").fork(round as u64), device);
-    reinit.load_network(fresh);
+    reinit.reinitialise(&mut Rng::stream(base.seed, "imp-reinit").fork(round as u64));
     let mut random = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
     let mut rng = Rng::stream(base.seed, "imp-random").fork(round as u64);
     random.set_masks(Masks::random(random.spec(), &masks.active_counts(), &mut rng));
@@ -304,7 +302,8 @@ mod tests {
         use crate::model::Arch;
         let config = TrainConfig {
             dataset: DatasetSpec::Synthetic { train: 64, test: 32 },
-            model: Arch::Conv2,
+            // airbench: its frozen whitening layer is set from the data, and every control must keep it.
+            model: Arch::Airbench,
             width: 0.25,
             batch_size: 16,
             steps: Some(8),
@@ -327,6 +326,10 @@ mod tests {
         let values = |t: &Trainer| pollster::block_on(t.param_values()).unwrap();
         let (init, fresh, original) = (values(&ticket), values(&reinit), values(&random));
         let kept = |v: &[f32], bits: &Bits| (0..v.len()).filter(|&i| bits.get(i)).map(|i| v[i]).collect::<Vec<_>>();
+        let stem = ticket.spec().whitening().expect("airbench has a whitening layer");
+        assert!(init[stem].iter().any(|&w| w != 0.0), "the ticket's whitening layer is set from the data");
+        assert_eq!(fresh[stem], init[stem], "the re-initialised control keeps the whitening layer");
+        assert_eq!(original[stem], init[stem], "the random-mask control keeps the whitening layer");
         for (layer, random_layer) in masks.layers.iter().zip(&random.masks().layers) {
             let p = layer.param;
             assert_ne!(kept(&fresh[p], &layer.bits), kept(&init[p], &layer.bits), "re-initialised weights");

@@ -235,6 +235,17 @@ impl Trainer {
         self.average = None;
     }
 
+    /// Fresh initial values for every learned parameter, drawn from `rng`, under the current masks (IMP's
+    /// re-initialisation control). A whitening layer keeps its weight: it is set from the training images, not
+    /// learned, and left at the zero of a fresh draw it would blind the network.
+    pub fn reinitialise(&mut self, rng: &mut Rng) {
+        let mut fresh = Network::init(&self.spec, rng, &self.device);
+        if let Some(i) = self.spec.whitening() {
+            fresh.params[i] = self.net.params[i].clone();
+        }
+        self.load_network(fresh);
+    }
+
     /// Work a method needs before the first step: the pruning-at-initialisation methods score the initialised
     /// network and choose the mask. Drivers call it once before training; later calls do nothing.
     pub async fn prepare(&mut self) -> Result<(), TrainError> {
