@@ -149,7 +149,8 @@ pub struct TrainConfig {
 /// A lookahead average of the weights (airbench's "EMA"): from `start` (a share of the run) on, every `every` steps
 /// the average moves toward the weights by `1 − ρ` and the weights are set to the average, with
 /// `ρ = decay^every · (step / total)^power`: little averaging at first, strong averaging at the end. BatchNorm
-/// statistics are averaged with the weights; pruned weights stay exactly zero in both.
+/// statistics are averaged with the weights and recomputed on training batches before the average is evaluated;
+/// pruned weights stay exactly zero in both.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Lookahead {
     pub start: f64,

@@ -11,7 +11,7 @@ use ticketlab::rng::Rng;
 use ticketlab::run::run_to_end;
 use ticketlab::schedule::LrSchedule;
 use ticketlab::sparsity::{Distribution, distribution};
-use ticketlab::train::{Split, Trainer};
+use ticketlab::train::{RECALIBRATION_BATCHES, Recalibration, Split, Trainer};
 
 fn small_config() -> TrainConfig {
     TrainConfig {
@@ -182,4 +182,38 @@ fn invalid_configs_are_rejected_with_a_message() {
         let err = Trainer::new(config, synthetic(0, 64, 16), Device::flex()).err().expect("must be rejected");
         assert!(err.to_string().contains(needle), "{err}");
     }
+}
+
+/// The lookahead's average is evaluated with BatchNorm statistics of its own weights, not the average of past
+/// running statistics (which, for very sparse networks, can leave one class predicted for most images). Without
+/// augmentation and with the recalibration reading the whole training set, the first BatchNorm layer's recomputed
+/// means (of a linear function of the images) do not depend on the batches' order: any other recalibration of the
+/// final weights must find the same means. Deeper layers see batch-normalised inputs, so theirs do depend on it.
+#[test]
+fn lookahead_runs_end_with_batchnorm_statistics_of_their_own_weights() {
+    let config = TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 512, test: 128 },
+        width: 0.25,
+        density: 0.05,
+        batch_size: 32,
+        epochs: 2,
+        augment: false,
+        ..TrainConfig::recipe(Arch::Airbench)
+    };
+    assert!(config.lookahead.is_some(), "the airbench recipe averages its weights");
+    let mut t = trainer(config);
+    pollster::block_on(run_to_end(&mut t, "cpu", 1000, |_| {})).unwrap();
+    assert_eq!(512 / 32, RECALIBRATION_BATCHES, "the recalibration reads the whole training set");
+    let again = Recalibration::of(&t).run(t.net(), RECALIBRATION_BATCHES, 12345);
+    let mut worst: f32 = 0.0;
+    if let (Some(ours), Some(theirs)) = (t.net().bn.first(), again.bn.first()) {
+        let (a, b) = (
+            pollster::block_on(read_f32(ours.mean.clone())).unwrap(),
+            pollster::block_on(read_f32(theirs.mean.clone())).unwrap(),
+        );
+        for (x, y) in a.iter().zip(&b) {
+            worst = worst.max((x - y).abs() / (1e-2 + y.abs()));
+        }
+    }
+    assert!(worst < 1e-3, "BatchNorm means differ from those of the final weights by {worst} (relative)");
 }

@@ -156,8 +156,8 @@ impl Evaluator {
 
     /// `net` (weights that were averaged or interpolated, never trained as they stand) with its BatchNorm statistics
     /// recomputed on [`RECALIBRATION_BATCHES`] training batches.
-    pub async fn recalibrated(&self, net: Network, seed: u64) -> Result<Network, TrainError> {
-        self.recalibration.run(&net, RECALIBRATION_BATCHES, seed).await
+    pub fn recalibrated(&self, net: Network, seed: u64) -> Network {
+        self.recalibration.run(&net, RECALIBRATION_BATCHES, seed)
     }
 
     /// Softmax rows (n × classes) of `net` on `set`, as the trainer's own evaluation.

@@ -54,7 +54,7 @@ pub async fn greedy_soup(
     let mut path = vec![best];
     for &k in &order[1..] {
         let mean = soup_mean.interpolate(&children[k], 1.0 / (ingredients.len() + 1) as f64);
-        let candidate = ev.recalibrated(mean.clone(), RECALIBRATION_SEED).await?;
+        let candidate = ev.recalibrated(mean.clone(), RECALIBRATION_SEED);
         let acc = ev.held_out_accuracy(&candidate).await?;
         if acc > best {
             soup = candidate;
@@ -80,7 +80,7 @@ pub async fn interpolation_curve(
         let net = match i {
             0 => a.clone(),
             10 => b.clone(),
-            _ => ev.recalibrated(a.interpolate(b, alpha), RECALIBRATION_SEED).await?,
+            _ => ev.recalibrated(a.interpolate(b, alpha), RECALIBRATION_SEED),
         };
         let (test, _) = ev.test(&net).await?;
         let held_out_accuracy = match &ev.held_out {
@@ -161,7 +161,7 @@ pub(super) async fn soup(
     }
     let nets: Vec<Network> = members.iter().map(|m| m.net.clone()).collect();
     let uniform_net = uniform_soup(&nets).expect("at least two children");
-    let uniform_net = ev.recalibrated(uniform_net, RECALIBRATION_SEED).await?;
+    let uniform_net = ev.recalibrated(uniform_net, RECALIBRATION_SEED);
     let uniform = SoupMetrics {
         held_out_accuracy: ev.held_out_accuracy(&uniform_net).await?,
         test: ev.test(&uniform_net).await?.0,

@@ -84,7 +84,7 @@ pub(super) async fn sup_tickets(
             let m = Tensor::<1>::from_data(TensorData::new(layer.bits.to_f32(), [layer.bits.len()]), device);
             pruned.params[layer.param] = pruned.params[layer.param].clone() * m;
         }
-        let pruned = Recalibration::of(&t).run(&pruned, s.bn_batches, derived_seed(config.seed, "sup-bn", c)).await?;
+        let pruned = Recalibration::of(&t).run(&pruned, s.bn_batches, derived_seed(config.seed, "sup-bn", c));
         let superposed_accuracy = ev.test(&pruned).await?.0.accuracy;
         records.push(SupCycle {
             cycle: c + 1,

@@ -8,7 +8,6 @@ use burn::prelude::*;
 
 use super::Trainer;
 use crate::data::{Dataset, Normalizer, fill_batch};
-use crate::error::TrainError;
 use crate::model::{BN_MOMENTUM, BnStats, NetSpec, Network};
 use crate::rng::Rng;
 
@@ -42,9 +41,9 @@ impl Recalibration {
     /// `net` with its BatchNorm running statistics recomputed on `batches` training batches (at most one epoch;
     /// seeded order, the run's augmentation), as a cumulative average of the batch statistics (PyTorch's
     /// `bn_update` with momentum `None`). Networks without BatchNorm come back unchanged.
-    pub async fn run(&self, net: &Network, batches: usize, seed: u64) -> Result<Network, TrainError> {
+    pub fn run(&self, net: &Network, batches: usize, seed: u64) -> Network {
         if self.spec.bn_channels.is_empty() || batches == 0 {
-            return Ok(net.clone());
+            return net.clone();
         }
         let bs = self.batch_size.min(self.train.len()).max(1);
         let n = batches.min(self.train.len() / bs).max(1);
@@ -70,6 +69,6 @@ impl Recalibration {
                 avg.var = avg.var.clone() + (var - avg.var.clone()) * weight;
             }
         }
-        Ok(Network { params: net.params.clone(), bn: average })
+        Network { params: net.params.clone(), bn: average }
     }
 }
