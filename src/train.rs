@@ -484,9 +484,9 @@ impl Trainer {
     /// Move the lookahead average toward the weights when due and set the weights to it; at the end of each epoch
     /// (and of the run) the weights take the average as it stands. Masked: pruned weights stay exactly zero.
     ///
-    /// Whenever the averaged weights are about to be evaluated (an evaluation is due, which includes the run's end), their
-    /// BatchNorm statistics are recomputed: the average of past running statistics does not describe the average of
-    /// past weights, and for very sparse networks the mismatch is large (a 95%-sparse airbench tested at 16.5% with
+    /// Whenever the averaged weights are about to be evaluated (an evaluation is due, the run's end included),
+    /// their BatchNorm statistics are recomputed: the average of past running statistics does not describe the
+    /// average of past weights, and for very sparse networks the mismatch is large (a 95%-sparse airbench tested at 16.5% with
     /// averaged statistics and at 61.0% recalibrated). Training itself never reads running statistics, so this
     /// changes evaluations only.
     fn lookahead_step(&mut self, lookahead: Lookahead) {
