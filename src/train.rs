@@ -486,9 +486,9 @@ impl Trainer {
     ///
     /// Whenever the averaged weights are about to be evaluated (an evaluation is due, the run's end included),
     /// their BatchNorm statistics are recomputed: the average of past running statistics does not describe the
-    /// average of past weights, and for very sparse networks the mismatch is large (a 95%-sparse airbench tested at 16.5% with
-    /// averaged statistics and at 61.0% recalibrated). Training itself never reads running statistics, so this
-    /// changes evaluations only.
+    /// average of past weights, and for very sparse networks the mismatch is large (a 95%-sparse airbench tested at
+    /// 16.5% with averaged statistics and at 61.0% recalibrated). Training itself never reads running statistics, so
+    /// this changes evaluations only.
     fn lookahead_step(&mut self, lookahead: Lookahead) {
         let (step, total) = (self.step, self.total_steps);
         let epoch_end = step.is_multiple_of(self.steps_per_epoch) || step >= total;
