@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use eframe::egui::{self, Color32, ColorImage, RichText, TextureHandle, TextureOptions};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, Points, VLine};
+use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, Points, VLine};
 
 use super::maskview::layer_image;
 use super::session::{GALLERY, Session};
@@ -255,7 +255,8 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
         };
         Plot::new("ticket accuracy")
             .height(h)
-            .legend(Legend::default())
+            // Bottom left stays empty: the controls start at round 1 and the ticket's curve ends top right.
+            .legend(Legend::default().position(Corner::LeftBottom))
             .x_axis_label("weights remaining (%, log scale)")
             .x_axis_formatter(|m, _| format!("{:.1}", 10f64.powf(-m.value)))
             .show(&mut cols[0], |plot| {
