@@ -21,14 +21,23 @@ pub fn curves_csv(s: &Session) -> String {
     out
 }
 
-/// A saved run: the app's export, or the JSON the CLI writes (`train`, `train --method imp`, `ensemble`). Anything
-/// that is not one, or is one that does not hold together, is an error naming `file` and the problem; the viewer only
-/// ever sees a checked result.
+/// A saved run: the app's export, the JSON the CLI writes (`train`, `train --method imp`, `ensemble`) or a job of
+/// `reproduce`'s `jobs-cache/`. Anything that is not one, or is one that does not hold together, is an error naming
+/// `file` and the problem; the viewer only ever sees a checked result.
 pub fn parse_saved_run(file: &str, bytes: &[u8]) -> Result<Outcome, String> {
     let fail = |why: String| format!("{file}: {why}");
     let text = std::str::from_utf8(bytes).map_err(|_| fail("not text (expected a ticketlab JSON result)".into()))?;
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| fail(format!("not JSON ({e}); expected a ticketlab result")))?;
+    // A job from a results page's `jobs-cache/` holds its result under `measured`.
+    if let Some(measured) = value.get("measured") {
+        let Some(outcome) = measured.get("Outcome").cloned() else {
+            return Err(fail(
+                "a `reproduce` job that measured corruptions or an error barrier, not a run the app can show".into(),
+            ));
+        };
+        value = outcome;
+    }
     // Which result it is, by a field only that kind has, so the error is the one that kind's loading gave.
     let field = |name: &str| value.get(name).is_some();
     let (what, outcome) = if field("procedure") {
@@ -67,7 +76,8 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_naming_the_file() {
-        for bad in [&b"\xff\xfe"[..], b"", b"{}", b"[1,2]", b"{\"procedure\":\"run\"}"] {
+        let barrier_job = br#"{"job":{},"seconds":1,"measured":{"Instability":{}}}"#;
+        for bad in [&b"\xff\xfe"[..], b"", b"{}", b"[1,2]", b"{\"procedure\":\"run\"}", barrier_job] {
             let e = parse_saved_run("run.json", bad).unwrap_err();
             assert!(e.starts_with("run.json: "), "{e}");
         }

@@ -321,8 +321,21 @@ impl TicketlabApp {
                 ui.checkbox(&mut c.imp.controls, "re-init and random");
                 ui.end_row();
             }
-            ui.label("epochs");
-            ui.add(egui::DragValue::new(&mut c.epochs).range(1..=200));
+            // A saved run or a link may fix the length in steps; show that rather than an epoch count it ignores.
+            if let Some(steps) = &mut c.steps {
+                ui.label("steps");
+                let mut by_epochs = false;
+                ui.horizontal(|ui| {
+                    ui.add(egui::DragValue::new(steps).range(1..=1_000_000));
+                    by_epochs = ui.small_button("count in epochs").clicked();
+                });
+                if by_epochs {
+                    c.steps = None;
+                }
+            } else {
+                ui.label("epochs");
+                ui.add(egui::DragValue::new(&mut c.epochs).range(1..=200));
+            }
             ui.end_row();
             ui.label("batch size");
             ui.add(egui::DragValue::new(&mut c.batch_size).range(8..=512));
@@ -395,9 +408,14 @@ impl TicketlabApp {
         #[cfg(not(target_arch = "wasm32"))]
         if ui.button("Open saved run (path above)").clicked() {
             let path = self.path_input.trim().to_string();
-            match std::fs::read(&path).map_err(|e| format!("could not read {path}: {e}")) {
-                Ok(bytes) => self.open_saved(&path, &bytes),
-                Err(e) => self.message = Some((true, e)),
+            if path.is_empty() {
+                let hint = "type the path of a saved run (a ticketlab JSON file) in the folder field above first";
+                self.message = Some((true, hint.into()));
+            } else {
+                match std::fs::read(&path).map_err(|e| format!("could not read {path}: {e}")) {
+                    Ok(bytes) => self.open_saved(&path, &bytes),
+                    Err(e) => self.message = Some((true, e)),
+                }
             }
         }
         #[cfg(target_arch = "wasm32")]
