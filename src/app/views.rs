@@ -240,7 +240,9 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
          weights (re-init) and a random mask of the same layer densities usually fall behind at high sparsity.",
     );
     if !s.config.method.is_iterative() && s.rounds.is_empty() {
-        ui.label("This run is not iterative magnitude pruning: choose the method “imp” or the preset “Lottery ticket (conv2)”.");
+        ui.label(
+            "This run is not iterative magnitude pruning: choose the method “imp” or the preset “Lottery ticket”.",
+        );
         return;
     }
     if s.rounds.is_empty() {

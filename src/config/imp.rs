@@ -59,12 +59,18 @@ impl ImpSettings {
         Ok(())
     }
 
-    /// The density after each round: (1 − p)^r, the last round exactly at `target`.
+    /// The density after each round: (1 − p)^r, the last round exactly at `target`. A round that would land within
+    /// 0.1% of the target lands on it, so a rate typed to a few digits (0.683772 for two rounds to 10%) does not
+    /// add a last round that prunes almost nothing.
     pub fn round_densities(&self, target: f64) -> Result<Vec<f64>, String> {
+        const SNAP: f64 = 1e-3;
         let mut out = vec![];
         let mut d = 1.0;
         while d > target + 1e-12 {
-            d = (d * (1.0 - self.prune_fraction)).max(target);
+            d *= 1.0 - self.prune_fraction;
+            if d < target * (1.0 + SNAP) {
+                d = target;
+            }
             out.push(d);
             if out.len() > MAX_ROUNDS {
                 return Err(format!(
@@ -89,6 +95,8 @@ mod tests {
         assert!((d[0] - 0.8).abs() < 1e-12 && (d[1] - 0.64).abs() < 1e-12 && (d[2] - 0.512).abs() < 1e-12);
         assert_eq!(*d.last().unwrap(), 0.5);
         assert!(s.round_densities(1.0).unwrap().is_empty());
+        let typed = ImpSettings { prune_fraction: 0.683772, ..s };
+        assert_eq!(typed.round_densities(0.1).unwrap().len(), 2, "(1 − 0.683772)² is 0.1 to six digits");
         assert!(s.round_densities(1e-6).is_err(), "too many rounds is an error, not a loop");
         assert!(ImpSettings { prune_fraction: 1.0, ..s }.validate().is_err());
         assert!(ImpSettings { output_rate: 2.0, ..s }.validate().is_err());
