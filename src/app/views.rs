@@ -257,6 +257,10 @@ pub fn tickets(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
         };
         Plot::new("ticket accuracy")
             .height(h)
+            // The axis spans 100% to the run's final density from the first round on (not, around a lone point,
+            // past 100%), so the curve grows toward where it is headed.
+            .include_x(-2.0)
+            .include_x(-(100.0 * s.config.density.clamp(1e-6, 1.0)).log10())
             // Bottom left stays empty: the controls start at round 1 and the ticket's curve ends top right.
             .legend(Legend::default().position(Corner::LeftBottom))
             .x_axis_label("weights remaining (%, log scale)")
