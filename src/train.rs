@@ -522,7 +522,7 @@ impl Trainer {
     }
 
     fn dense_flops(&self) -> f64 {
-        Accounting::new(&self.spec, &Masks::dense(&self.spec), 0.0).sparse_flops
+        Accounting::new(&self.spec, &Masks::dense(&self.spec), 0.0).dense_flops
     }
 
     /// Label-smoothed one-hot targets for the current batch: (1 − ε)·onehot + ε/C.

@@ -488,13 +488,12 @@ fn saved_runs() -> Vec<Value> {
         eval_every: 2,
         ..TrainConfig::default()
     };
-    let mut configs = vec![];
-    configs.push(ticketlab::textconfig::apply(&base, &["method=rigl".into(), "dst.update_every=2".into()]).unwrap());
-    configs.push(ticketlab::textconfig::apply(&base, &["method=imp".into(), "density=0.7".into()]).unwrap());
-    configs.push(
+    let configs = [
+        ticketlab::textconfig::apply(&base, &["method=rigl".into(), "dst.update_every=2".into()]).unwrap(),
+        ticketlab::textconfig::apply(&base, &["method=imp".into(), "density=0.7".into()]).unwrap(),
         ticketlab::textconfig::apply(&base, &["ensemble.kind=dst-ensemble".into(), "ensemble.members=2".into()])
             .unwrap(),
-    );
+    ];
     let mut out = vec![];
     for config in configs {
         let data = ticketlab::train::TrainData::new(ticketlab::data::synthetic(config.seed, 64, 32), 0.0, config.seed);

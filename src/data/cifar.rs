@@ -639,7 +639,7 @@ impl Split {
         if len == 0 {
             return Err(DataError::EmptyFile { file: display.to_string(), record_len });
         }
-        if len % record_len != 0 {
+        if !len.is_multiple_of(record_len) {
             return Err(DataError::PartialRecord {
                 file: display.to_string(),
                 len,

@@ -460,7 +460,7 @@ mod tests {
         };
         assert!(layer(256, 8192, 0.1) && layer(256, 8192, 0.02) && layer(128, 4096, 0.05) && layer(256, 256, 0.1));
         assert!(!layer(256, 8192, 0.2) && !layer(128, 128, 0.02) && !layer(10, 256, 0.02) && !layer(256, 8192, 0.0));
-        assert_eq!(SparsePath::Auto.uses_sparse(&Device::flex(), SparseShape { rows: 256, cols: 8192, nnz: 1 }), false);
+        assert!(!SparsePath::Auto.uses_sparse(&Device::flex(), SparseShape { rows: 256, cols: 8192, nnz: 1 }));
     }
 
     #[test]
