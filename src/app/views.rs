@@ -544,7 +544,9 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
         let best: Vec<[f64; 2]> = (1..=r.members.len())
             .map(|k| [k as f64, r.members[..k].iter().map(|m| m.test.accuracy).fold(0.0, f64::max)])
             .collect();
-        Plot::new("joins").height(h).legend(Legend::default()).x_axis_label("members").show(&mut cols[0], |plot| {
+        // Both curves tend to rise with k (the best member so far never falls): bottom right stays clear.
+        let legend = Legend::default().position(Corner::RightBottom);
+        Plot::new("joins").height(h).legend(legend).x_axis_label("members").show(&mut cols[0], |plot| {
             plot.line(Line::new("ensemble of the first k", joins.clone()));
             plot.points(Points::new("ensemble of the first k", joins).radius(3.0));
             plot.line(Line::new("best single member so far", best).style(egui_plot::LineStyle::dashed_loose()));
