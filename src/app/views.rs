@@ -142,7 +142,12 @@ fn gallery(ui: &mut egui::Ui, s: &Session, set: &Dataset, state: &mut ViewState)
     ui.strong("Test images: prediction and probabilities");
     let classes = set.num_classes;
     if s.gallery.len() < classes {
-        ui.label("(after the first evaluation)");
+        // Ensemble procedures test their networks only when each is trained (no evaluations on the way).
+        ui.label(if s.config.ensemble.kind == crate::config::EnsembleKind::None {
+            "(after the first evaluation)"
+        } else {
+            "(an ensemble's networks are tested as each finishes training: see Ensembles combining)"
+        });
         return;
     }
     let n = (s.gallery.len() / classes).min(GALLERY).min(set.len());
