@@ -155,7 +155,7 @@ pub fn default_run() -> TrainConfig {
 }
 
 /// A preset's base: the default run's recipe and width, dense, for half as long (three seeds of every arm must fit
-/// in minutes), evaluated only at the end.
+/// in minutes), tested at the end of every epoch (`eval_every: 0`).
 fn base() -> TrainConfig {
     TrainConfig { density: 1.0, method: Method::Static, epochs: 3, eval_every: 0, ..default_run() }
 }

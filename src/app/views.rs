@@ -8,6 +8,7 @@ use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, Points, VLine};
 
 use super::maskview::layer_image;
 use super::session::{GALLERY, Session};
+use crate::config::EnsembleKind;
 use crate::data::Dataset;
 use crate::procedure::Outcome;
 
@@ -143,7 +144,7 @@ fn gallery(ui: &mut egui::Ui, s: &Session, set: &Dataset, state: &mut ViewState)
     let classes = set.num_classes;
     if s.gallery.len() < classes {
         // Ensemble procedures test their networks only when each is trained (no evaluations on the way).
-        ui.label(if s.config.ensemble.kind == crate::config::EnsembleKind::None {
+        ui.label(if s.config.ensemble.kind == EnsembleKind::None {
             "(after the first evaluation)"
         } else {
             "(an ensemble's networks are tested as each finishes training: see Ensembles combining)"
@@ -501,7 +502,7 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
          predictions; CARD-Deck routes each test batch to the member trained on images most like it.",
     );
     let Some(Outcome::Ensemble(r)) = &s.outcome else {
-        if s.config.ensemble.kind == crate::config::EnsembleKind::None {
+        if s.config.ensemble.kind == EnsembleKind::None {
             ui.label(
                 "This run is not an ensemble: pick one in Setup (ensemble) or a preset such as “FreeTickets ensemble”.",
             );
