@@ -122,6 +122,9 @@ pub struct Trainer {
     prepared: bool,
     /// The test metrics and softmax predictions of the latest curve point.
     last_test: Option<(EvalMetrics, Vec<f32>)>,
+    /// Whether `last_test` measured the network as it is now (nothing has changed its weights since), so a final
+    /// evaluation right after the last curve point can reuse it instead of testing again.
+    last_test_is_current: bool,
     optimizer: Optimizer,
     /// The lookahead average of the weights, once it has started (see [`Lookahead`]).
     average: Option<Network>,
@@ -206,6 +209,7 @@ impl Trainer {
             ever_active: Masks::dense(&spec),
             prepared: false,
             last_test: None,
+            last_test_is_current: false,
             optimizer,
             average: None,
             step: 0,
@@ -229,6 +233,7 @@ impl Trainer {
 
     /// Start from another network's parameters and BatchNorm statistics (rewinding), under the current masks.
     pub fn load_network(&mut self, net: Network) {
+        self.last_test_is_current = false;
         self.net = net;
         self.optimizer.apply_masks(&mut self.net.params, &self.mask_tensors);
         self.start_params = self.net.params.clone();
@@ -291,6 +296,7 @@ impl Trainer {
 
     /// Upload `masks` and zero the inactive weights (of the network and its average) and their optimiser state.
     fn enforce_masks(&mut self, masks: &Masks) {
+        self.last_test_is_current = false;
         let mut tensors = vec![None; self.spec.params.len()];
         let mut targets = vec![None; self.spec.params.len()];
         for layer in &masks.layers {
@@ -403,6 +409,7 @@ impl Trainer {
 
     /// One optimisation step on the next batch of the seeded data order.
     pub fn train_step(&mut self) {
+        self.last_test_is_current = false;
         let bs = self.batch_size();
         let epoch = self.step / self.steps_per_epoch;
         let in_epoch = self.step % self.steps_per_epoch;
@@ -579,6 +586,12 @@ impl Trainer {
     }
 
     pub async fn evaluate(&self, split: Split) -> Result<EvalMetrics, TrainError> {
+        if split == Split::Test
+            && self.last_test_is_current
+            && let Some((metrics, _)) = &self.last_test
+        {
+            return Ok(metrics.clone());
+        }
         self.eval_job(split).run().await
     }
 
@@ -604,6 +617,7 @@ impl Trainer {
         };
         self.curves.push(point.clone());
         self.last_test = Some((test, probs));
+        self.last_test_is_current = true;
         Ok(point)
     }
 

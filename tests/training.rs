@@ -217,3 +217,21 @@ fn lookahead_runs_end_with_batchnorm_statistics_of_their_own_weights() {
     }
     assert!(worst < 1e-3, "BatchNorm means differ from those of the final weights by {worst} (relative)");
 }
+
+/// The final evaluation right after the last curve point reuses that point's test metrics, and only while the
+/// weights are unchanged: after a step or a new network it tests again.
+#[test]
+fn a_final_test_reuses_the_last_point_only_while_the_weights_are_unchanged() {
+    let mut t = trainer(TrainConfig { steps: Some(2), ..small_config() });
+    let fresh = |t: &Trainer| pollster::block_on(t.eval_job(Split::Test).run()).unwrap().nll.to_bits();
+    let evaluate = |t: &Trainer| pollster::block_on(t.evaluate(Split::Test)).unwrap().nll.to_bits();
+    t.train_step();
+    let point = pollster::block_on(t.record_point()).unwrap().test_loss.unwrap().to_bits();
+    assert_eq!((evaluate(&t), fresh(&t)), (point, point));
+    t.train_step();
+    assert_eq!(evaluate(&t), fresh(&t));
+    assert_ne!(evaluate(&t), point, "a step changes the test loss");
+    pollster::block_on(t.record_point()).unwrap();
+    t.reinitialise(&mut Rng::new(9));
+    assert_eq!(evaluate(&t), fresh(&t));
+}

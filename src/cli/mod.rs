@@ -8,7 +8,7 @@ use clap::Parser;
 
 use burn::prelude::Device;
 use ticketlab::backend::{BackendKind, device};
-use ticketlab::config::TrainConfig;
+use ticketlab::config::{DatasetSpec, TrainConfig};
 use ticketlab::data::DataSplits;
 use ticketlab::model::NetSpec;
 use ticketlab::pace::{News, Pacer};
@@ -522,9 +522,18 @@ fn preset(args: &PresetArgs) -> Result<ExitCode, String> {
     println!("{}: {}", preset.name, preset.claim);
     let start = std::time::Instant::now();
     let mut outcomes = vec![];
+    // Runs come seed by seed, so consecutive arms usually train on the same images: made once, not once per arm.
+    let mut last_data: Option<(&DatasetSpec, u64, DataSplits)> = None;
     for (i, (arm, seed, config)) in runs.iter().enumerate() {
-        let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
-        let data = TrainData::new(data, config.val_fraction, config.seed);
+        let splits = match &last_data {
+            Some((spec, s, splits)) if **spec == config.dataset && *s == config.seed => splits.clone(),
+            _ => {
+                let splits = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
+                last_data = Some((&config.dataset, config.seed, splits.clone()));
+                splits
+            }
+        };
+        let data = TrainData::new(splits, config.val_fraction, config.seed);
         let run_start = std::time::Instant::now();
         let outcome =
             pollster::block_on(run_procedure(config, data, device.clone(), backend, &mut ticketlab::pace::Unpaced))
