@@ -103,9 +103,11 @@ pub fn training(
             plot.line(Line::new("test loss", test.clone()));
             plot.points(Points::new("test loss", test).radius(3.0));
         });
+        // Accuracies start low on the left and end high on the right (where a run tested only at its end has its
+        // one point): the legend sits top left, above the first steps.
         Plot::new("accuracy")
             .height(h)
-            .legend(Legend::default())
+            .legend(Legend::default().position(Corner::LeftTop))
             .x_axis_label("step")
             .include_y(0.0)
             .include_y(1.0)
@@ -119,7 +121,12 @@ pub fn training(
                         let name = format!("#{} {} d={}", i + 1, r.config.method, r.config.density);
                         let pts: Vec<[f64; 2]> =
                             r.curves.iter().filter_map(|p| Some([p.step as f64, p.test_accuracy?])).collect();
-                        plot.line(Line::new(name, pts).style(egui_plot::LineStyle::dashed_loose()));
+                        // A run tested only at its end has one point, which a line would not draw.
+                        if pts.len() == 1 {
+                            plot.points(Points::new(name, pts).radius(3.0));
+                        } else {
+                            plot.line(Line::new(name, pts).style(egui_plot::LineStyle::dashed_loose()));
+                        }
                     }
                 }
             });
