@@ -136,6 +136,9 @@ pub struct TrainConfig {
     pub bn_lr_scale: f64,
     /// Share of the training set held out for validation (0 = none).
     pub val_fraction: f64,
+    /// Share of the training set moved to the test set (0 = none): a fixed, class-balanced choice, the same for
+    /// every seed (see [`crate::data::DataSplits::move_to_test`]).
+    pub test_from_train: f64,
     pub seed: u64,
     /// Seed of the data order and augmentation, if it should differ from `seed` (instability analysis trains two
     /// copies of one network on different data orders).
@@ -237,6 +240,7 @@ impl TrainConfig {
             lookahead: None,
             bn_lr_scale: 1.0,
             val_fraction: 0.0,
+            test_from_train: 0.0,
             seed: 0,
             data_seed: None,
             eval_every: 0,
@@ -322,6 +326,10 @@ impl TrainConfig {
         check(
             (0.0..=0.5).contains(&self.val_fraction),
             format!("validation fraction {} is out of range [0, 0.5]", self.val_fraction),
+        )?;
+        check(
+            (0.0..=0.5).contains(&self.test_from_train),
+            format!("share of training images moved to the test set {} is out of range [0, 0.5]", self.test_from_train),
         )?;
         self.schedule.validate().map_err(|e| format!("learning-rate schedule: {e}"))?;
         self.dst.validate()?;

@@ -15,6 +15,8 @@ pub enum News {
     Stage(String),
     /// An IMP round finished.
     Round(Box<ImpRound>),
+    /// The network in training is being tested on this many images (a large test set takes a while).
+    Testing(usize),
 }
 
 #[allow(async_fn_in_trait)] // used with generics only, never as `dyn`

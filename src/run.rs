@@ -4,7 +4,7 @@
 use web_time::Instant;
 
 use crate::error::TrainError;
-use crate::pace::Pacer;
+use crate::pace::{News, Pacer};
 use crate::results::{RunResult, Trained};
 use crate::train::{Split, Trainer};
 
@@ -83,6 +83,7 @@ pub async fn train_out(trainer: &mut Trainer, pacer: &mut impl Pacer) -> Result<
             trainer.sync_masks().await?;
         }
         if trainer.eval_due() {
+            pacer.news(News::Testing(trainer.test_set().len()));
             trainer.record_point().await?;
         }
         pacer.after_step(trainer).await?;

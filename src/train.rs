@@ -70,6 +70,12 @@ pub struct TrainData {
 }
 
 impl TrainData {
+    /// The data `config` trains on: [`TrainConfig::test_from_train`] of the training set moved to the test set,
+    /// then its validation share held out.
+    pub fn for_config(data: DataSplits, config: &TrainConfig) -> Self {
+        Self::new(data.move_to_test(config.test_from_train), config.val_fraction, config.seed)
+    }
+
     /// Hold out `val_fraction` of the training set (stratified, from `seed`) and fit the normaliser on the rest.
     pub fn new(data: DataSplits, val_fraction: f64, seed: u64) -> Self {
         let (train, val) = if val_fraction > 0.0 {
@@ -148,7 +154,7 @@ pub struct Trainer {
 impl Trainer {
     /// A trainer at step 0: parameters initialised and masks drawn from the seed.
     pub fn new(config: TrainConfig, data: DataSplits, device: Device) -> Result<Self, TrainError> {
-        let data = TrainData::new(data, config.val_fraction, config.seed);
+        let data = TrainData::for_config(data, &config);
         Self::with_data(config, data, device)
     }
 

@@ -4,11 +4,12 @@ use burn::prelude::*;
 
 use ticketlab::config::{DatasetSpec, TrainConfig};
 use ticketlab::data::synthetic;
-use ticketlab::error::read_f32;
+use ticketlab::error::{TrainError, read_f32};
 use ticketlab::model::Arch;
 use ticketlab::optim::OptimizerKind;
+use ticketlab::pace::{News, Pacer};
 use ticketlab::rng::Rng;
-use ticketlab::run::run_to_end;
+use ticketlab::run::{run_to_end, train_out};
 use ticketlab::schedule::LrSchedule;
 use ticketlab::sparsity::{Distribution, distribution};
 use ticketlab::train::{RECALIBRATION_BATCHES, Recalibration, Split, Trainer};
@@ -177,6 +178,7 @@ fn invalid_configs_are_rejected_with_a_message() {
         (TrainConfig { batch_size: 0, ..small_config() }, "batch size"),
         (TrainConfig { lr: -1.0, ..small_config() }, "learning rate"),
         (TrainConfig { label_smoothing: 1.0, ..small_config() }, "label smoothing"),
+        (TrainConfig { test_from_train: 0.8, ..small_config() }, "moved to the test set"),
         (TrainConfig { schedule: LrSchedule::Cosine { final_frac: 3.0 }, ..small_config() }, "schedule"),
     ] {
         let err = Trainer::new(config, synthetic(0, 64, 16), Device::flex()).err().expect("must be rejected");
@@ -234,4 +236,27 @@ fn a_final_test_reuses_the_last_point_only_while_the_weights_are_unchanged() {
     pollster::block_on(t.record_point()).unwrap();
     t.reinitialise(&mut Rng::new(9));
     assert_eq!(evaluate(&t), fresh(&t));
+}
+
+/// Before each evaluation the pacer hears how many images are tested, so the app can say why the step stands still.
+#[test]
+fn the_pacer_hears_of_each_test_before_it_runs() {
+    struct Listener {
+        heard: Vec<usize>,
+    }
+    impl Pacer for Listener {
+        async fn after_step(&mut self, _: &mut Trainer) -> Result<(), TrainError> {
+            Ok(())
+        }
+        fn news(&mut self, news: News) {
+            if let News::Testing(images) = news {
+                self.heard.push(images);
+            }
+        }
+    }
+    let mut t = trainer(TrainConfig { steps: Some(6), eval_every: 2, ..small_config() });
+    let mut listener = Listener { heard: vec![] };
+    pollster::block_on(train_out(&mut t, &mut listener)).unwrap();
+    assert_eq!(t.curves().len(), 3);
+    assert_eq!(listener.heard, vec![256; 3], "one notice per evaluation, naming the 256 test images");
 }

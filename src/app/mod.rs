@@ -174,7 +174,7 @@ impl TicketlabApp {
                 return;
             }
         };
-        let data = TrainData::new(data, config.val_fraction, config.seed);
+        let data = TrainData::for_config(data, &config);
         self.test_set = Some(data.test.clone());
         let ctx = ctx.clone();
         match Session::new(config, data, device, label, move || ctx.request_repaint()) {
@@ -505,10 +505,15 @@ impl TicketlabApp {
                 }
                 reset = ui.button("Reset").clicked();
                 if let Some(t) = &s.status {
+                    // A large test set takes a while: say so rather than stand still at the step before.
+                    let text = match s.testing {
+                        Some(images) => format!("testing on {images} images"),
+                        None => format!("step {}/{}", t.step, t.total_steps),
+                    };
                     ui.add(
                         egui::ProgressBar::new(t.step as f32 / t.total_steps.max(1) as f32)
                             .desired_width(120.0)
-                            .text(format!("step {}/{}", t.step, t.total_steps)),
+                            .text(text),
                     );
                     ui.label(format!("epoch {:.2} · {:.0} images/s", t.epoch, s.images_per_second));
                 }

@@ -76,6 +76,8 @@ pub enum Event {
         masks: Box<Masks>,
     },
     Round(Box<ImpRound>),
+    /// The network is being tested on this many images.
+    Testing(usize),
     Done(Box<Outcome>),
     Failed(String),
 }
@@ -108,6 +110,8 @@ pub struct Session {
     pub error: Option<String>,
     /// Training throughput over the last second or so.
     pub images_per_second: f64,
+    /// The test images of an evaluation under way (the status's step is the one before it).
+    pub testing: Option<usize>,
     /// Seconds from the session's start to its first metrics (the first step includes shader compilation and
     /// autotuning on a GPU).
     pub first_metrics_seconds: Option<f64>,
@@ -146,6 +150,7 @@ impl Session {
             outcome: None,
             error: None,
             images_per_second: 0.0,
+            testing: None,
             first_metrics_seconds: None,
             last_read: None,
             started: Instant::now(),
@@ -261,6 +266,7 @@ impl Session {
                 self.stage_mut().train.push([step as f64, loss, accuracy, lr]);
             }
             Event::Test { step, metrics, gallery } => {
+                self.testing = None;
                 self.gallery = gallery;
                 self.stage_mut().test.push([step as f64, metrics.nll, metrics.accuracy]);
                 self.last_test = Some(metrics);
@@ -271,8 +277,15 @@ impl Session {
                 stage.updates.extend(update);
             }
             Event::Round(round) => self.rounds.push(*round),
-            Event::Done(outcome) => self.outcome = Some(*outcome),
-            Event::Failed(e) => self.error = Some(e),
+            Event::Testing(images) => self.testing = Some(images),
+            Event::Done(outcome) => {
+                self.testing = None;
+                self.outcome = Some(*outcome);
+            }
+            Event::Failed(e) => {
+                self.testing = None;
+                self.error = Some(e);
+            }
         }
     }
 
@@ -336,6 +349,7 @@ impl<E: Fn(Event)> Reporter<E> {
                 (self.emit)(Event::Stage(label));
             }
             News::Round(round) => (self.emit)(Event::Round(round)),
+            News::Testing(images) => (self.emit)(Event::Testing(images)),
         }
     }
 }

@@ -82,6 +82,10 @@ pub(super) struct ReproduceArgs {
     /// Multiplies every run's length (3 epochs at 1) and, above 1, the number of IMP rounds.
     #[arg(long, default_value_t = 1.0)]
     pub(super) scale: f64,
+    /// Move this share of the training set to the test set (fixed and class-balanced): a larger test set resolves
+    /// smaller margins.
+    #[arg(long, default_value_t = 0.0)]
+    pub(super) test_from_train: f64,
     /// cpu | wgpu
     #[arg(long, default_value = "cpu")]
     pub(super) backend: BackendKind,
@@ -326,6 +330,9 @@ pub(super) struct TrainArgs {
     /// Hold out this share of the training set for validation.
     #[arg(long, default_value_t = 0.0)]
     pub(super) val_fraction: f64,
+    /// Move this share of the training set to the test set (a fixed, class-balanced choice, the same for every seed).
+    #[arg(long, default_value_t = 0.0)]
+    pub(super) test_from_train: f64,
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
     /// Evaluate on the test set every N steps (0 = every epoch).
@@ -428,6 +435,7 @@ impl TrainArgs {
             tta: recipe.tta && !self.no_tta,
             lookahead: recipe.lookahead.filter(|_| !self.no_lookahead),
             val_fraction: self.val_fraction,
+            test_from_train: self.test_from_train,
             seed: self.seed,
             eval_every: self.eval_every,
             ..recipe

@@ -243,7 +243,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
         t.backend,
         config.seed
     );
-    let data = TrainData::new(data, config.val_fraction, config.seed);
+    let data = TrainData::for_config(data, &config);
     let mut progress = Reporter::new();
     match pollster::block_on(run_ensemble(&config, data, device, t.backend.name(), &mut progress)) {
         Ok(result) => {
@@ -265,7 +265,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
 
 /// Iterative magnitude pruning: one line per round, the whole procedure as JSON.
 fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) -> Result<ExitCode, String> {
-    let data = TrainData::new(data, config.val_fraction, config.seed);
+    let data = TrainData::for_config(data, &config);
     println!("round  density  ticket    reinit    random   ℓ₂ travelled");
     let result = pollster::block_on(run_iterative(
         &config,
@@ -319,7 +319,7 @@ fn instability(
     device: Device,
     k: usize,
 ) -> Result<ExitCode, String> {
-    let data = TrainData::new(data, config.val_fraction, config.seed);
+    let data = TrainData::for_config(data, &config);
     let mut trainer = Trainer::with_data(config, data.clone(), device).map_err(|e| e.to_string())?;
     if k >= trainer.total_steps() {
         return Err(format!("--instability-from {k} is not inside the run's {} steps", trainer.total_steps()));
@@ -450,7 +450,7 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
 fn sweep_one(config: &TrainConfig, device: Device, backend: &str, path: &std::path::Path) -> Result<String, String> {
     use ticketlab::procedure::{Outcome, run_procedure};
     let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
-    let data = TrainData::new(data, config.val_fraction, config.seed);
+    let data = TrainData::for_config(data, &config);
     let outcome = pollster::block_on(run_procedure(config, data, device, backend, &mut ticketlab::pace::Unpaced))
         .map_err(|e| e.to_string())?;
     // A single run is written as the `train` command writes it, so `collect` reads both alike.
@@ -494,6 +494,7 @@ fn reproduce(args: &ReproduceArgs) -> Result<ExitCode, String> {
         width: args.width,
         seeds: parse_seeds(&args.seeds)?,
         scale: args.scale,
+        test_from_train: args.test_from_train,
         backend: args.backend,
         out: args.out.clone(),
         verbose: !args.quiet,
@@ -533,7 +534,7 @@ fn preset(args: &PresetArgs) -> Result<ExitCode, String> {
                 splits
             }
         };
-        let data = TrainData::new(splits, config.val_fraction, config.seed);
+        let data = TrainData::for_config(splits, &config);
         let run_start = std::time::Instant::now();
         let outcome =
             pollster::block_on(run_procedure(config, data, device.clone(), backend, &mut ticketlab::pace::Unpaced))

@@ -66,8 +66,12 @@ impl Dataset {
     /// Split off `fraction` of each class (rounded per class) as a validation set, so both parts keep the class
     /// balance. The choice depends only on `seed` and the labels; both parts keep the original order.
     pub fn split_validation(&self, fraction: f32, seed: u64) -> (Dataset, Dataset) {
+        self.split_by_class(fraction, Rng::stream(seed, "validation-split"))
+    }
+
+    /// The class-balanced split behind [`Dataset::split_validation`], drawing from `rng`: (kept, split off).
+    fn split_by_class(&self, fraction: f32, rng: Rng) -> (Dataset, Dataset) {
         let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
-        let rng = Rng::stream(seed, "validation-split");
         let mut by_class = vec![Vec::new(); self.num_classes];
         for (i, &label) in self.labels.iter().enumerate() {
             by_class[label as usize].push(i);
@@ -100,6 +104,23 @@ pub struct DataSplits {
     pub name: String,
     pub train: Dataset,
     pub test: Dataset,
+}
+
+impl DataSplits {
+    /// Move `share` of the training images (rounded per class) to the end of the test set: more test images for
+    /// comparisons whose margins a small test set cannot resolve (1,000 images leave a paired difference between
+    /// two networks about ±1 point of sampling noise). The choice is class-balanced and fixed, the same for every
+    /// seed, so every run of a page tests on the same images; the original test images stay first.
+    pub fn move_to_test(self, share: f64) -> DataSplits {
+        if share <= 0.0 {
+            return self;
+        }
+        let (train, moved) = self.train.split_by_class(share as f32, Rng::stream(0, "test-from-train"));
+        let mut test = self.test;
+        test.images.extend_from_slice(&moved.images);
+        test.labels.extend_from_slice(&moved.labels);
+        DataSplits { train, test, ..self }
+    }
 }
 
 /// Why a data set could not be read. Every message names the file (or directory, or archive) concerned, and
@@ -207,5 +228,29 @@ mod tests {
         assert_ne!(ids(&ds.split_validation(0.2, 43).1), val_ids);
         assert_eq!(ds.split_validation(0.0, 1).1.len(), 0);
         assert_eq!(ds.split_validation(f32::NAN, 1).0.len(), 1000);
+    }
+
+    #[test]
+    fn moving_training_images_to_the_test_set_is_class_balanced_fixed_and_keeps_the_test_images_first() {
+        let train = indexed(1000, 7);
+        let test = Dataset { images: vec![0xFF; 3 * IMAGE_BYTES], labels: vec![1, 2, 3], ..indexed(0, 7) };
+        let splits = DataSplits { name: "indexed".into(), train: train.clone(), test };
+        let moved = splits.clone().move_to_test(0.25);
+        // Class-balanced, from the training set only, disjoint from what is left.
+        let (left, taken) = (ids(&moved.train), ids(&moved.test.subset(&(3..moved.test.len()).collect::<Vec<_>>())));
+        let mut all: Vec<usize> = left.iter().chain(&taken).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+        let per_class = moved.test.class_counts();
+        for (class, &all) in train.class_counts().iter().enumerate() {
+            let extra = usize::from(class == 1 || class == 2 || class == 3);
+            assert_eq!(per_class[class], (all as f32 * 0.25).round() as usize + extra, "class {class}");
+        }
+        // The original test images come first, unchanged.
+        assert_eq!(moved.test.labels[..3], [1, 2, 3]);
+        assert!(moved.test.images[..3 * IMAGE_BYTES].iter().all(|&b| b == 0xFF));
+        // The same images every time, and none moved at share 0.
+        assert_eq!(ids(&splits.clone().move_to_test(0.25).train), left);
+        assert_eq!(splits.move_to_test(0.0).train.len(), 1000);
     }
 }

@@ -91,6 +91,9 @@ pub struct Request {
     pub width: Option<f32>,
     pub seeds: Vec<u64>,
     pub scale: f64,
+    /// Share of the training set moved to the test set
+    /// ([`TrainConfig::test_from_train`](crate::config::TrainConfig::test_from_train)).
+    pub test_from_train: f64,
     pub backend: BackendKind,
     pub out: PathBuf,
     pub verbose: bool,
@@ -108,6 +111,9 @@ pub fn run_request(req: &Request) -> Result<bool, String> {
     }
     let data = crate::train::load_dataset(&req.dataset, 0).map_err(|e| e.to_string())?;
     let setup = Setup::new(req.dataset.clone(), data.train.len(), req.model, req.width, req.seeds.clone(), req.scale)?;
+    // Moved once here, as every job's `test_from_train` says; the jobs share the result.
+    let data = data.move_to_test(req.test_from_train);
+    let setup = setup.with_test_from_train(req.test_from_train, data.train.len(), data.test.len())?;
     for e in &req.experiments {
         for job in e.jobs(&setup) {
             job.validate().map_err(|m| format!("{e}: {m}"))?;

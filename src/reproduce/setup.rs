@@ -27,6 +27,10 @@ pub struct Setup {
     pub dataset: DatasetSpec,
     /// Images in the training set (the run length is counted in epochs of it).
     pub train_images: usize,
+    /// Share of the data set's training images moved to its test set ([`TrainConfig::test_from_train`]), and the
+    /// test images there are with them (`None`: not known to the setup).
+    pub test_from_train: f64,
+    pub test_images: Option<usize>,
     pub model: Arch,
     pub width: f32,
     pub seeds: Vec<u64>,
@@ -63,12 +67,22 @@ impl Setup {
         let setup = Setup {
             dataset,
             train_images,
+            test_from_train: 0.0,
+            test_images: None,
             model,
             width: width.unwrap_or(Self::default_width(model)),
             seeds,
             scale,
             batch_size: TrainConfig::recipe(model).batch_size,
         };
+        setup.base(0).validate()?;
+        Ok(setup)
+    }
+
+    /// The same setup on data whose training set gave `share` of its images to the test set, leaving
+    /// `train_images` and `test_images`.
+    pub fn with_test_from_train(self, share: f64, train_images: usize, test_images: usize) -> Result<Setup, String> {
+        let setup = Setup { test_from_train: share, train_images, test_images: Some(test_images), ..self };
         setup.base(0).validate()?;
         Ok(setup)
     }
@@ -135,6 +149,7 @@ impl Setup {
             dst: self.dst(),
             steps: Some(steps),
             batch_size: self.batch_size,
+            test_from_train: self.test_from_train,
             seed,
             // One evaluation at the end: the experiments read the final metrics only.
             eval_every: steps,
@@ -145,8 +160,13 @@ impl Setup {
     /// The command line that regenerates `what` with this setup.
     pub fn command(&self, what: &str) -> String {
         let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
+        let moved = if self.test_from_train > 0.0 {
+            format!(" --test-from-train {}", self.test_from_train)
+        } else {
+            String::new()
+        };
         format!(
-            "ticketlab reproduce {what} --dataset {} --model {} --width {} --seeds {} --scale {}",
+            "ticketlab reproduce {what} --dataset {} --model {} --width {} --seeds {} --scale {}{moved}",
             self.dataset,
             self.model,
             self.width,
@@ -157,11 +177,19 @@ impl Setup {
 
     pub fn describe(&self) -> String {
         let c = self.base(0);
+        let images = match self.test_images {
+            Some(test) if self.test_from_train > 0.0 => format!(
+                "{} training and {test} test images, {}% of the training files moved to the test set",
+                self.train_images,
+                self.test_from_train * 100.0
+            ),
+            Some(test) => format!("{} training and {test} test images", self.train_images),
+            None => format!("{} training images", self.train_images),
+        };
         format!(
-            "{} ({} training images), {} ×{}, {} steps of batch {} per run ({:.1} epochs), {} at lr {} ({}), weight \
+            "{} ({images}), {} ×{}, {} steps of batch {} per run ({:.1} epochs), {} at lr {} ({}), weight \
              decay {}, label smoothing {}, augmentation {}, flip test-time augmentation {}, seeds {:?}, scale {}",
             self.dataset,
-            self.train_images,
             self.model,
             self.width,
             self.steps(),

@@ -116,6 +116,9 @@ pub(super) fn random_config(rng: &mut Rng) -> TrainConfig {
         c.val_fraction = 0.5 * unit(rng);
     }
     if coin(rng) {
+        c.test_from_train = 0.5 * unit(rng);
+    }
+    if coin(rng) {
         c.seed = rng.next_u64();
     }
     if coin(rng) {
