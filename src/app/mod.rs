@@ -512,7 +512,7 @@ impl TicketlabApp {
                     };
                     ui.add(
                         egui::ProgressBar::new(t.step as f32 / t.total_steps.max(1) as f32)
-                            .desired_width(120.0)
+                            .desired_width(160.0)
                             .text(text),
                     );
                     ui.label(format!("epoch {:.2} · {:.0} images/s", t.epoch, s.images_per_second));

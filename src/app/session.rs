@@ -277,7 +277,11 @@ impl Session {
                 stage.updates.extend(update);
             }
             Event::Round(round) => self.rounds.push(*round),
-            Event::Testing(images) => self.testing = Some(images),
+            Event::Testing(images) => {
+                self.testing = Some(images);
+                // Throughput counts training only: the next status starts a new measurement after the test.
+                self.last_read = None;
+            }
             Event::Done(outcome) => {
                 self.testing = None;
                 self.outcome = Some(*outcome);
