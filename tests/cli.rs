@@ -35,6 +35,8 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         (vec!["train", "--link", "v=1&density=2"], "density"),
         (vec!["preset", "tickets"], "lottery-ticket"),
         (vec!["preset", "dst", "--seeds", "0,0"], "twice"),
+        (vec!["train", "--test-from-train", "0.9"], "moved to the test set"),
+        (vec!["reproduce", "dst", "--test-from-train", "0.75"], "moved to the test set"),
         // Issue 14: the JSON form of `dataset` skipped the size check and the run aborted allocating 307 GB.
         (
             vec![
