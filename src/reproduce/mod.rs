@@ -109,11 +109,11 @@ pub fn run_request(req: &Request) -> Result<bool, String> {
     if !(req.scale > 0.0 && req.scale <= 100.0) {
         return Err(format!("scale {} is out of range (0, 100]", req.scale));
     }
-    let data = crate::train::load_dataset(&req.dataset, 0).map_err(|e| e.to_string())?;
-    let setup = Setup::new(req.dataset.clone(), data.train.len(), req.model, req.width, req.seeds.clone(), req.scale)?;
     // Moved once here, as every job's `test_from_train` says; the jobs share the result.
-    let data = data.move_to_test(req.test_from_train);
-    let setup = setup.with_test_from_train(req.test_from_train, data.train.len(), data.test.len())?;
+    let data =
+        crate::train::load_dataset(&req.dataset, 0).map_err(|e| e.to_string())?.move_to_test(req.test_from_train);
+    let setup = Setup::new(req.dataset.clone(), data.train.len(), req.model, req.width, req.seeds.clone(), req.scale)?
+        .with_test_from_train(req.test_from_train, data.test.len())?;
     for e in &req.experiments {
         for job in e.jobs(&setup) {
             job.validate().map_err(|m| format!("{e}: {m}"))?;

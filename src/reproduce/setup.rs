@@ -79,10 +79,10 @@ impl Setup {
         Ok(setup)
     }
 
-    /// The same setup on data whose training set gave `share` of its images to the test set, leaving
-    /// `train_images` and `test_images`.
-    pub fn with_test_from_train(self, share: f64, train_images: usize, test_images: usize) -> Result<Setup, String> {
-        let setup = Setup { test_from_train: share, train_images, test_images: Some(test_images), ..self };
+    /// The same setup on data whose training set gave `share` of its images to the test set, which now holds
+    /// `test_images` (`train_images` counts what the training set kept).
+    pub fn with_test_from_train(self, share: f64, test_images: usize) -> Result<Setup, String> {
+        let setup = Setup { test_from_train: share, test_images: Some(test_images), ..self };
         setup.base(0).validate()?;
         Ok(setup)
     }
