@@ -90,6 +90,8 @@ fn bad_settings_are_rejected() {
         EnsembleSettings { cycle_low: 0.1, cycle_high: 0.05, ..ok.clone() },
         EnsembleSettings { refine_lr: 0.0, ..ok.clone() },
         EnsembleSettings { tune_fraction: -1.0, ..ok.clone() },
+        EnsembleSettings { tune_lr: 0.0, ..ok.clone() },
+        EnsembleSettings { tune_lr: f64::INFINITY, ..ok.clone() },
         EnsembleSettings { held_out_fraction: 0.9, ..ok.clone() },
         EnsembleSettings { gate_batch: 0, ..ok.clone() },
         EnsembleSettings { severities: vec![0], ..ok.clone() },
@@ -220,7 +222,7 @@ fn anti_random_pairs_are_complementary() {
     check_common(&r);
     let Extras::PruneTune(x) = &r.extras else { panic!("Prune-and-Tune extras") };
     assert!(x.complementary);
-    assert_eq!(x.tune_steps, 4);
+    assert_eq!(x.tune_steps, (16.0 * c.ensemble.tune_fraction).round() as usize);
     assert_eq!(r.members.len(), 4);
     for pair in r.members.chunks(2) {
         let prunable = |m: &ticketlab::results::MemberResult| m.density;

@@ -210,9 +210,12 @@ pub(super) struct EnsembleArgs {
     /// Sup-tickets: share of the run given to the learning-rate cycles [default: 0.25]
     #[arg(long)]
     pub(super) cyclic_fraction: Option<f64>,
-    /// Prune-and-Tune: each child's tuning steps as a share of the parent's [default: 0.25]
+    /// Prune-and-Tune: each child's tuning steps as a share of the parent's [default: 0.5]
     #[arg(long)]
     pub(super) tune_fraction: Option<f64>,
+    /// Prune-and-Tune: each child's one-cycle peak learning rate as a multiple of --lr [default: 1]
+    #[arg(long)]
+    pub(super) tune_lr: Option<f64>,
     /// Soups: each child's fine-tuning steps as a share of the parent's [default: 0.25]
     #[arg(long)]
     pub(super) finetune_fraction: Option<f64>,

@@ -224,6 +224,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
         regrow: args.regrow.unwrap_or(d.regrow),
         cyclic_fraction: args.cyclic_fraction.unwrap_or(d.cyclic_fraction),
         tune_fraction: args.tune_fraction.unwrap_or(d.tune_fraction),
+        tune_lr: args.tune_lr.unwrap_or(d.tune_lr),
         finetune_fraction: args.finetune_fraction.unwrap_or(d.finetune_fraction),
         gate_batch: args.gate_batch.unwrap_or(d.gate_batch),
         ..d

@@ -66,6 +66,7 @@ pub(super) async fn prune_tune(
             let child = TrainConfig {
                 method: Method::Static,
                 steps: Some(tune_steps),
+                lr: config.lr * s.tune_lr,
                 schedule: LrSchedule::OneCycle { warmup_frac: 0.1, div_factor: 100.0, final_div: 1e4 },
                 data_seed: Some(data_seed),
                 ..config.clone()

@@ -25,10 +25,18 @@ impl Reproduction for PruneTune {
     }
 
     fn notes(&self, _: &Setup) -> Vec<String> {
+        let tune = EnsembleSettings::default().tune_fraction;
         vec![
-            "A dense parent (learning rate flat for half the run, then linear decay), 4 children in anti-random \
-             pairs (each keeps a random half of every layer but the last, its partner the other half), each tuned \
-             one-cycle for a quarter of the parent's steps; softmax averaged."
+            format!(
+                "A dense parent (learning rate flat for half the run, then linear decay), 4 children in anti-random \
+                 pairs (each keeps a random half of every layer but the last, its partner the other half), each tuned \
+                 one-cycle, peaking at the parent's learning rate, for {}% of the parent's steps; softmax averaged.",
+                100.0 * tune
+            ),
+            "The tuning budget was chosen on cifar10-mini (6 epochs, seeds 0–2): tuned for a quarter of the \
+             parent's steps, the children ended 5–8 points below their parent and their ensemble 4.8 ± 0.3 below \
+             it; tuned for half, the ensemble beat the parent by 0.9 ± 0.7 points. The reference tunes for 10 epochs \
+             after a parent trained for hundreds; a parent of a few epochs leaves its children far less to inherit."
                 .into(),
         ]
     }
