@@ -47,7 +47,30 @@ pub fn device(kind: BackendKind) -> Result<burn::prelude::Device, String> {
     match kind {
         BackendKind::Cpu => Ok(Device::flex()),
         BackendKind::Wgpu => WGPU
-            .get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("could not start the wgpu backend: {e}")))
+            .get_or_init(|| {
+                if !has_compute_adapter() {
+                    return Err(NO_COMPUTE_ADAPTER.into());
+                }
+                Device::wgpu_options().init().map_err(|e| format!("could not start the wgpu backend: {e}"))
+            })
             .clone(),
     }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+const NO_COMPUTE_ADAPTER: &str = "the wgpu backend found no Vulkan, Metal or DX12 adapter, only OpenGL at best, which \
+     cannot compile its kernels; install a Vulkan driver (on Debian or Ubuntu, mesa-vulkan-drivers runs Vulkan on the \
+     CPU) or use --backend cpu";
+
+/// Whether a Vulkan, Metal or DX12 adapter exists. Without one burn falls back to OpenGL, where its kernels fail
+/// validation (no subgroups, at most 256 invocations per workgroup) and every step would only log errors.
+#[cfg(not(target_arch = "wasm32"))]
+fn has_compute_adapter() -> bool {
+    use burn::tensor::wgpu::wgpu;
+    let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    !pollster::block_on(instance.enumerate_adapters(backends)).is_empty()
 }

@@ -56,6 +56,22 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
     }
 }
 
+/// Without a Vulkan driver, wgpu would fall back to OpenGL, where burn's kernels fail validation at every step; the
+/// command refuses it up front instead. (Linux: hiding every Vulkan driver leaves at most OpenGL.)
+#[cfg(target_os = "linux")]
+#[test]
+fn wgpu_without_vulkan_is_refused_with_a_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketlab"))
+        .args(["train", "--backend", "wgpu", "--dataset", "synthetic:64:32", "--epochs", "1"])
+        .env("VK_ICD_FILENAMES", "/nonexistent")
+        .env("VK_DRIVER_FILES", "/nonexistent")
+        .output()
+        .expect("run ticketlab");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no Vulkan, Metal or DX12 adapter") && stderr.contains("--backend cpu"), "{stderr}");
+}
+
 #[test]
 fn preset_without_a_name_lists_every_preset_with_its_claim() {
     let (code, stdout, _) = ticketlab(&["preset"]);
