@@ -37,6 +37,7 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         (vec!["preset", "dst", "--seeds", "0,0"], "twice"),
         (vec!["train", "--test-from-train", "0.9"], "moved to the test set"),
         (vec!["reproduce", "dst", "--test-from-train", "0.75"], "moved to the test set"),
+        (vec!["reproduce", "dst", "--jobs", "0"], "jobs 0"),
         // Issue 14: the JSON form of `dataset` skipped the size check and the run aborted allocating 307 GB.
         (
             vec![

@@ -7,7 +7,7 @@ use std::process::Command;
 use ticketlab::config::DatasetSpec;
 use ticketlab::model::Arch;
 use ticketlab::reproduce::{
-    Experiment, Setup, Task, index_markdown, parse_seeds, parse_selection, run_experiment, with_label_noise,
+    Experiment, Runner, Setup, Task, index_markdown, parse_seeds, parse_selection, run_experiment, with_label_noise,
 };
 use ticketlab::sparsity::Method;
 
@@ -116,13 +116,19 @@ fn a_tiny_experiment_writes_its_page_json_and_chart() {
     let device = ticketlab::backend::device(ticketlab::backend::BackendKind::Cpu).unwrap();
     let dir = std::env::temp_dir().join(format!("ticketlab-reproduce-{}", std::process::id()));
     let cache = dir.join("cache");
-    let report = run_experiment(Experiment::PruneAtInit, &setup, &data, &device, "cpu", false, Some(&cache)).unwrap();
+    let runner = Runner { device, backend: "cpu".into(), parallel: 1, verbose: false, cache: Some(cache.clone()) };
+    let report = run_experiment(Experiment::PruneAtInit, &setup, &data, &runner).unwrap();
     // Run again: every job is read back from the cache (an interrupted page continues), with the same numbers.
     let cached_files = std::fs::read_dir(cache.join("prune-at-init")).unwrap().count();
     assert_eq!(cached_files, 8, "one cached result per job");
-    let again = run_experiment(Experiment::PruneAtInit, &setup, &data, &device, "cpu", false, Some(&cache)).unwrap();
+    let again = run_experiment(Experiment::PruneAtInit, &setup, &data, &runner).unwrap();
     assert_eq!(serde_json::to_string(&again.tables).unwrap(), serde_json::to_string(&report.tables).unwrap());
     assert_eq!(serde_json::to_string(&again.verdict).unwrap(), serde_json::to_string(&report.verdict).unwrap());
+    // Three jobs at a time, without the cache: every job is seeded on its own, so the page is the same.
+    let side_by_side = Runner { parallel: 3, cache: None, ..runner.clone() };
+    let parallel = run_experiment(Experiment::PruneAtInit, &setup, &data, &side_by_side).unwrap();
+    assert_eq!(serde_json::to_string(&parallel.tables).unwrap(), serde_json::to_string(&report.tables).unwrap());
+    assert_eq!(serde_json::to_string(&parallel.verdict).unwrap(), serde_json::to_string(&report.verdict).unwrap());
     // To the bit (serde_json's `float_roundtrip`): a resumed page is the page an uninterrupted run writes.
     let (t0, t1) = (report.wall_seconds, again.wall_seconds);
     assert_eq!(t1.to_bits(), t0.to_bits(), "the cached jobs' own times are reported: {t1} vs {t0}");

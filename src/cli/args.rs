@@ -89,6 +89,10 @@ pub(super) struct ReproduceArgs {
     /// cpu | wgpu
     #[arg(long, default_value = "cpu")]
     pub(super) backend: BackendKind,
+    /// Jobs trained at the same time (1 to 64; for a CPU with many cores): the pages are the same to the bit, and
+    /// one at a time shows each job's steps
+    #[arg(long, default_value_t = 1)]
+    pub(super) jobs: usize,
     /// Directory for <experiment>.md, .json and .png (and README.md for several experiments); finished jobs are
     /// kept in its jobs-cache/ folder, so the same command continues an interrupted run.
     #[arg(long, default_value = "reproduce")]

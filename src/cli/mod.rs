@@ -497,6 +497,7 @@ fn reproduce(args: &ReproduceArgs) -> Result<ExitCode, String> {
         scale: args.scale,
         test_from_train: args.test_from_train,
         backend: args.backend,
+        jobs: args.jobs,
         out: args.out.clone(),
         verbose: !args.quiet,
     };

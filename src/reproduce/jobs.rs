@@ -2,6 +2,8 @@
 //! [`run_procedure`] makes of it, an evaluation under corruptions, or an instability analysis), run in order.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -226,53 +228,135 @@ fn write_cached(path: &Path, cached: &Cached) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+/// How an experiment's jobs run: on which device, how many at once, with what progress, and where finished jobs are
+/// kept.
+#[derive(Clone)]
+pub struct Runner {
+    pub device: burn::prelude::Device,
+    pub backend: String,
+    /// Jobs trained at the same time (at least 1). One job at a time shows each job's steps; several show a line per
+    /// finished job. Results are the same either way: every job is seeded on its own.
+    pub parallel: usize,
+    pub verbose: bool,
+    /// With a folder, a job whose result is already there is read instead of run, and each finished job is written
+    /// there at once: an interrupted `reproduce` continues where it stopped.
+    pub cache: Option<PathBuf>,
+}
+
+/// What the jobs running at once share: each finished job's measurement, when the last one finished (a job's
+/// recorded time is the wall-clock time it added to the experiment, so the times sum to the experiment's wall clock
+/// whether jobs ran one or several at a time, and across an interrupted and resumed run), and the first failure.
+struct Finished {
+    results: Vec<Option<(Measured, f64)>>,
+    last: Instant,
+    failure: Option<String>,
+}
+
 /// Every job of `experiment` on `data` (the clean training set; noisy copies are made per job), in order, and the
-/// seconds they took. With a `cache` folder, a job whose result is already there is read instead of run, and each
-/// finished job is written there at once: an interrupted `reproduce` continues where it stopped.
+/// wall-clock seconds they took.
 pub fn run_jobs(
     experiment: Experiment,
     setup: &Setup,
     data: &DataSplits,
-    device: &burn::prelude::Device,
-    backend: &str,
-    verbose: bool,
-    cache: Option<&Path>,
+    runner: &Runner,
 ) -> Result<(Vec<(Job, Measured)>, f64), String> {
     let jobs = experiment.jobs(setup);
     for job in &jobs {
         job.validate()?;
     }
-    let clean = TrainData::new(data.clone(), 0.0, 0);
     let n = jobs.len();
-    let mut progress = if verbose { Reporter::new() } else { Reporter::quiet() };
-    let mut out = vec![];
-    let mut seconds = 0.0;
-    for (i, job) in jobs.into_iter().enumerate() {
-        let path = cache.map(|dir| cache_path(dir, experiment, &job, backend, data));
-        if let Some(cached) = path.as_deref().and_then(read_cached) {
-            progress.set_prefix(&format!("[{experiment} {}/{n}] {} (seed {})", i + 1, job.label, job.seed));
-            progress.line("done before, read from the cache");
-            seconds += cached.seconds;
-            out.push((job, cached.measured));
-            continue;
+    let mut progress = if runner.verbose { Reporter::new() } else { Reporter::quiet() };
+    let name = |i: usize| format!("[{experiment} {}/{n}] {} (seed {})", i + 1, jobs[i].label, jobs[i].seed);
+    let paths: Vec<Option<PathBuf>> = jobs
+        .iter()
+        .map(|job| runner.cache.as_deref().map(|dir| cache_path(dir, experiment, job, &runner.backend, data)))
+        .collect();
+    let mut results = vec![];
+    for (i, path) in paths.iter().enumerate() {
+        let cached = path.as_deref().and_then(read_cached).map(|c| (c.measured, c.seconds));
+        if cached.is_some() {
+            progress.line(&format!("{}  done before, read from the cache", name(i)));
         }
+        results.push(cached);
+    }
+    let todo: Vec<usize> = (0..n).filter(|&i| results[i].is_none()).collect();
+    let finished = Mutex::new(Finished { results, last: Instant::now(), failure: None });
+    let failed = || finished.lock().unwrap_or_else(|e| e.into_inner()).failure.is_some();
+    let clean = TrainData::new(data.clone(), 0.0, 0);
+    // One job: measured, then recorded (and written to the cache) as soon as it ends; returns its own seconds.
+    let run_one = |i: usize, pacer: &mut Reporter| -> Option<f64> {
+        let job = &jobs[i];
         let train_data = if job.label_noise > 0.0 {
             let noisy = DataSplits { train: with_label_noise(&data.train, job.label_noise, job.seed), ..data.clone() };
             TrainData::new(noisy, 0.0, 0)
         } else {
             clean.clone()
         };
-        progress.set_prefix(&format!("[{experiment} {}/{n}] {} (seed {})", i + 1, job.label, job.seed));
-        progress.line("starts");
         let start = Instant::now();
-        let measured = pollster::block_on(measure(&job, train_data, device.clone(), backend, &mut progress))
-            .map_err(|e| format!("{experiment}: {} (seed {}): {e}", job.label, job.seed))?;
-        progress.finish();
-        let took = start.elapsed().as_secs_f64();
-        seconds += took;
-        if let Some(path) = &path {
-            write_cached(path, &Cached { job: job.clone(), seconds: took, measured: measured.clone() })?;
+        let measured = pollster::block_on(measure(job, train_data, runner.device.clone(), &runner.backend, pacer))
+            .map_err(|e| format!("{experiment}: {} (seed {}): {e}", job.label, job.seed));
+        let mut f = finished.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let written = measured.and_then(|measured| {
+            let seconds = now.duration_since(f.last.max(start)).as_secs_f64();
+            if let Some(path) = &paths[i] {
+                write_cached(path, &Cached { job: job.clone(), seconds, measured: measured.clone() })?;
+            }
+            Ok((measured, seconds))
+        });
+        f.last = now;
+        match written {
+            Ok(result) => f.results[i] = Some(result),
+            Err(e) => {
+                f.failure.get_or_insert(e);
+                return None;
+            }
         }
+        Some(now.duration_since(start).as_secs_f64())
+    };
+    if runner.parallel <= 1 || todo.len() <= 1 {
+        // One at a time, each job's steps on the progress bar.
+        for &i in &todo {
+            if failed() {
+                break;
+            }
+            progress.set_prefix(&name(i));
+            progress.line("starts");
+            if let Some(took) = run_one(i, &mut progress) {
+                progress.line(&format!("done in {took:.0} s"));
+            }
+            progress.finish();
+        }
+    } else {
+        // Several at a time: a line as each job starts and ends.
+        let next = AtomicUsize::new(0);
+        let progress = &progress;
+        std::thread::scope(|scope| {
+            for _ in 0..runner.parallel.min(todo.len()) {
+                scope.spawn(|| {
+                    while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if failed() {
+                            break;
+                        }
+                        progress.line(&format!("{}  starts", name(i)));
+                        if let Some(took) = run_one(i, &mut Reporter::quiet()) {
+                            progress.line(&format!("{}  done in {took:.0} s", name(i)));
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let finished = finished.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = finished.failure {
+        return Err(e);
+    }
+    let mut seconds = 0.0;
+    let mut out = vec![];
+    for (job, result) in jobs.into_iter().zip(finished.results) {
+        let (measured, s) =
+            result.ok_or_else(|| format!("{experiment}: {} (seed {}) did not run", job.label, job.seed))?;
+        seconds += s;
         out.push((job, measured));
     }
     Ok((out, seconds))

@@ -22,7 +22,7 @@ mod page;
 mod setup;
 mod summary;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::backend::BackendKind;
 use crate::config::DatasetSpec;
@@ -31,7 +31,7 @@ use crate::model::Arch;
 
 pub use crate::verdict::{Check, Order, Shape, Verdict, compare, falls, shape, widens};
 pub use experiments::{Experiment, Reproduction, parse_seeds, parse_selection, round_fraction};
-pub use jobs::{Job, Measured, Task, run_jobs, with_label_noise};
+pub use jobs::{Job, Measured, Runner, Task, run_jobs, with_label_noise};
 pub use page::{Report, index_markdown};
 pub use setup::Setup;
 pub use summary::{Results, Summary, Table};
@@ -39,18 +39,15 @@ pub use summary::{Results, Summary, Table};
 /// The folder under `--out` that keeps finished jobs.
 pub const CACHE_DIR: &str = "jobs-cache";
 
-/// Run one experiment (reading finished jobs from `cache`, writing new ones there) and summarise it.
+/// Run one experiment (reading finished jobs from the runner's cache, writing new ones there) and summarise it.
 pub fn run_experiment(
     experiment: Experiment,
     setup: &Setup,
     data: &DataSplits,
-    device: &burn::prelude::Device,
-    backend: &str,
-    verbose: bool,
-    cache: Option<&Path>,
+    runner: &Runner,
 ) -> Result<Report, String> {
-    let (entries, seconds) = run_jobs(experiment, setup, data, device, backend, verbose, cache)?;
-    Ok(report(experiment, setup, &entries, backend, seconds))
+    let (entries, seconds) = run_jobs(experiment, setup, data, runner)?;
+    Ok(report(experiment, setup, &entries, &runner.backend, seconds))
 }
 
 /// The report of measurements already taken.
@@ -95,6 +92,8 @@ pub struct Request {
     /// ([`TrainConfig::test_from_train`](crate::config::TrainConfig::test_from_train)).
     pub test_from_train: f64,
     pub backend: BackendKind,
+    /// Jobs trained at the same time.
+    pub jobs: usize,
     pub out: PathBuf,
     pub verbose: bool,
 }
@@ -105,6 +104,9 @@ pub struct Request {
 pub fn run_request(req: &Request) -> Result<bool, String> {
     if req.experiments.is_empty() {
         return Err("no experiment given".into());
+    }
+    if !(1..=64).contains(&req.jobs) {
+        return Err(format!("jobs {} is out of range 1..=64", req.jobs));
     }
     if !(req.scale > 0.0 && req.scale <= 100.0) {
         return Err(format!("scale {} is out of range (0, 100]", req.scale));
@@ -120,14 +122,19 @@ pub fn run_request(req: &Request) -> Result<bool, String> {
         }
     }
     std::fs::create_dir_all(&req.out).map_err(|e| format!("could not create {}: {e}", req.out.display()))?;
-    let device = crate::backend::device(req.backend)?;
     let backend = req.backend.name();
-    // Finished jobs are kept here, so running the same command again continues where an interrupted one stopped.
-    let cache = req.out.join(CACHE_DIR);
+    let runner = Runner {
+        device: crate::backend::device(req.backend)?,
+        backend: backend.into(),
+        parallel: req.jobs,
+        verbose: req.verbose,
+        // Finished jobs are kept here, so running the same command again continues where an interrupted one stopped.
+        cache: Some(req.out.join(CACHE_DIR)),
+    };
     let mut entries = vec![];
     for &e in &req.experiments {
         eprintln!("== {e}: {} ({} jobs)", e.title(), e.jobs(&setup).len());
-        let result = run_experiment(e, &setup, &data, &device, backend, req.verbose, Some(&cache)).and_then(|r| {
+        let result = run_experiment(e, &setup, &data, &runner).and_then(|r| {
             let files = r.write(&req.out)?;
             println!("{}", r.to_markdown());
             for f in files {
