@@ -63,7 +63,7 @@ use card_deck::{count_choices, gated_probs};
 pub use card_deck::{CARD_AUGMENTATIONS, card_training_sets, gate_choices, training_spectrum};
 pub use edst::edst_phases;
 pub use prune_tune::anti_random_pair;
-pub use soup::{greedy_soup, interpolation_curve, uniform_soup};
+pub use soup::{SOUP_LR_FACTORS, greedy_soup, interpolation_curve, uniform_soup};
 
 /// How the train loss is checked for divergence while members train: every this many steps and at the end.
 const CHECK_EVERY: usize = 50;

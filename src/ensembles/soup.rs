@@ -21,7 +21,7 @@ use crate::train::{TrainData, Trainer};
 const RECALIBRATION_SEED: u64 = 0x50_u64;
 
 /// A soup child's learning rate, as a multiple of the configuration's, by child index.
-const SOUP_LR_FACTORS: [f64; 5] = [1.0, 0.3, 0.1, 0.5, 0.2];
+pub const SOUP_LR_FACTORS: [f64; 5] = [1.0, 0.3, 0.1, 0.5, 0.2];
 
 /// The uniform soup: the mean of the networks' parameters (and BatchNorm statistics, to be recalibrated), as a
 /// running mean (soup_k = lerp(soup_{k−1}, net_k, 1/k), on the GPU lerp kernel where the weights live on wgpu).

@@ -237,8 +237,8 @@ impl<'a> JobKit<'a> {
         TrainConfig {
             ensemble: EnsembleSettings {
                 kind,
-                // Soups get 4 children (the reference uses many more); the others their command-line default.
-                members: if kind == EnsembleKind::Soup { 4 } else { kind.default_members() },
+                // Soups get their own number of children; the others their command-line default.
+                members: if kind == EnsembleKind::Soup { soups::SOUP_CHILDREN } else { kind.default_members() },
                 corruptions: if corrupted { robustness::ROBUST_CORRUPTIONS.to_vec() } else { vec![] },
                 severities: robustness::SEVERITIES.to_vec(),
                 ..EnsembleSettings::default()
