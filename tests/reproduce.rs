@@ -155,6 +155,16 @@ fn a_tiny_experiment_writes_its_page_json_and_chart() {
     assert_eq!(json["jobs"].as_array().unwrap().len(), 8);
     let acc = &json["tables"][0]["rows"][0][1];
     assert!(acc["mean"].as_f64().is_some() && acc["values"].as_array().unwrap().len() == 1, "{acc}");
+    // The second table: every mask's share of each layer; weighted by the layers' sizes, each keeps the budget.
+    let densities = &json["tables"][1];
+    assert_eq!(densities["columns"][2], "SNIP");
+    let rows = densities["rows"].as_array().unwrap();
+    let weights: Vec<f64> = rows.iter().map(|r| r[1].as_str().unwrap().parse().unwrap()).collect();
+    for column in 2..densities["columns"].as_array().unwrap().len() {
+        let kept: f64 = rows.iter().zip(&weights).map(|(r, w)| r[column]["mean"].as_f64().unwrap() / 100.0 * w).sum();
+        let share = kept / weights.iter().sum::<f64>();
+        assert!((share - 0.05).abs() < 1e-3, "{}: {share}", densities["columns"][column]);
+    }
     let png = std::fs::read(dir.join("prune-at-init.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 

@@ -127,6 +127,12 @@ impl Summary {
         }
     }
 
+    /// A further table, after the first.
+    pub(super) fn table(mut self, table: Table) -> Summary {
+        self.tables.push(table);
+        self
+    }
+
     /// A further chart, written as `<name><suffix>.png`.
     pub(super) fn chart(mut self, suffix: &str, chart: Chart) -> Summary {
         self.charts.push((suffix.into(), chart));

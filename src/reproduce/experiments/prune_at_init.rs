@@ -91,8 +91,26 @@ impl Reproduction for PruneAtInit {
             .fold(Chart::new("Pruning at initialisation", "sparsity (%)", "test accuracy (%)"), |c, (l, s)| {
                 c.series(Series::bars(&l, [(x, s.mean)]).with_error(vec![s.spread()]))
             });
-        Summary::new(table, chart, checks)
+        Summary::new(table, chart, checks).table(layer_densities(r))
     }
+}
+
+/// Each mask's share of every layer kept (mean ± std over the seeds): with the shuffled controls, what tells whether a
+/// method's layer densities help or hurt this network.
+fn layer_densities(r: &Results) -> Table {
+    let labels: Vec<&str> = PAI_METHODS.iter().map(|&(l, _)| l).chain([UNIFORM, ERK]).collect();
+    let per_layer = |label: &str| {
+        r.stats(label, |m| m.run().map(|run| run.accounting.layers.iter().map(|l| pct(l.density)).collect()))
+    };
+    let densities: Vec<Vec<Stat>> = labels.iter().map(|l| per_layer(l)).collect();
+    let layers =
+        r.entries.iter().find_map(|(_, m)| m.run()).map(|run| run.accounting.layers.clone()).unwrap_or_default();
+    let columns: Vec<&str> = ["layer", "weights"].into_iter().chain(labels.iter().copied()).collect();
+    let rows = layers.iter().enumerate().map(|(i, layer)| {
+        let cells = densities.iter().map(|d| d.get(i).map_or_else(|| text("—"), |s| num(s, 2)));
+        [text(layer.name.clone()), text(layer.params.to_string())].into_iter().chain(cells).collect()
+    });
+    Table::new("Weights kept per layer (%)", &columns).rows(rows)
 }
 
 const PAI_METHODS: [(&str, Method); 3] =
