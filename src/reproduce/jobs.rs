@@ -328,9 +328,11 @@ pub fn run_jobs(
             progress.finish();
         }
     } else {
-        // Several at a time: a line as each job starts and ends.
-        let next = AtomicUsize::new(0);
+        // Several at a time: a line as each job starts and ends, and the count of finished jobs on the bar.
+        let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let progress = &progress;
+        let count = || format!("jobs of {experiment} finished");
+        progress.progress(0, todo.len(), count);
         std::thread::scope(|scope| {
             for _ in 0..runner.parallel.min(todo.len()) {
                 scope.spawn(|| {
@@ -342,10 +344,12 @@ pub fn run_jobs(
                         if let Some(took) = run_one(i, &mut Reporter::quiet()) {
                             progress.line(&format!("{}  done in {took:.0} s", name(i)));
                         }
+                        progress.progress(done.fetch_add(1, Ordering::Relaxed) + 1, todo.len(), count);
                     }
                 });
             }
         });
+        progress.finish();
     }
     let finished = finished.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(e) = finished.failure {
