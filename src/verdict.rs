@@ -33,10 +33,7 @@ impl Check {
     /// A check decided by the seed-by-seed `margin` (positive when the claim's way); `numbers` says what was compared.
     pub fn of_margin(statement: String, margin: &Stat, numbers: String, unit: &str) -> Check {
         let n = margin.values.len();
-        let (mean, spread) = (margin.mean, margin.spread());
-        let enough = n >= MIN_SEEDS && mean.is_finite();
-        let held = enough && mean > 0.0 && mean > spread;
-        let reversed = enough && mean < 0.0 && -mean > spread;
+        let (held, reversed) = decide(margin);
         let seeds = if n == 1 { "1 seed".to_string() } else { format!("{n} seeds") };
         Check {
             statement,
@@ -59,6 +56,14 @@ impl Check {
     pub fn line(&self) -> String {
         format!("{} **{}**: {} — {}", if self.held { "✔" } else { "✘" }, self.word(), self.statement, self.numbers)
     }
+}
+
+/// Whether a seed-by-seed margin is shown (positive beyond its spread over enough seeds) or reversed (negative beyond
+/// it).
+fn decide(margin: &Stat) -> (bool, bool) {
+    let (mean, spread) = (margin.mean, margin.spread());
+    let enough = margin.values.len() >= MIN_SEEDS && mean.is_finite();
+    (enough && mean > 0.0 && mean > spread, enough && mean < 0.0 && -mean > spread)
 }
 
 /// `+m ± s unit`: a margin with its sign.
@@ -117,33 +122,62 @@ fn end_to_end(statement: &str, points: &[(String, Stat)], margin: impl Fn(f64, f
     Check::of_margin(statement.into(), &m, listed, "")
 }
 
-/// The shape of an accuracy-vs-sparsity curve that starts at the dense network. Every step counts only when it is
-/// larger than `tolerance`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Shape {
-    /// Somewhere the curve fell (below an earlier point) and later rose again (above the low point).
-    pub rise_after_fall: bool,
-    /// Sparse double descent: the curve falls below its first (dense) point, rises again, then falls again.
-    pub fall_rise_fall: bool,
+/// Sparse double descent along an accuracy-vs-sparsity curve whose first point is the dense network: it falls, rises,
+/// then falls again, each leg a paired margin beyond its spread. The legs are placed on the means: the peak is the
+/// highest sparse point, the trough the lowest point between the dense network and the peak, the end the lowest point
+/// after the peak. Reversed when any leg goes the other way beyond its spread.
+pub fn fall_rise_fall(statement: &str, points: &[(String, Stat)]) -> Check {
+    let Some((peak, trough, end)) = peak_of(points) else { return along(statement, points, &[]) };
+    along(
+        statement,
+        points,
+        &[("fall", trough.map(|t| (0, t))), ("rise", trough.map(|t| (peak, t))), ("fall", end.map(|e| (peak, e)))],
+    )
 }
 
-pub fn shape(ys: &[f64], tolerance: f64) -> Shape {
-    let n = ys.len();
-    let mut shape = Shape { rise_after_fall: false, fall_rise_fall: false };
-    // A fall to index b, a rise from b to c, then a fall after c.
-    for b in 1..n {
-        let from_start = ys[0] - ys[b] > tolerance;
-        if !from_start && !ys[..b].iter().any(|&a| a - ys[b] > tolerance) {
+/// The second descent alone: from the dense network, accuracy rises to the curve's sparse peak (placed on the means),
+/// then falls to the lowest point after it, each leg a paired margin beyond its spread.
+pub fn rise_then_fall(statement: &str, points: &[(String, Stat)]) -> Check {
+    let Some((peak, _, end)) = peak_of(points) else { return along(statement, points, &[]) };
+    along(statement, points, &[("rise", Some((peak, 0))), ("fall", end.map(|e| (peak, e)))])
+}
+
+/// On the means: the highest point after the first (the peak), the lowest point strictly between the first and the
+/// peak, and the lowest point after the peak; ties go to the earlier point.
+fn peak_of(points: &[(String, Stat)]) -> Option<(usize, Option<usize>, Option<usize>)> {
+    let means: Vec<f64> = points.iter().map(|(_, s)| s.mean).collect();
+    let lowest = |range: std::ops::Range<usize>| range.min_by(|&i, &j| means[i].total_cmp(&means[j]));
+    let peak = (1..means.len()).max_by(|&i, &j| means[i].total_cmp(&means[j]).then(j.cmp(&i)))?;
+    Some((peak, lowest(1..peak), lowest(peak + 1..means.len())))
+}
+
+/// A check of several legs, each `(high, low)`: the paired margin of point `high` over point `low`, named by its
+/// direction along the curve; a missing leg leaves the check within noise. Shown when every leg is.
+fn along(statement: &str, points: &[(String, Stat)], legs: &[(&str, Option<(usize, usize)>)]) -> Check {
+    let listed = points.iter().map(|(l, s)| format!("{l}: {}", s.show(2))).collect::<Vec<_>>().join(", ");
+    let (mut held, mut reversed) = (!legs.is_empty(), false);
+    let mut shown = Vec::new();
+    for &(name, leg) in legs {
+        let Some((high, low)) = leg else {
+            held = false;
+            shown.push(format!("{name}: no such point"));
             continue;
-        }
-        for c in b + 1..n {
-            if ys[c] - ys[b] > tolerance {
-                shape.rise_after_fall = true;
-                shape.fall_rise_fall |= from_start && ys[c + 1..].iter().any(|&d| ys[c] - d > tolerance);
-            }
-        }
+        };
+        let (from, to) = if high > low { (low, high) } else { (high, low) };
+        let margin = Stat::paired(&points[high].1, &points[low].1, |x, y| x - y);
+        let (leg_held, leg_reversed) = decide(&margin);
+        held &= leg_held;
+        reversed |= leg_reversed;
+        shown.push(format!("{name} {} → {} {}", points[from].0, points[to].0, signed(&margin, "")));
     }
-    shape
+    let seeds = points.first().map_or(0, |(_, s)| s.values.len());
+    Check {
+        statement: statement.into(),
+        held,
+        numbers: format!("{listed}; paired legs over {seeds} seeds: {}", shown.join(", ")),
+        within_noise: !held && !reversed,
+        part_of_claim: true,
+    }
 }
 
 /// The verdict: shown when every check that is part of the claim was shown.
@@ -264,18 +298,39 @@ mod tests {
         assert!(!falls("barrier falls", &rising).held);
     }
 
+    /// A curve from per-seed rows: point i of every seed, labelled by its index.
+    fn curve(seeds: &[&[f64]]) -> Vec<(String, Stat)> {
+        (0..seeds[0].len()).map(|i| (format!("p{i}"), stat(&seeds.iter().map(|s| s[i]).collect::<Vec<_>>()))).collect()
+    }
+
     #[test]
-    fn double_descent_is_a_fall_a_rise_and_a_fall_beyond_the_tolerance() {
-        let dd = shape(&[60.0, 55.0, 58.0, 52.0], 0.5);
-        assert!(dd.rise_after_fall && dd.fall_rise_fall);
-        let monotone = shape(&[60.0, 58.0, 55.0, 40.0], 0.5);
-        assert!(!monotone.rise_after_fall && !monotone.fall_rise_fall);
-        let no_final_fall = shape(&[60.0, 55.0, 58.0, 59.0], 0.5);
-        assert!(no_final_fall.rise_after_fall && !no_final_fall.fall_rise_fall);
-        assert!(!shape(&[60.0, 59.8, 60.1, 59.9], 0.5).rise_after_fall, "wiggles under the tolerance are no rise");
-        assert!(!shape(&[50.0, 55.0, 40.0], 0.5).rise_after_fall, "a rise before the fall is not a second descent");
-        // Rising from dense, a dip and a recovery, then the final fall: a rise after a fall, but no fall from dense.
-        let from_dense = shape(&[27.0, 33.0, 38.0, 35.0, 37.0, 27.0], 0.5);
-        assert!(from_dense.rise_after_fall && !from_dense.fall_rise_fall);
+    fn double_descent_needs_every_leg_beyond_its_paired_spread() {
+        // Fall, rise, fall on every seed, although the seeds' levels differ by 6 points.
+        let dd = curve(&[&[60.0, 55.0, 58.0, 52.0], &[66.0, 60.5, 64.5, 57.0], &[63.0, 57.5, 61.0, 55.5]]);
+        let shown = fall_rise_fall("double descent", &dd);
+        assert!(shown.held, "{}", shown.numbers);
+        assert!(
+            shown.numbers.contains("paired legs over 3 seeds: fall p0 → p1 +5.33 ± 0.29, rise p1 → p2 +3.50 ± 0.50, fall p2 → p3 +6.33 ± 1.04"),
+            "{}",
+            shown.numbers
+        );
+        // The same shape in the means, but the rise swings from −2 to +5.5 across seeds: within noise, not shown.
+        let noisy = curve(&[&[60.0, 55.0, 53.0, 50.0], &[66.0, 60.5, 66.0, 57.0], &[63.0, 57.5, 61.0, 55.5]]);
+        let within = fall_rise_fall("double descent", &noisy);
+        assert!(!within.held && within.within_noise, "{}", within.numbers);
+        // Pruning helps from dense on every seed, then hurts: the second descent, and the first reversed.
+        let second = curve(&[&[69.0, 72.0, 73.0, 66.0], &[68.5, 71.0, 73.5, 67.0], &[69.8, 73.2, 73.0, 66.2]]);
+        let first = fall_rise_fall("double descent", &second);
+        assert!(!first.held && !first.within_noise, "{}", first.numbers);
+        assert!(first.numbers.contains("fall p0 → p1 -2.97"), "{}", first.numbers);
+        let alone = rise_then_fall("second descent", &second);
+        assert!(alone.held, "{}", alone.numbers);
+        // A peak right after the dense network leaves no trough for the first fall; too few seeds decide nothing.
+        let no_trough =
+            fall_rise_fall("double descent", &curve(&[&[60.0, 65.0, 50.0], &[61.0, 66.0, 52.0], &[59.0, 64.0, 49.0]]));
+        assert!(!no_trough.held && no_trough.numbers.contains("fall: no such point"), "{}", no_trough.numbers);
+        let two_seeds = curve(&[&[60.0, 55.0, 58.0, 52.0], &[66.0, 60.5, 64.5, 57.0]]);
+        assert!(!fall_rise_fall("double descent", &two_seeds).held);
+        assert!(!fall_rise_fall("double descent", &curve(&[&[60.0], &[61.0], &[59.0]])).held, "one point is no curve");
     }
 }

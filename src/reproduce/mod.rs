@@ -29,7 +29,7 @@ use crate::config::DatasetSpec;
 use crate::data::DataSplits;
 use crate::model::Arch;
 
-pub use crate::verdict::{Check, Order, Shape, Verdict, compare, falls, shape, widens};
+pub use crate::verdict::{Check, Order, Verdict, compare, fall_rise_fall, falls, rise_then_fall, widens};
 pub use experiments::{Experiment, Reproduction, parse_seeds, parse_selection, round_fraction};
 pub use jobs::{Job, Measured, Runner, Task, run_jobs, with_label_noise};
 pub use page::{Report, index_markdown};

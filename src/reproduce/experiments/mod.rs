@@ -26,7 +26,7 @@ pub(super) use crate::corrupt::Corruption;
 pub(super) use crate::metrics::Stat;
 pub(super) use crate::results::{EnsembleResult, Extras, ImpRound, SoupExtras, SupCycle, SupTicketsExtras, Trained};
 pub(super) use crate::sparsity::{Distribution, Method};
-pub(super) use crate::verdict::{Check, Order, compare, falls, shape, widens};
+pub(super) use crate::verdict::{Check, Order, compare, fall_rise_fall, falls, rise_then_fall, widens};
 
 /// One claim of the literature, reproduced at small scale: what it says, the jobs that test it, and the summary that
 /// turns their measurements into tables, charts and a verdict.
