@@ -114,12 +114,17 @@ pub fn falls(statement: &str, points: &[(String, Stat)]) -> Check {
 }
 
 fn end_to_end(statement: &str, points: &[(String, Stat)], margin: impl Fn(f64, f64) -> f64) -> Check {
-    let listed = points.iter().map(|(l, s)| format!("{l}: {}", s.show(2))).collect::<Vec<_>>().join(", ");
+    let listed = listed(points);
     let m = match (points.first(), points.last()) {
         (Some(first), Some(last)) if points.len() >= 2 => Stat::paired(&first.1, &last.1, margin),
         _ => Stat::of(&[]),
     };
     Check::of_margin(statement.into(), &m, listed, "")
+}
+
+/// Every point of a curve with its mean ± std: `label: m ± s, …`.
+fn listed(points: &[(String, Stat)]) -> String {
+    points.iter().map(|(l, s)| format!("{l}: {}", s.show(2))).collect::<Vec<_>>().join(", ")
 }
 
 /// Sparse double descent along an accuracy-vs-sparsity curve whose first point is the dense network: it falls, rises,
@@ -154,7 +159,7 @@ fn peak_of(points: &[(String, Stat)]) -> Option<(usize, Option<usize>, Option<us
 /// A check of several legs, each `(high, low)`: the paired margin of point `high` over point `low`, named by its
 /// direction along the curve; a missing leg leaves the check within noise. Shown when every leg is.
 fn along(statement: &str, points: &[(String, Stat)], legs: &[(&str, Option<(usize, usize)>)]) -> Check {
-    let listed = points.iter().map(|(l, s)| format!("{l}: {}", s.show(2))).collect::<Vec<_>>().join(", ");
+    let listed = listed(points);
     let (mut held, mut reversed) = (!legs.is_empty(), false);
     let mut shown = Vec::new();
     for &(name, leg) in legs {
@@ -163,7 +168,7 @@ fn along(statement: &str, points: &[(String, Stat)], legs: &[(&str, Option<(usiz
             shown.push(format!("{name}: no such point"));
             continue;
         };
-        let (from, to) = if high > low { (low, high) } else { (high, low) };
+        let (from, to) = (high.min(low), high.max(low));
         let margin = Stat::paired(&points[high].1, &points[low].1, |x, y| x - y);
         let (leg_held, leg_reversed) = decide(&margin);
         held &= leg_held;
