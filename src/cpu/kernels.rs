@@ -16,10 +16,11 @@ use super::simd::{Isa, Simd, isa_dispatch};
 /// Rows of the register tile of [`shifted_product`] per instruction set: the panel height [`pack_panels`] packs for.
 ///
 /// The tiles fill the vector registers without spilling: on AVX2's 16, [`shifted_product`]'s 6 × 2 tile holds 12
-/// accumulators, 2 input vectors and a broadcast weight, and [`shifted_dots`]' 3 × 4 tile 12 accumulators and 3
-/// gradient vectors (the input vector is the FMA's memory operand). A 4 × 3 product tile also needs 16, and LLVM
-/// spilled an accumulator to the stack on every tap; [`shifted_dots`] at 2 × 4 reloaded more per FMA. The change
-/// made the dense airbench ×0.5 training step about 1.3 times as fast on a 2-core AVX2 machine (`ticketlab bench`).
+/// accumulators, 2 input vectors and a broadcast weight, and [`shifted_dots`]' 3 × 4 tile 12 accumulators, 3
+/// gradient vectors and an input vector. A 4 × 3 product tile also needs 16 but one more while the next weight is
+/// broadcast, and LLVM spilled an accumulator to the stack on every tap; [`shifted_dots`] at 2 × 4 loaded 6 vectors
+/// per 8 FMAs where 3 × 4 loads 7 per 12. The change made the dense airbench ×0.5 training step about 1.3 times as
+/// fast on a 2-core AVX2 machine (`ticketlab bench`).
 pub(crate) fn panel_rows(isa: Isa) -> usize {
     match isa {
         Isa::Avx512 => 8,
