@@ -183,7 +183,7 @@ def main():
             if step % 5 == 0:
                 rho = 0.95**5 * (step / total) ** 3
                 with torch.no_grad():
-                    for (k, a), w in zip(average.items(), net.state_dict().values()):
+                    for a, w in zip(average.values(), net.state_dict().values()):
                         if w.dtype.is_floating_point:
                             a.lerp_(w, 1 - rho)
                             w.copy_(a)
