@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::prelude::Device;
 
-use super::{Built, Evaluator, Member, dense_run_flops, train_member};
+use super::{Built, Evaluator, Member, dense_run_flops, member_seed, train_member};
 use crate::config::TrainConfig;
 use crate::corrupt::{Corruption, Spectrum, corrupt_image, gate, spectral_similarity, spectrum_of};
 use crate::data::{Dataset, IMAGE_BYTES};
@@ -107,7 +107,7 @@ pub(super) async fn card_deck(
         spectra.push(training_spectrum(&set, config.seed));
         // The members share the clean set's normaliser, so the gate alone decides who sees a batch.
         let member_data = TrainData { train: Arc::new(set), ..data.clone() };
-        let seed = config.seed.wrapping_add(k as u64);
+        let seed = member_seed(config.seed, k);
         pacer.news(News::Stage(format!("CARD-Deck member {}/{}: augmentation {name}", k + 1, s.members)));
         let t = train_member(TrainConfig { seed, ..config.clone() }, member_data, device, pacer).await?;
         let e = ev.get_or_insert_with(|| Evaluator::of(&t));

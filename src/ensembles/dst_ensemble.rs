@@ -1,9 +1,9 @@
 //! FreeTickets' DST Ensemble (Liu et al., Deep Ensembling with No Overhead for either Training or Testing, ICLR
-//! 2022): M independent dynamic sparse runs from consecutive seeds, their softmax outputs averaged.
+//! 2022): M independent dynamic sparse runs (seeds from `member_seed`), their softmax outputs averaged.
 
 use burn::prelude::Device;
 
-use super::{Built, Evaluator, Member, dense_run_flops, dynamic, iou_matrix, train_member};
+use super::{Built, Evaluator, Member, dense_run_flops, dynamic, iou_matrix, member_seed, train_member};
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::pace::{News, Pacer};
@@ -22,7 +22,7 @@ pub(super) async fn dst_ensemble(
     let mut ev = None;
     let (mut flops, mut dense_flops) = (0.0, 0.0);
     for m in 0..config.ensemble.members {
-        let seed = config.seed.wrapping_add(m as u64);
+        let seed = member_seed(config.seed, m);
         pacer.news(News::Stage(format!(
             "member {}/{}: {} from seed {seed}",
             m + 1,

@@ -248,6 +248,14 @@ async fn train_member(
     Ok(t)
 }
 
+/// The seed of an independently trained member `m` (DST Ensemble, CARD-Deck): the run's own seed for the first, so
+/// it pairs with a single network trained from that seed, and a derived one for the others. Consecutive seeds
+/// (`seed + m`) would make the ensembles of runs with seeds 0, 1 and 2 share members, and their spread over the
+/// seeds would understate the noise.
+fn member_seed(seed: u64, m: usize) -> u64 {
+    if m == 0 { seed } else { derived_seed(seed, "member", m) }
+}
+
 /// A seed derived from the run's seed for a named purpose and an index.
 fn derived_seed(seed: u64, purpose: &str, index: usize) -> u64 {
     Rng::stream(seed, purpose).fork(index as u64).next_u64()

@@ -200,11 +200,17 @@ struct Cached {
     measured: Measured,
 }
 
+/// The revision of what a job computes from its settings. Raise it with every change to the code that changes a
+/// job's result for the same settings (as 2 did: the DST Ensemble's and CARD-Deck's members no longer share seeds
+/// across runs), so that a cache written before is not read as if it were a result of the new code.
+const PROCEDURE_REVISION: u32 = 2;
+
 /// Where a finished job's measurement is kept under `dir`: named by experiment, label and seed for people, and by a
-/// hash of everything that determines the result (the job, the backend, the data's size and first images) so that a
-/// changed setting never reads a stale result.
+/// hash of everything that determines the result (the job, the backend, the data's size and first images, and
+/// [`PROCEDURE_REVISION`]) so that a changed setting never reads a stale result.
 fn cache_path(dir: &Path, experiment: Experiment, job: &Job, backend: &str, data: &DataSplits) -> PathBuf {
-    let key = serde_json::to_string(&(job, backend, data.train.len(), data.test.len())).unwrap_or_default();
+    let key = serde_json::to_string(&(PROCEDURE_REVISION, job, backend, data.train.len(), data.test.len()))
+        .unwrap_or_default();
     let head = |images: &[u8]| images[..images.len().min(1 << 16)].to_vec();
     let bytes = [key.into_bytes(), head(&data.train.images), head(&data.test.images)].concat();
     let slug: String =
