@@ -543,8 +543,8 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
             ui.label(flops);
             ui.end_row();
         };
-        for m in &r.members {
-            row(ui, &m.name, &m.test, m.nonzeros.to_string(), format!("{:.1}", m.train_flops / 1e9));
+        for (i, m) in r.members.iter().enumerate() {
+            row(ui, &format!("#{} {}", i + 1, m.name), &m.test, m.nonzeros.to_string(), format!("{:.1}", m.train_flops / 1e9));
         }
         row(ui, "ensemble", &r.ensemble, r.cost.total_nonzeros.to_string(), format!("{:.1}", r.cost.train_flops / 1e9));
         if let Some(d) = &r.dense_baseline {
@@ -589,7 +589,8 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
             }
         }
     });
-    let names: Vec<String> = r.members.iter().map(|m| m.name.clone()).collect();
+    // Rows by member number, as in the table: names (derived seeds, child learning rates) overflow a row label.
+    let names: Vec<String> = (1..=r.members.len()).map(|k| format!("#{k}")).collect();
     ui.columns(2, |cols| {
         cols[0].strong("Disagreement (share of test images predicted differently)");
         matrix(&mut cols[0], &r.disagreement, &names, |v| format!("{:.2}", v));
