@@ -544,7 +544,13 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
             ui.end_row();
         };
         for (i, m) in r.members.iter().enumerate() {
-            row(ui, &format!("#{} {}", i + 1, m.name), &m.test, m.nonzeros.to_string(), format!("{:.1}", m.train_flops / 1e9));
+            row(
+                ui,
+                &format!("#{} {}", i + 1, m.name),
+                &m.test,
+                m.nonzeros.to_string(),
+                format!("{:.1}", m.train_flops / 1e9),
+            );
         }
         row(ui, "ensemble", &r.ensemble, r.cost.total_nonzeros.to_string(), format!("{:.1}", r.cost.train_flops / 1e9));
         if let Some(d) = &r.dense_baseline {
