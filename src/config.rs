@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use ensemble::{EnsembleKind, EnsembleSettings, Regrow};
 pub use imp::{ImpSettings, Rewind};
 
+use crate::data::{Augment, Flip, Padding};
 use crate::model::Arch;
 use crate::optim::OptimizerKind;
 use crate::schedule::LrSchedule;
@@ -124,9 +125,16 @@ pub struct TrainConfig {
     pub label_smoothing: f64,
     /// Train-time augmentation: random translations by up to `translate` pixels and horizontal flips.
     pub augment: bool,
-    /// How far (in pixels, with zero padding) augmentation may shift an image: 2 in airbench, 4 in the classic
-    /// CIFAR recipe.
+    /// How far (in pixels) augmentation may shift an image: 2 in airbench, 4 in the classic CIFAR recipe.
     pub translate: usize,
+    /// What fills the pixels a translation uncovers: black in the classic recipe, the mirrored image in airbench.
+    /// (A saved configuration from before this setting existed had black.)
+    #[serde(default)]
+    pub padding: Padding,
+    /// Random flips, or airbench's alternating flips (each image mirrored in every other epoch). (A saved
+    /// configuration from before this setting existed had random flips.)
+    #[serde(default)]
+    pub flip: Flip,
     /// Evaluate on each image and its mirror image, averaging the logits (flip test-time augmentation).
     pub tta: bool,
     /// A lookahead average of the weights during the second part of training (airbench), or none.
@@ -208,7 +216,8 @@ impl TrainConfig {
     ///
     /// - **airbench** (the default): airbench94's recipe scaled to batch 256 — Nesterov SGD (momentum 0.85) with a
     ///   linear warm-up from 0.2× to the peak at 23% of the run and a linear decay to 0.07×, label smoothing 0.2,
-    ///   translations by up to 2 pixels and flips, flip test-time augmentation, a lookahead average of the weights,
+    ///   translations by up to 2 pixels over a reflected border and alternating flips, flip test-time augmentation, a
+    ///   lookahead average of the weights,
     ///   BatchNorm learning rate ×64; 10 epochs. airbench's rates are per summed loss over 1,024 images; with the
     ///   mean loss of a batch of 256 they become lr 0.375 and weight decay 1.33e-3 (the same decay per step).
     /// - **conv2/4/6**: Frankle & Carbin's — Adam at 2e-4 (conv2) or 3e-4 (conv4, conv6), batch 60, constant rate,
@@ -236,6 +245,8 @@ impl TrainConfig {
             label_smoothing: 0.0,
             augment: true,
             translate: 4,
+            padding: Padding::Zero,
+            flip: Flip::Random,
             tta: false,
             lookahead: None,
             bn_lr_scale: 1.0,
@@ -255,6 +266,8 @@ impl TrainConfig {
                 weight_decay: 1.33e-3,
                 label_smoothing: 0.2,
                 translate: 2,
+                padding: Padding::Reflect,
+                flip: Flip::Alternating,
                 tta: true,
                 lookahead: Some(Lookahead::default()),
                 bn_lr_scale: 64.0,
@@ -284,9 +297,15 @@ impl TrainConfig {
         }
     }
 
-    /// The train-time augmentation for [`crate::data::fill_batch`]: `Some(pad)` when augmenting.
-    pub fn augmentation(&self) -> Option<usize> {
-        self.augment.then_some(self.translate)
+    /// The train-time augmentation of the batches of `epoch`, for [`crate::data::fill_batch`]; `None` without.
+    pub fn augmentation(&self, epoch: usize) -> Option<Augment> {
+        let (translate, padding, flip, seed) = (self.translate, self.padding, self.flip, self.data_seed());
+        self.augment.then_some(Augment { translate, padding, flip, seed, epoch })
+    }
+
+    /// The seed of the data order and augmentation: the run's seed unless the configuration separates them.
+    pub fn data_seed(&self) -> u64 {
+        self.data_seed.unwrap_or(self.seed)
     }
 
     /// Every range the engine accepts, checked in one place: the CLI, the app and links all go through it.

@@ -392,11 +392,6 @@ impl Trainer {
         Ok(sum.sqrt())
     }
 
-    /// The seed of the data order and augmentation (the run's seed unless the configuration separates them).
-    fn data_seed(&self) -> u64 {
-        self.config.data_seed.unwrap_or(self.config.seed)
-    }
-
     pub fn is_done(&self) -> bool {
         self.step >= self.total_steps
     }
@@ -420,14 +415,15 @@ impl Trainer {
         let epoch = self.step / self.steps_per_epoch;
         let in_epoch = self.step % self.steps_per_epoch;
         if in_epoch == 0 || self.order.is_empty() {
-            self.order = Rng::stream(self.data_seed(), "order").fork(epoch as u64).permutation(self.train_set.len());
+            self.order =
+                Rng::stream(self.config.data_seed(), "order").fork(epoch as u64).permutation(self.train_set.len());
         }
         let indices = &self.order[in_epoch * bs..(in_epoch + 1) * bs];
-        let mut rng = Rng::stream(self.data_seed(), "augment").fork(self.step as u64);
+        let mut rng = Rng::stream(self.config.data_seed(), "augment").fork(self.step as u64);
         fill_batch(
             &self.train_set,
             indices,
-            self.config.augmentation(),
+            self.config.augmentation(epoch),
             &self.normalizer,
             &mut rng,
             &mut self.images,
@@ -529,7 +525,7 @@ impl Trainer {
             self.net = net;
         }
         if self.average.is_some() && self.eval_due() {
-            let seed = Rng::stream(self.data_seed(), "lookahead-bn").fork(step as u64).next_u64();
+            let seed = Rng::stream(self.config.data_seed(), "lookahead-bn").fork(step as u64).next_u64();
             self.net = Recalibration::of(self).run(&self.net, RECALIBRATION_BATCHES, seed);
         }
     }

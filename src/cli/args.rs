@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 
 use ticketlab::backend::BackendKind;
 use ticketlab::config::{DatasetSpec, ImpSettings, Rewind, TrainConfig};
+use ticketlab::data::{Flip, Padding};
 use ticketlab::model::Arch;
 use ticketlab::optim::OptimizerKind;
 use ticketlab::schedule::LrSchedule;
@@ -18,7 +19,7 @@ use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, Scope};
 pub(super) struct Cli {
     #[command(subcommand)]
     pub(super) command: Option<Command>,
-    /// Open the app with the settings of a shared link (ticketlab://run?v=1&… or a web link's #fragment).
+    /// Open the app with the settings of a shared link (ticketlab://run?v=2&… or a web link's #fragment).
     #[arg(long)]
     pub(super) link: Option<String>,
     /// Where the app trains: wgpu or cpu [default: the GPU the app draws on, or the CPU where there is none or it
@@ -230,7 +231,7 @@ pub(super) struct EnsembleArgs {
 
 #[derive(Args)]
 pub(super) struct TrainArgs {
-    /// Take every setting from a shared link (ticketlab://run?v=1&… or a web link's #fragment); the other setting
+    /// Take every setting from a shared link (ticketlab://run?v=2&… or a web link's #fragment); the other setting
     /// flags are then ignored.
     #[arg(long)]
     pub(super) link: Option<String>,
@@ -328,6 +329,14 @@ pub(super) struct TrainArgs {
     /// Largest random translation in pixels [default: the model's recipe: 2 for airbench, 4 otherwise]
     #[arg(long)]
     pub(super) translate: Option<usize>,
+    /// What fills the border a translation uncovers: zero (black) | reflect (the image mirrored at its edge)
+    /// [default: the model's recipe: reflect for airbench, zero otherwise]
+    #[arg(long)]
+    pub(super) padding: Option<Padding>,
+    /// random (each image mirrored with probability 1/2 each time) | alternating (mirrored in every other epoch)
+    /// [default: the model's recipe: alternating for airbench, random otherwise]
+    #[arg(long)]
+    pub(super) flip: Option<Flip>,
     /// Evaluate without flip test-time augmentation.
     #[arg(long)]
     pub(super) no_tta: bool,
@@ -439,6 +448,8 @@ impl TrainArgs {
             // Asking for translations turns augmentation on even where the recipe has none (conv2/4/6).
             augment: (recipe.augment || self.translate.is_some()) && !self.no_augment,
             translate: self.translate.unwrap_or(recipe.translate),
+            padding: self.padding.unwrap_or(recipe.padding),
+            flip: self.flip.unwrap_or(recipe.flip),
             tta: recipe.tta && !self.no_tta,
             lookahead: recipe.lookahead.filter(|_| !self.no_lookahead),
             val_fraction: self.val_fraction,

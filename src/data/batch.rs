@@ -49,46 +49,145 @@ impl Normalizer {
     }
 }
 
-/// One image's random augmentation: where the 32×32 window sits in the image zero-padded by `pad` pixels on every
-/// side, and whether the crop is then mirrored left to right.
+/// What fills the pixels a translation uncovers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// Black (raw value 0), as torchvision's `RandomCrop(32, padding)`.
+    #[default]
+    Zero,
+    /// The image mirrored at its edge, the edge pixel itself not repeated (PyTorch's `reflect`), as airbench: no
+    /// black border that test images never show.
+    Reflect,
+}
+
+/// How training mirrors images left to right.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flip {
+    /// Each time an image is drawn, with probability 1/2.
+    #[default]
+    Random,
+    /// airbench's alternating flip: a coin per image, fixed for the run, says whether it is mirrored in even epochs,
+    /// and odd epochs mirror it the other way, so every two consecutive epochs show each image both ways.
+    Alternating,
+}
+
+impl Padding {
+    pub const ALL: [Padding; 2] = [Padding::Zero, Padding::Reflect];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Padding::Zero => "zero",
+            Padding::Reflect => "reflect",
+        }
+    }
+}
+
+impl Flip {
+    pub const ALL: [Flip; 2] = [Flip::Random, Flip::Alternating];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flip::Random => "random",
+            Flip::Alternating => "alternating",
+        }
+    }
+}
+
+impl std::str::FromStr for Padding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Padding::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown padding '{s}' (expected zero or reflect)"))
+    }
+}
+
+impl std::str::FromStr for Flip {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Flip::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown flip '{s}' (expected random or alternating)"))
+    }
+}
+
+/// Train-time augmentation for [`fill_batch`]: a translation by up to `translate` pixels, then a flip.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augment {
+    pub translate: usize,
+    pub padding: Padding,
+    pub flip: Flip,
+    /// The seed of the data order; alternating flips draw their fixed coins from it.
+    pub seed: u64,
+    /// The epoch the batch belongs to; alternating flips depend on its parity.
+    pub epoch: usize,
+}
+
+/// One image's augmentation: where the 32×32 window sits in the image padded by `pad` pixels on every side, and
+/// whether the crop is then mirrored left to right.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Augmentation {
     pad: usize,
+    padding: Padding,
     top: usize,
     left: usize,
     flip: bool,
 }
 
 impl Augmentation {
-    const IDENTITY: Augmentation = Augmentation { pad: 0, top: 0, left: 0, flip: false };
+    const IDENTITY: Augmentation = Augmentation { pad: 0, padding: Padding::Zero, top: 0, left: 0, flip: false };
 
-    fn sample(pad: usize, rng: &mut Rng) -> Self {
+    /// A random window, and with random flips a random flip, drawn from `rng` in that order; `alternate_flip` is
+    /// the flip when alternating.
+    fn sample(pad: usize, padding: Padding, alternate_flip: Option<bool>, rng: &mut Rng) -> Self {
         let span = 2 * pad as u32 + 1;
         let top = rng.below(span) as usize;
         let left = rng.below(span) as usize;
-        Augmentation { pad, top, left, flip: rng.bernoulli(0.5) }
+        let flip = alternate_flip.unwrap_or_else(|| rng.bernoulli(0.5));
+        Augmentation { pad, padding, top, left, flip }
+    }
+
+    /// The source coordinate of output coordinate `out` along one axis when the window starts at `start` of the
+    /// padded image; `None` in zero padding.
+    fn source(&self, out: usize, start: usize) -> Option<usize> {
+        let s = (out + start) as isize - self.pad as isize;
+        let last = IMAGE_SIDE as isize - 1;
+        match self.padding {
+            Padding::Zero => (0..=last).contains(&s).then_some(s as usize),
+            // Mirrored at the first or the last pixel, whichever side `s` fell off (|s| ≤ pad ≤ 8).
+            Padding::Reflect => Some(s.abs().min(2 * last - s) as usize),
+        }
     }
 }
 
 /// Fill `out` (resized to `indices.len() * 3072`) with an NCHW `f32` batch of the images at `indices`: pixel / 255,
-/// then, with `augment = Some(pad)`, a random 32×32 crop of the image zero-padded by `pad` pixels on every side
-/// (padding with raw value 0 before normalising, as torchvision does: a translation by up to `pad` pixels) and a
-/// horizontal flip with p = 0.5, then `(x - mean) / std`. Deterministic given `rng`, which is only drawn from when
-/// augmenting. The labels go to `labels_out` as `i64`.
+/// then, with `augment`, a random 32×32 crop of the image padded by `augment.translate` pixels on every side (a
+/// translation by up to that many pixels; zero padding is raw value 0 before normalising, as torchvision does) and
+/// a horizontal flip, then `(x - mean) / std`. Deterministic given `rng`, which is only drawn from when augmenting.
+/// The labels go to `labels_out` as `i64`.
 pub fn fill_batch(
     ds: &Dataset,
     indices: &[usize],
-    augment: Option<usize>,
+    augment: Option<Augment>,
     norm: &Normalizer,
     rng: &mut Rng,
     out: &mut Vec<f32>,
     labels_out: &mut Vec<i64>,
 ) {
     let table = norm.lookup_table();
+    let coins = augment.filter(|a| a.flip == Flip::Alternating).map(|a| Rng::stream(a.seed, "flip"));
     out.resize(indices.len() * IMAGE_BYTES, 0.0);
     for (&i, dst) in indices.iter().zip(out.chunks_exact_mut(IMAGE_BYTES)) {
         let augmentation = match augment {
-            Some(pad) => Augmentation::sample(pad, rng),
+            Some(a) => {
+                // Image i's coin says how even epochs show it; odd epochs turn it over.
+                let alternate = coins.as_ref().map(|c| c.fork(i as u64).bernoulli(0.5) ^ (a.epoch % 2 == 1));
+                Augmentation::sample(a.translate, a.padding, alternate, rng)
+            }
             None => Augmentation::IDENTITY,
         };
         write_image(ds.image(i), augmentation, &table, dst);
@@ -98,19 +197,22 @@ pub fn fill_batch(
 }
 
 /// Write one normalised image into `dst`. Output pixel `(y, x)` comes from source pixel
-/// `(y + top - pad, x' + left - pad)` with `x' = 31 - x` when flipped, or from the zero padding outside the image.
+/// `(y + top - pad, x' + left - pad)` with `x' = 31 - x` when flipped, reflected at the border or, with zero
+/// padding, raw 0 outside the image.
 fn write_image(image: &[u8], aug: Augmentation, table: &[[f32; 256]; CHANNELS], dst: &mut [f32]) {
+    let columns: [Option<usize>; IMAGE_SIDE] = std::array::from_fn(|x| {
+        let x = if aug.flip { IMAGE_SIDE - 1 - x } else { x };
+        aug.source(x, aug.left)
+    });
     for ((plane, dst), table) in image.chunks_exact(PLANE).zip(dst.chunks_exact_mut(PLANE)).zip(table) {
         for (y, dst_row) in dst.chunks_exact_mut(IMAGE_SIDE).enumerate() {
-            let Some(src_y) = (y + aug.top).checked_sub(aug.pad).filter(|&sy| sy < IMAGE_SIDE) else {
+            let Some(src_y) = aug.source(y, aug.top) else {
                 dst_row.fill(table[0]);
                 continue;
             };
             let src_row = &plane[src_y * IMAGE_SIDE..(src_y + 1) * IMAGE_SIDE];
-            for (x, value) in dst_row.iter_mut().enumerate() {
-                let x = if aug.flip { IMAGE_SIDE - 1 - x } else { x };
-                let pixel = (x + aug.left).checked_sub(aug.pad).and_then(|sx| src_row.get(sx)).copied().unwrap_or(0);
-                *value = table[pixel as usize];
+            for (value, column) in dst_row.iter_mut().zip(&columns) {
+                *value = table[column.map_or(0, |sx| src_row[sx]) as usize];
             }
         }
     }
@@ -160,14 +262,14 @@ mod tests {
         assert!((0..PLANE).all(|i| identity[i] == Some((i % IMAGE_SIDE, i / IMAGE_SIDE))));
 
         // Window at the top-left of the padded image: content shifts right and down by 4, padding fills the rest.
-        let shifted = sources(Augmentation { pad: 4, top: 0, left: 0, flip: false });
+        let shifted = sources(Augmentation { pad: 4, top: 0, left: 0, ..Augmentation::IDENTITY });
         assert_eq!(shifted[at(3, 10)], None);
         assert_eq!(shifted[at(10, 3)], None);
         assert_eq!(shifted[at(4, 4)], Some((0, 0)));
         assert_eq!(shifted[at(31, 31)], Some((27, 27)));
 
         // Bottom-right window, flipped: output (x, y) shows source (31 - x + 4, y + 4).
-        let flipped = sources(Augmentation { pad: 4, top: 8, left: 8, flip: true });
+        let flipped = sources(Augmentation { pad: 4, top: 8, left: 8, flip: true, ..Augmentation::IDENTITY });
         assert_eq!(flipped[at(0, 0)], None);
         assert_eq!(flipped[at(4, 0)], Some((31, 4)));
         assert_eq!(flipped[at(31, 27)], Some((4, 31)));
@@ -175,6 +277,50 @@ mod tests {
 
         let mirrored = sources(Augmentation { flip: true, ..Augmentation::IDENTITY });
         assert_eq!(mirrored[at(0, 5)], Some((31, 5)));
+    }
+
+    #[test]
+    fn reflect_padding_mirrors_the_image_at_its_edge() {
+        let at = |x: usize, y: usize| y * IMAGE_SIDE + x;
+        let reflect = Augmentation { pad: 2, padding: Padding::Reflect, ..Augmentation::IDENTITY };
+        // Top-left window: content shifts right and down by 2; columns and rows -2 and -1 show 2 and 1.
+        let shifted = sources(Augmentation { top: 0, left: 0, ..reflect });
+        assert_eq!(shifted[at(0, 0)], Some((2, 2)));
+        assert_eq!(shifted[at(1, 0)], Some((1, 2)));
+        assert_eq!(shifted[at(2, 2)], Some((0, 0)));
+        assert_eq!(shifted[at(31, 31)], Some((29, 29)));
+        // Bottom-right window: rows and columns 32 and 33 show 30 and 29.
+        let other_corner = sources(Augmentation { top: 4, left: 4, ..reflect });
+        assert_eq!(other_corner[at(31, 30)], Some((29, 30)));
+        assert_eq!(other_corner[at(29, 29)], Some((31, 31)));
+        assert!(other_corner.iter().all(Option::is_some), "reflection leaves no padding");
+    }
+
+    #[test]
+    fn alternating_flips_show_each_image_both_ways_every_two_epochs() {
+        let ds = synthetic(1, 400, 0).train;
+        let norm = Normalizer::fit(&ds);
+        let indices: Vec<usize> = (0..ds.len()).collect();
+        let flipped_in = |epoch: usize, seed: u64| -> Vec<bool> {
+            let augment = Augment { translate: 0, padding: Padding::Zero, flip: Flip::Alternating, seed, epoch };
+            let (mut out, mut flipped, mut labels) = (vec![], vec![], vec![]);
+            let mut plain = vec![];
+            fill_batch(&ds, &indices, Some(augment), &norm, &mut Rng::new(epoch as u64), &mut out, &mut labels);
+            fill_batch(&ds, &indices, None, &norm, &mut Rng::new(0), &mut plain, &mut labels);
+            for (image, original) in out.chunks_exact(IMAGE_BYTES).zip(plain.chunks_exact(IMAGE_BYTES)) {
+                let mirror: Vec<f32> =
+                    original.chunks_exact(IMAGE_SIDE).flat_map(|r| r.iter().rev().copied()).collect();
+                assert!(image == original || image == mirror, "only flips, no translation");
+                flipped.push(image != original);
+            }
+            flipped
+        };
+        let (even, odd) = (flipped_in(0, 7), flipped_in(1, 7));
+        assert!(even.iter().zip(&odd).all(|(a, b)| a != b), "each image one way in epoch 0, the other in epoch 1");
+        assert_eq!(flipped_in(2, 7), even, "the coins are fixed for the run");
+        let heads = even.iter().filter(|&&f| f).count();
+        assert!((150..250).contains(&heads), "{heads} of 400 mirrored");
+        assert_ne!(flipped_in(0, 8), even, "another seed, other coins");
     }
 
     #[test]
@@ -192,12 +338,13 @@ mod tests {
         assert_eq!(out[..IMAGE_BYTES], out[3 * IMAGE_BYTES..]);
 
         // With augmentation, each image uses the next sampled crop and flip, in order.
-        fill_batch(&ds, &indices, Some(2), &norm, &mut rng, &mut out, &mut labels);
+        let augment = Augment { translate: 2, padding: Padding::Zero, flip: Flip::Random, seed: 0, epoch: 0 };
+        fill_batch(&ds, &indices, Some(augment), &norm, &mut rng, &mut out, &mut labels);
         let mut replay = before.clone();
         let table = norm.lookup_table();
         let mut expected = vec![0.0; IMAGE_BYTES];
         for (k, &i) in indices.iter().enumerate() {
-            write_image(ds.image(i), Augmentation::sample(2, &mut replay), &table, &mut expected);
+            write_image(ds.image(i), Augmentation::sample(2, Padding::Zero, None, &mut replay), &table, &mut expected);
             assert_eq!(out[k * IMAGE_BYTES..(k + 1) * IMAGE_BYTES], expected[..]);
         }
         assert_eq!(rng, replay);
@@ -206,7 +353,8 @@ mod tests {
     #[test]
     fn augmentation_covers_all_crops_and_flips_half() {
         let mut rng = Rng::new(9);
-        let draws: Vec<Augmentation> = (0..9000).map(|_| Augmentation::sample(4, &mut rng)).collect();
+        let draws: Vec<Augmentation> =
+            (0..9000).map(|_| Augmentation::sample(4, Padding::Zero, None, &mut rng)).collect();
         for offset in 0..=8 {
             assert!(draws.iter().any(|a| a.top == offset) && draws.iter().any(|a| a.left == offset));
         }

@@ -9,7 +9,7 @@ mod batch;
 mod cifar;
 mod synthetic;
 
-pub use batch::{Normalizer, fill_batch};
+pub use batch::{Augment, Flip, Normalizer, Padding, fill_batch};
 pub use cifar::{
     CifarKind, Progress, Unwatched, cifar10_from_files, cifar100_from_files, guess_cifar_kind, load_cifar10,
     load_cifar100, parse_cifar10_records, parse_cifar100_records, read_cifar_files,

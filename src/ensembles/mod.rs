@@ -271,7 +271,7 @@ fn regrow_scores(t: &mut Trainer, regrow: Regrow, seed: u64) -> Vec<Tensor<1>> {
         }
         Regrow::Gradient => {
             let batch = Rng::stream(seed, "regrow-batch");
-            let grads = t.batch_gradients(&t.net().params, batch, t.config().augmentation(), 1.0);
+            let grads = t.batch_gradients(&t.net().params, batch, t.config().augmentation(t.epoch() as usize), 1.0);
             t.count_dense_batch();
             t.masks().layers.iter().map(|l| grads[l.param].clone().abs()).collect()
         }

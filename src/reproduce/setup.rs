@@ -200,7 +200,12 @@ impl Setup {
             c.schedule,
             c.weight_decay,
             c.label_smoothing,
-            c.augmentation().map_or("off".to_string(), |pad| format!("flip + translate {pad} px")),
+            c.augmentation(0).map_or("off".to_string(), |a| format!(
+                "{} flips + translate {} px ({} padding)",
+                a.flip.name(),
+                a.translate,
+                a.padding.name()
+            )),
             if c.tta { "on" } else { "off" },
             self.seeds,
             self.scale

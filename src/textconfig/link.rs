@@ -1,21 +1,24 @@
-//! Shareable links: a configuration as `v=1&key=value&…`, the assignments that differ from the defaults.
+//! Shareable links: a configuration as `v=2&key=value&…`, the assignments that differ from the defaults.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::{TextConfigError, canonical_key, diff, set_all, split_assignment};
 use crate::config::TrainConfig;
+use crate::data::{Flip, Padding};
 
-/// Version of the link format; a link from a newer build is refused rather than half understood.
-pub const LINK_VERSION: u32 = 1;
+/// Version of the link format; a link from a newer build is refused rather than half understood. A link names only
+/// what differs from the defaults, so the version moves when a default does, and older links keep their meaning
+/// (see [`defaults_of_version`]).
+pub const LINK_VERSION: u32 = 2;
 
 /// The longest link read, in bytes: every setting changed, a long data path and room to spare fit in a tenth of it.
 pub const MAX_LINK_BYTES: usize = 16 * 1024;
 /// The most assignments a link may hold: more than there are settings.
 pub const MAX_LINK_KEYS: usize = 100;
 
-/// A link fragment for `config`: `v=1` and the assignments that differ from the defaults, percent-encoded, e.g.
-/// `v=1&density=0.1&model=vgg11&seed=7`. Put it after `#` in the web app's address or after `ticketlab://run?`.
+/// A link fragment for `config`: `v=2` and the assignments that differ from the defaults, percent-encoded, e.g.
+/// `v=2&density=0.1&model=vgg11&seed=7`. Put it after `#` in the web app's address or after `ticketlab://run?`.
 pub fn to_fragment(config: &TrainConfig) -> String {
     let mut fragment = format!("v={LINK_VERSION}");
     for (key, value) in diff(config) {
@@ -58,22 +61,31 @@ pub fn from_fragment(link: &str) -> Result<TrainConfig, TextConfigError> {
             return Err(TextConfigError::BadLink("the version 'v' is given twice".into()));
         }
     }
-    match version {
+    let defaults = match version {
         None => return Err(TextConfigError::BadLink(format!("it has no version (links start with v={LINK_VERSION})"))),
-        Some(v) if v.parse::<u32>().ok() != Some(LINK_VERSION) => {
-            return Err(TextConfigError::BadLink(format!(
-                "version '{v}' is not supported (this build reads v={LINK_VERSION})"
-            )));
-        }
-        Some(_) => {}
-    }
+        Some(v) => v.parse::<u32>().ok().and_then(defaults_of_version).ok_or_else(|| {
+            TextConfigError::BadLink(format!(
+                "version '{v}' is not supported (this build reads v=1 to v={LINK_VERSION})"
+            ))
+        })?,
+    };
     let mut seen = BTreeSet::new();
     for (key, _) in &pairs {
         if !seen.insert(canonical_key(key)?) {
             return Err(TextConfigError::BadLink(format!("the key '{key}' is given twice")));
         }
     }
-    set_all(&TrainConfig::default(), &pairs)
+    set_all(&defaults, &pairs)
+}
+
+/// The defaults a link of `version` was written against: version 1 predates airbench's reflected padding and
+/// alternating flips, so what it leaves unsaid means zero padding and random flips.
+fn defaults_of_version(version: u32) -> Option<TrainConfig> {
+    match version {
+        1 => Some(TrainConfig { padding: Padding::Zero, flip: Flip::Random, ..TrainConfig::default() }),
+        LINK_VERSION => Some(TrainConfig::default()),
+        _ => None,
+    }
 }
 
 /// Percent-encodes what would break a link's structure (`&`, `=`, `#`, `%`, `?`, `+`), spaces, control characters
@@ -123,7 +135,7 @@ mod tests {
         for _ in 0..500 {
             let config = random_config(&mut rng);
             let fragment = to_fragment(&config);
-            assert!(fragment.starts_with("v=1"), "{fragment}");
+            assert!(fragment.starts_with("v=2"), "{fragment}");
             assert!(fragment.is_ascii() && !fragment.contains([' ', '#']), "{fragment}");
             // Every '&' and '=' left is structure: one per pair.
             assert_eq!(fragment.matches('&').count() + 1, fragment.matches('=').count(), "{fragment}");
@@ -147,10 +159,20 @@ mod tests {
             ..TrainConfig::default()
         };
         let fragment = to_fragment(&config);
-        assert_eq!(fragment, "v=1&dataset=cifar10:/data/my%20cifar%231&density=0.1&seed=7");
+        assert_eq!(fragment, "v=2&dataset=cifar10:/data/my%20cifar%231&density=0.1&seed=7");
         assert_eq!(from_fragment(&fragment).unwrap(), config);
-        assert_eq!(from_fragment("v=1").unwrap(), TrainConfig::default());
-        assert_eq!(from_fragment("#v=1&wd=0.001&").unwrap().weight_decay, 0.001);
+        assert_eq!(from_fragment("v=2").unwrap(), TrainConfig::default());
+        assert_eq!(from_fragment("#v=2&wd=0.001&").unwrap().weight_decay, 0.001);
+    }
+
+    #[test]
+    fn version_1_links_keep_their_meaning() {
+        let old = from_fragment("v=1&density=0.1").unwrap();
+        let expected =
+            TrainConfig { density: 0.1, padding: Padding::Zero, flip: Flip::Random, ..TrainConfig::default() };
+        assert_eq!(old, expected);
+        assert_eq!(from_fragment(&to_fragment(&old)).unwrap(), old, "rewritten as version 2, the same run");
+        assert_eq!(from_fragment("v=1&flip=alternating").unwrap().flip, Flip::Alternating);
     }
 
     #[test]
@@ -159,7 +181,8 @@ mod tests {
             ("", "empty"),
             ("#", "empty"),
             ("density=0.1", "no version"),
-            ("v=2&density=0.1", "version '2' is not supported"),
+            ("v=3&density=0.1", "version '3' is not supported"),
+            ("v=0", "version '0' is not supported"),
             ("v=x", "version 'x'"),
             ("v=1&v=1", "'v' is given twice"),
             ("v=1&bogus=3", "unknown key 'bogus'"),

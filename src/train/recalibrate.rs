@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 
 use super::Trainer;
-use crate::data::{Dataset, Normalizer, fill_batch};
+use crate::data::{Augment, Dataset, Normalizer, fill_batch};
 use crate::model::{BN_MOMENTUM, BnStats, NetSpec, Network};
 use crate::rng::Rng;
 
@@ -21,7 +21,7 @@ pub struct Recalibration {
     spec: NetSpec,
     train: Arc<Dataset>,
     normalizer: Normalizer,
-    augment: Option<usize>,
+    augment: Option<Augment>,
     batch_size: usize,
     device: Device,
 }
@@ -32,7 +32,8 @@ impl Recalibration {
             spec: t.spec().clone(),
             train: t.train_set().clone(),
             normalizer: t.normalizer(),
-            augment: t.config().augmentation(),
+            // The first epoch's: with alternating flips, each image the way its fixed coin says.
+            augment: t.config().augmentation(0),
             batch_size: t.batch_size(),
             device: t.device().clone(),
         }

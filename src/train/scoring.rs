@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::loss::cross_entropy_with_logits;
 
 use super::Trainer;
-use crate::data::fill_batch;
+use crate::data::{Augment, fill_batch};
 use crate::error::{TrainError, read_f32};
 use crate::mask::Masks;
 use crate::model::Network;
@@ -22,7 +22,7 @@ impl Trainer {
         &self,
         params: &[Tensor<1>],
         mut rng: Rng,
-        augment: Option<usize>,
+        augment: Option<Augment>,
         temperature: f32,
     ) -> Vec<Tensor<1>> {
         let bs = self.batch_size();
