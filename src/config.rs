@@ -357,3 +357,18 @@ impl TrainConfig {
         self.optimizer.validate()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configurations_saved_before_padding_and_flip_existed_read_back_as_they_ran() {
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        assert!(fields.remove("padding").is_some() && fields.remove("flip").is_some());
+        let old: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!((old.padding, old.flip), (Padding::Zero, Flip::Random));
+        assert_eq!(TrainConfig { padding: Padding::Reflect, flip: Flip::Alternating, ..old }, TrainConfig::default());
+    }
+}
