@@ -217,9 +217,9 @@ impl TrainConfig {
     /// - **airbench** (the default): airbench94's recipe scaled to batch 256 — Nesterov SGD (momentum 0.85) with a
     ///   linear warm-up from 0.2× to the peak at 23% of the run and a linear decay to 0.07×, label smoothing 0.2,
     ///   translations by up to 2 pixels over a reflected border and alternating flips, flip test-time augmentation, a
-    ///   lookahead average of the weights,
-    ///   BatchNorm learning rate ×64; 10 epochs. airbench's rates are per summed loss over 1,024 images; with the
-    ///   mean loss of a batch of 256 they become lr 0.375 and weight decay 1.33e-3 (the same decay per step).
+    ///   lookahead average of the weights, BatchNorm learning rate ×64; 10 epochs. airbench's rates are per summed
+    ///   loss over 1,024 images; with the mean loss of a batch of 256 they become lr 0.375 and weight decay 1.33e-3
+    ///   (the same decay per step).
     /// - **conv2/4/6**: Frankle & Carbin's — Adam at 2e-4 (conv2) or 3e-4 (conv4, conv6), batch 60, constant rate,
     ///   no augmentation, no weight decay.
     /// - **vgg11, resnet20**: the classic CIFAR recipe — Nesterov SGD 0.9 at 0.05 with cosine decay, weight decay
