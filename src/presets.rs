@@ -215,10 +215,9 @@ pub const PRESETS: &[Preset] = &[
                 dst: DstSettings { update_every, ..default_run().dst },
                 ..sparse(method, 0.02)
             };
-            // RigL regrows at zero, where its next update would drop the new weights again unless they had time to
-            // grow: chosen on seeds 10–15 (not the seeds the preset reports), RigL led static by 3.1 ± 1.2 points
-            // with updates every 16 steps against 1.4 ± 1.1 every 8; SET did better every 8 (+2.5 ± 1.2 on seeds
-            // 10–12) than every 16 (+0.5 ± 1.0 on seeds 10–15).
+            // The update intervals were chosen on seeds 10–15, not the seeds the preset reports: RigL led static by
+            // 3.0 ± 1.2 points with updates every 16 steps against 1.4 ± 1.1 every 8; SET did better every 8
+            // (+2.5 ± 1.2 on seeds 10–12) than every 16 (+0.5 ± 1.0). README: "Changes tried".
             vec![
                 arm("static", dst(Method::Static, 8)),
                 arm("SET", dst(Method::Set, 8)),
