@@ -508,6 +508,11 @@ fn saved_runs() -> Vec<Value> {
         out.push(serde_json::to_value(&outcome).unwrap());
         // As `reproduce` keeps it in its jobs-cache: the outcome under `measured`.
         out.push(serde_json::json!({ "job": {}, "seconds": 1.0, "measured": { "Outcome": &outcome } }));
+        if let Outcome::Run(r) = &outcome {
+            // A run then evaluated under corruptions, as `reproduce` keeps its dense baseline.
+            let corrupted = serde_json::json!({ "run": r, "rows": [["gaussian-noise", 1, 0.5]] });
+            out.push(serde_json::json!({ "job": {}, "seconds": 1.0, "measured": { "Corrupted": corrupted } }));
+        }
         out.push(match outcome {
             Outcome::Run(r) => serde_json::to_value(r).unwrap(),
             Outcome::Imp(r) => serde_json::to_value(r).unwrap(),

@@ -71,6 +71,17 @@ fn every_experiment_expands_to_valid_jobs() {
             assert_eq!(per_seed[0].iter().collect::<BTreeSet<_>>().len(), per_seed[0].len(), "{e}: labels are unique");
         }
     }
+    // Jobs several experiments compare against are the same job (trained once by `reproduce all`): the dense
+    // network of DST, FreeTickets and robustness, and the DST Ensemble of FreeTickets and robustness.
+    let content = |e: Experiment, label: &str| {
+        let job = e.jobs(&default).into_iter().find(|j| j.label == label && j.seed == 1).unwrap();
+        serde_json::to_string(&(job.config, job.task, job.label_noise)).unwrap()
+    };
+    let dense = content(Experiment::Robustness, "dense");
+    assert_eq!(content(Experiment::Dst, "dense"), dense);
+    assert_eq!(content(Experiment::Freetickets, "dense"), dense);
+    assert_eq!(content(Experiment::Freetickets, "DST Ensemble"), content(Experiment::Robustness, "DST Ensemble"));
+    assert_eq!(content(Experiment::Dst, "static 95%"), content(Experiment::PruneAtInit, "random, ERK"));
     // A few specifics of the claims.
     let jobs = Experiment::Dst.jobs(&default);
     assert_eq!(jobs.len(), 2 * 10, "dense + 3 sparsities × 3 methods, per seed");
@@ -139,6 +150,14 @@ fn a_tiny_experiment_writes_its_page_json_and_chart() {
         "SNIP, GraSP, SynFlow vs uniform random"
     );
     assert!(report.jobs.iter().any(|j| j.task == Task::ShuffledMask));
+    // DST's fixed random mask at 95% is pruning at initialisation's random ERK mask: read from its cache, not run.
+    let dst = run_experiment(Experiment::Dst, &setup, &data, &runner).unwrap();
+    let dst_files: Vec<String> = std::fs::read_dir(cache.join("dst"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(dst_files.len(), dst.jobs.len() - 1, "{dst_files:?}");
+    assert!(!dst_files.iter().any(|f| f.starts_with("static-95--seed0-")), "{dst_files:?}");
 
     std::fs::create_dir_all(&dir).unwrap();
     let files = report.write(&dir).unwrap();

@@ -29,12 +29,12 @@ pub fn parse_saved_run(file: &str, bytes: &[u8]) -> Result<Outcome, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| fail("not text (expected a ticketlab JSON result)".into()))?;
     let mut value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| fail(format!("not JSON ({e}); expected a ticketlab result")))?;
-    // A job from a results page's `jobs-cache/` holds its result under `measured`.
+    // A job from a results page's `jobs-cache/` holds its result under `measured`: an outcome, or a run that was
+    // then evaluated under corruptions.
     if let Some(measured) = value.get("measured") {
-        let Some(outcome) = measured.get("Outcome").cloned() else {
-            return Err(fail(
-                "a `reproduce` job that measured corruptions or an error barrier, not a run the app can show".into(),
-            ));
+        let outcome = measured.get("Outcome").or_else(|| measured.get("Corrupted").and_then(|c| c.get("run")));
+        let Some(outcome) = outcome.cloned() else {
+            return Err(fail("a `reproduce` job that measured an error barrier, not a run the app can show".into()));
         };
         value = outcome;
     }

@@ -85,14 +85,18 @@ impl Job {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Measured {
     Outcome(Outcome),
-    Corrupted { clean: EvalMetrics, rows: Vec<(Corruption, u8, f64)> },
+    /// The trained network's run, and its accuracy per corruption and severity.
+    Corrupted {
+        run: Box<RunResult>,
+        rows: Vec<(Corruption, u8, f64)>,
+    },
     Instability(Instability),
 }
 
 impl Measured {
     pub fn run(&self) -> Option<&RunResult> {
         match self {
-            Measured::Outcome(Outcome::Run(r)) => Some(r),
+            Measured::Outcome(Outcome::Run(r)) | Measured::Corrupted { run: r, .. } => Some(r),
             _ => None,
         }
     }
@@ -120,10 +124,7 @@ impl Measured {
 
     /// Clean test metrics of a single network (a run or a corrupted-evaluation job).
     pub fn test(&self) -> Option<&EvalMetrics> {
-        match self {
-            Measured::Corrupted { clean, .. } => Some(clean),
-            other => other.run().map(|r| &r.test),
-        }
+        self.run().map(|r| &r.test)
     }
 }
 
@@ -154,8 +155,12 @@ async fn measure(
     match &job.task {
         Task::Procedure => Ok(Measured::Outcome(run_procedure(&job.config, data, device, backend, pacer).await?)),
         Task::Corrupted { corruptions, severities } => {
+            // As `run_procedure` trains a single network, so that this job's run is that job's run.
             let mut t = Trainer::with_data(job.config.clone(), data, device)?;
-            let clean = train_out(&mut t, pacer).await?.test;
+            let start = Instant::now();
+            train_out(&mut t, pacer).await?;
+            let wall = start.elapsed().as_secs_f64();
+            let run = Box::new(RunResult::collect(&t, backend, t.step(), wall, None).await?);
             let ev = Evaluator::of(&t);
             let mut rows = vec![];
             for &c in corruptions {
@@ -166,7 +171,7 @@ async fn measure(
                     rows.push((c, severity, evaluate(&probs, t.spec().num_classes, &labels_of(&set)).accuracy));
                 }
             }
-            Ok(Measured::Corrupted { clean, rows })
+            Ok(Measured::Corrupted { run, rows })
         }
         Task::ShuffledMask => {
             let mut t = Trainer::with_data(job.config.clone(), data, device)?;
@@ -202,20 +207,48 @@ struct Cached {
 
 /// The revision of what a job computes from its settings. Raise it with every change to the code that changes a
 /// job's result for the same settings (as 2 did: the DST Ensemble's and CARD-Deck's members no longer share seeds
-/// across runs), so that a cache written before is not read as if it were a result of the new code.
-const PROCEDURE_REVISION: u32 = 2;
+/// across runs), so that a cache written before is not read as if it were a result of the new code. 3: a corrupted
+/// evaluation keeps its whole run, and jobs are keyed without their labels.
+const PROCEDURE_REVISION: u32 = 3;
 
 /// Where a finished job's measurement is kept under `dir`: named by experiment, label and seed for people, and by a
-/// hash of everything that determines the result (the job, the backend, the data's size and first images, and
-/// [`PROCEDURE_REVISION`]) so that a changed setting never reads a stale result.
+/// hash of everything that determines the result (the job without its label, the backend, the data's size and first
+/// images, and [`PROCEDURE_REVISION`]) so that a changed setting never reads a stale result, and the same job in
+/// another experiment reads this one (see [`find_cached`]).
 fn cache_path(dir: &Path, experiment: Experiment, job: &Job, backend: &str, data: &DataSplits) -> PathBuf {
-    let key = serde_json::to_string(&(PROCEDURE_REVISION, job, backend, data.train.len(), data.test.len()))
-        .unwrap_or_default();
+    let Job { label, seed, config, task, label_noise } = job;
+    let key = serde_json::to_string(&(PROCEDURE_REVISION, seed, config, task, label_noise, backend))
+        .unwrap_or_default()
+        + &format!(":{}:{}", data.train.len(), data.test.len());
     let head = |images: &[u8]| images[..images.len().min(1 << 16)].to_vec();
     let bytes = [key.into_bytes(), head(&data.train.images), head(&data.test.images)].concat();
     let slug: String =
-        job.label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    dir.join(experiment.name()).join(format!("{slug}-seed{}-{:016x}.json", job.seed, crate::rng::fnv1a(&bytes)))
+        label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    dir.join(experiment.name()).join(format!("{slug}-seed{seed}-{:016x}.json", crate::rng::fnv1a(&bytes)))
+}
+
+/// The finished job at `path`, or the same job (the same hash in its name) finished for another experiment under
+/// the same cache folder, with that experiment's name. Experiments share jobs: the dense baseline, for one.
+fn find_cached(path: &Path) -> Option<(Cached, Option<String>)> {
+    if let Some(cached) = read_cached(path) {
+        return Some((cached, None));
+    }
+    let (here, name) = (path.parent()?, path.file_name()?.to_str()?);
+    let suffix = &name[name.rfind("-seed")?..];
+    let mut others: Vec<PathBuf> = std::fs::read_dir(here.parent()?)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p != here)
+        .collect();
+    others.sort();
+    others.iter().find_map(|dir| {
+        let file = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .find(|f| f.file_name().to_str().is_some_and(|f| f.ends_with(suffix)))?;
+        Some((read_cached(&file.path())?, Some(dir.file_name()?.to_string_lossy().into_owned())))
+    })
 }
 
 fn read_cached(path: &Path) -> Option<Cached> {
@@ -279,11 +312,15 @@ pub fn run_jobs(
         .collect();
     let mut results = vec![];
     for (i, path) in paths.iter().enumerate() {
-        let cached = path.as_deref().and_then(read_cached).map(|c| (c.measured, c.seconds));
-        if cached.is_some() {
-            progress.line(&format!("{}  done before, read from the cache", name(i)));
+        let found = path.as_deref().and_then(find_cached);
+        match &found {
+            Some((_, None)) => progress.line(&format!("{}  done before, read from the cache", name(i))),
+            Some((_, Some(other))) => {
+                progress.line(&format!("{}  the same job as in {other}, read from the cache", name(i)))
+            }
+            None => {}
         }
-        results.push(cached);
+        results.push(found.map(|(c, _)| (c.measured, c.seconds)));
     }
     let todo: Vec<usize> = (0..n).filter(|&i| results[i].is_none()).collect();
     let finished = Mutex::new(Finished { results, last: Instant::now(), failure: None });

@@ -7,7 +7,6 @@ use super::chart::{Chart, Series};
 use super::jobs::{Job, Measured};
 use super::setup::Setup;
 use crate::metrics::{EvalMetrics, Stat};
-use crate::procedure::Outcome;
 use crate::results::Extras;
 use crate::verdict::{Check, Verdict};
 
@@ -173,14 +172,12 @@ pub(super) fn member_mean(m: &Measured) -> Option<f64> {
 }
 
 pub(super) fn flops_vs_dense(m: &Measured) -> Option<f64> {
-    match m {
-        Measured::Outcome(Outcome::Ensemble(e)) => Some(e.cost.train_flops_vs_dense),
-        Measured::Outcome(Outcome::Run(r)) => {
-            let a = &r.accounting;
-            Some(a.train_flops / (3.0 * a.dense_flops * r.config.batch_size as f64 * r.steps as f64).max(1.0))
-        }
-        _ => None,
+    if let Some(e) = m.ensemble() {
+        return Some(e.cost.train_flops_vs_dense);
     }
+    let r = m.run()?;
+    let a = &r.accounting;
+    Some(a.train_flops / (3.0 * a.dense_flops * r.config.batch_size as f64 * r.steps as f64).max(1.0))
 }
 
 pub(super) fn joins(m: &Measured) -> Option<Vec<f64>> {

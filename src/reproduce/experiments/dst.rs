@@ -50,7 +50,7 @@ impl Reproduction for Dst {
 
     fn jobs(&self, s: &Setup, seed: u64) -> Vec<Job> {
         let kit = JobKit::new(s, seed);
-        let mut jobs = vec![kit.job(DENSE, kit.base())];
+        let mut jobs = vec![kit.dense()];
         for d in DST_DENSITIES {
             for m in DST_METHODS {
                 jobs.push(kit.job(&method_at(m, d), kit.sparse(d, m)));

@@ -39,11 +39,7 @@ impl Reproduction for Freetickets {
 
     fn jobs(&self, s: &Setup, seed: u64) -> Vec<Job> {
         let kit = JobKit::new(s, seed);
-        vec![
-            kit.job(DENSE, kit.base()),
-            kit.job(DST_ENSEMBLE, kit.ensemble(kit.rigl(), EnsembleKind::DstEnsemble, false)),
-            kit.job(EDST, kit.ensemble(kit.rigl(), EnsembleKind::Edst, false)),
-        ]
+        vec![kit.dense(), kit.dst_ensemble(), kit.job(EDST, kit.ensemble(kit.rigl(), EnsembleKind::Edst, false))]
     }
 
     fn summary(&self, r: &Results) -> Summary {

@@ -247,6 +247,21 @@ impl<'a> JobKit<'a> {
         }
     }
 
+    /// The dense network, evaluated under the robustness experiment's corruptions too: one job for every
+    /// experiment that compares against it, so that `reproduce all` trains it once per seed.
+    fn dense(&self) -> Job {
+        let corrupted = Task::Corrupted {
+            corruptions: robustness::ROBUST_CORRUPTIONS.to_vec(),
+            severities: robustness::SEVERITIES.to_vec(),
+        };
+        Job::new(DENSE, self.seed, self.base(), corrupted)
+    }
+
+    /// The DST Ensemble of RigL members, evaluated under corruptions too: FreeTickets and robustness share it.
+    fn dst_ensemble(&self) -> Job {
+        self.job(DST_ENSEMBLE, self.ensemble(self.rigl(), EnsembleKind::DstEnsemble, true))
+    }
+
     /// A job that runs whatever its configuration describes.
     fn job(&self, label: &str, config: TrainConfig) -> Job {
         Job::new(label, self.seed, config, Task::Procedure)

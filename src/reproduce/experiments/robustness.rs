@@ -45,13 +45,8 @@ impl Reproduction for Robustness {
     fn jobs(&self, s: &Setup, seed: u64) -> Vec<Job> {
         let kit = JobKit::new(s, seed);
         vec![
-            Job::new(
-                DENSE,
-                seed,
-                kit.base(),
-                Task::Corrupted { corruptions: ROBUST_CORRUPTIONS.to_vec(), severities: SEVERITIES.to_vec() },
-            ),
-            kit.job(DST_ENSEMBLE, kit.ensemble(kit.rigl(), EnsembleKind::DstEnsemble, true)),
+            kit.dense(),
+            kit.dst_ensemble(),
             kit.job(CARD_DECK, kit.ensemble(kit.rigl(), EnsembleKind::CardDeck, true)),
         ]
     }
@@ -62,7 +57,7 @@ impl Reproduction for Robustness {
             m.ensemble().and_then(|e| e.robustness.iter().find(|x| x.corruption == c && x.severity == s).cloned())
         };
         let dense: Getter = Box::new(|m, cs| match (m, cs) {
-            (Measured::Corrupted { clean, .. }, None) => Some(clean.accuracy),
+            (Measured::Corrupted { run, .. }, None) => Some(run.test.accuracy),
             (Measured::Corrupted { rows, .. }, Some((c, s))) => rows.iter().find(|x| x.0 == c && x.1 == s).map(|x| x.2),
             _ => None,
         });
