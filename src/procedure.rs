@@ -84,9 +84,21 @@ pub async fn run_procedure(
         Method::Colt => return Ok(Outcome::Imp(Box::new(run_colt(config, data, device, backend, pacer).await?))),
         _ => {}
     }
+    Ok(Outcome::Run(Box::new(train_network(config, data, device, backend, pacer).await?.1)))
+}
+
+/// One network trained as `config` says, to the end: the trainer (for whatever is measured of it next) and its run.
+pub async fn train_network(
+    config: &TrainConfig,
+    data: TrainData,
+    device: burn::prelude::Device,
+    backend: &str,
+    pacer: &mut impl Pacer,
+) -> Result<(Trainer, RunResult), TrainError> {
     let mut trainer = Trainer::with_data(config.clone(), data, device)?;
     let start = Instant::now();
     train_out(&mut trainer, pacer).await?;
     let wall = start.elapsed().as_secs_f64();
-    Ok(Outcome::Run(Box::new(RunResult::collect(&trainer, backend, trainer.step(), wall, None).await?)))
+    let run = RunResult::collect(&trainer, backend, trainer.step(), wall, None).await?;
+    Ok((trainer, run))
 }

@@ -15,11 +15,11 @@ use crate::ensembles::Evaluator;
 use crate::error::TrainError;
 use crate::metrics::{EvalMetrics, evaluate};
 use crate::pace::{News, Pacer};
-use crate::procedure::{Outcome, run_procedure};
+use crate::procedure::{Outcome, run_procedure, train_network};
 use crate::progress::Reporter;
 use crate::results::{EnsembleResult, ImpResult, Instability, RunResult};
 use crate::rng::Rng;
-use crate::run::{run_to_end, train_out};
+use crate::run::run_to_end;
 use crate::sparsity::Method;
 use crate::tickets;
 use crate::train::{TrainData, Trainer, labels_of};
@@ -155,12 +155,8 @@ async fn measure(
     match &job.task {
         Task::Procedure => Ok(Measured::Outcome(run_procedure(&job.config, data, device, backend, pacer).await?)),
         Task::Corrupted { corruptions, severities } => {
-            // As `run_procedure` trains a single network, so that this job's run is that job's run.
-            let mut t = Trainer::with_data(job.config.clone(), data, device)?;
-            let start = Instant::now();
-            train_out(&mut t, pacer).await?;
-            let wall = start.elapsed().as_secs_f64();
-            let run = Box::new(RunResult::collect(&t, backend, t.step(), wall, None).await?);
+            let (t, run) = train_network(&job.config, data, device, backend, pacer).await?;
+            let run = Box::new(run);
             let ev = Evaluator::of(&t);
             let mut rows = vec![];
             for &c in corruptions {
