@@ -27,6 +27,15 @@ const PALETTE: [RGBColor; 8] = [
 /// The font family the charts' text is drawn in.
 const FONT: &str = "sans-serif";
 
+// The frame around the plot, in pixels.
+const MARGIN: u32 = 16;
+const X_LABEL_AREA: u32 = 48;
+const Y_LABEL_AREA: u32 = 64;
+
+// A legend's width, estimated from its longest name at the legend's font size, in pixels.
+const LEGEND_PX_PER_CHAR: f64 = 8.0;
+const LEGEND_PADDING_PX: f64 = 40.0;
+
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -177,8 +186,9 @@ impl Chart {
         (bars, 0.7 * gap / bars.max(1) as f64)
     }
 
-    /// The x and y ranges: every drawable point with its error bar (and y = 0 under bars), padded.
-    fn ranges(&self) -> ((f64, f64), (f64, f64)) {
+    /// The axes' ranges, every drawable point with its error bar (and y = 0 under bars), padded; on a chart of bars
+    /// alone, the x range leaves room for the legend, and the axis ticks only where bars stand.
+    fn layout(&self) -> Layout {
         let (mut x, mut y) = ((f64::INFINITY, f64::NEG_INFINITY), (f64::INFINITY, f64::NEG_INFINITY));
         let widen = |r: &mut (f64, f64), v: f64| *r = (r.0.min(v), r.1.max(v));
         for s in &self.series {
@@ -193,7 +203,7 @@ impl Chart {
             }
         }
         if !x.0.is_finite() {
-            return ((1.0, 10.0), (0.0, 1.0));
+            return Layout { x: (1.0, 10.0), y: (0.0, 1.0), bar_width: 0.0, ticks: None };
         }
         let pad = |(lo, hi): (f64, f64), share: f64| {
             let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
@@ -212,33 +222,60 @@ impl Chart {
             let (lo, hi) = pad(x, 0.03);
             (lo - bar_room, hi + bar_room)
         };
+        let bar_width = self.bar_layout(x.1 - x.0).1;
+        let bars_only = self.series.iter().all(|s| s.style == Style::Bars);
+        let (x, ticks) = if bars_only && !self.log_x {
+            let mut at: Vec<f64> = self.series.iter().flat_map(|s| self.drawable(s).map(|p| p.1)).collect();
+            at.sort_by(f64::total_cmp);
+            at.dedup();
+            (self.with_legend_room(x), Some(at))
+        } else {
+            (x, None)
+        };
         let y = match self.y_range {
             Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => (lo, hi),
             _ => pad(y, 0.06),
         };
-        (x, y)
+        Layout { x, y, bar_width, ticks }
+    }
+
+    /// The x range run on past the bars, to the right (the left when reversed), by the legend's estimated width, so
+    /// that the legend in the upper right corner hides none of them.
+    fn with_legend_room(&self, (lo, hi): (f64, f64)) -> (f64, f64) {
+        let longest = self.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0);
+        if longest == 0 {
+            return (lo, hi);
+        }
+        let plot = self.width.saturating_sub(2 * MARGIN + Y_LABEL_AREA) as f64;
+        let legend = (LEGEND_PX_PER_CHAR * longest as f64 + LEGEND_PADDING_PX).min(0.5 * plot);
+        let room = (hi - lo) * legend / (plot - legend).max(1.0);
+        if self.reversed_x { (lo - room, hi) } else { (lo, hi + room) }
     }
 
     fn draw(&self, root: &DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String> {
-        let ((x0, x1), (y0, y1)) = self.ranges();
+        let Layout { x: (x0, x1), y: (y0, y1), bar_width, ticks } = self.layout();
         let mut builder = ChartBuilder::on(root);
-        builder.caption(&self.title, (FONT, 24)).margin(16).x_label_area_size(48).y_label_area_size(64);
+        builder
+            .caption(&self.title, (FONT, 24))
+            .margin(MARGIN)
+            .x_label_area_size(X_LABEL_AREA)
+            .y_label_area_size(Y_LABEL_AREA);
         let reversed = self.reversed_x;
         if self.log_x {
-            let x = XAxis { inner: LogCoord::from((x0..x1).log_scale()), reversed };
+            let x = XAxis { inner: LogCoord::from((x0..x1).log_scale()), reversed, ticks };
             let chart = builder.build_cartesian_2d(x, y0..y1).map_err(drawing)?;
-            self.draw_series(chart, x1 - x0)
+            self.draw_series(chart, bar_width)
         } else {
-            let x = XAxis { inner: RangedCoordf64::from(x0..x1), reversed };
+            let x = XAxis { inner: RangedCoordf64::from(x0..x1), reversed, ticks };
             let chart = builder.build_cartesian_2d(x, y0..y1).map_err(drawing)?;
-            self.draw_series(chart, x1 - x0)
+            self.draw_series(chart, bar_width)
         }
     }
 
     fn draw_series<'a, 'b: 'a, X: Ranged<ValueType = f64>>(
         &self,
         mut chart: ChartContext<'a, BitMapBackend<'b>, Cartesian2d<XAxis<X>, RangedCoordf64>>,
-        x_span: f64,
+        bar_width: f64,
     ) -> Result<(), String> {
         let text = |size| (FONT, size).into_font();
         chart
@@ -251,7 +288,7 @@ impl Chart {
             .bold_line_style(RGBColor(0xE2, 0xE2, 0xE2))
             .draw()
             .map_err(drawing)?;
-        let (bars, bar_width) = self.bar_layout(x_span);
+        let bars = self.series.iter().filter(|s| s.style == Style::Bars).count();
         let mut bar_index = 0;
         for (k, s) in self.series.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
@@ -265,9 +302,11 @@ impl Chart {
                         Rectangle::new([(x - 0.45 * bar_width, 0.0), (x + 0.45 * bar_width, y)], color.filled())
                     });
                     legend(chart.draw_series(rects).map_err(drawing)?, &s.name, color);
+                    // Black whiskers, grey on the palette's black bar.
+                    let whisker = if color == BLACK { RGBColor(0x99, 0x99, 0x99) } else { BLACK };
                     let errors = points.iter().filter_map(|&(i, x, y)| {
                         let e = s.error_at(i)?;
-                        Some(ErrorBar::new_vertical(x + offset, y - e, y, y + e, BLACK.stroke_width(1), 8))
+                        Some(ErrorBar::new_vertical(x + offset, y - e, y, y + e, whisker.stroke_width(1), 8))
                     });
                     chart.draw_series(errors).map_err(drawing)?;
                 }
@@ -308,10 +347,21 @@ fn legend<DB: DrawingBackend>(drawn: &mut SeriesAnno<'_, DB>, name: &str, color:
     }
 }
 
-/// An x axis, linear or logarithmic (`inner`), drawn left to right or, `reversed`, right to left.
+/// Where a chart's parts sit: the axes' ranges, the width of one bar, and the x axis' ticks where they are not the
+/// usual round numbers.
+struct Layout {
+    x: (f64, f64),
+    y: (f64, f64),
+    bar_width: f64,
+    ticks: Option<Vec<f64>>,
+}
+
+/// An x axis, linear or logarithmic (`inner`), drawn left to right or, `reversed`, right to left, with its ticks at
+/// round numbers or, when given, at `ticks`.
 struct XAxis<R> {
     inner: R,
     reversed: bool,
+    ticks: Option<Vec<f64>>,
 }
 
 impl<R: Ranged<ValueType = f64>> Ranged for XAxis<R> {
@@ -324,7 +374,10 @@ impl<R: Ranged<ValueType = f64>> Ranged for XAxis<R> {
     }
 
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        self.inner.key_points(hint)
+        match &self.ticks {
+            Some(at) => at.clone(),
+            None => self.inner.key_points(hint),
+        }
     }
 
     fn range(&self) -> Range<f64> {
@@ -428,7 +481,7 @@ mod tests {
     #[test]
     fn a_reversed_log_x_axis_decreases_to_the_right() {
         // The axis itself: 100 at the left end, 1 at the right, 10 half way (log scale).
-        let axis = XAxis { inner: LogCoord::from((1.0..100.0).log_scale()), reversed: true };
+        let axis = XAxis { inner: LogCoord::from((1.0..100.0).log_scale()), reversed: true, ticks: None };
         assert_eq!(axis.map(&100.0, (0, 500)), 0);
         assert_eq!(axis.map(&1.0, (0, 500)), 500);
         assert!((axis.map(&10.0, (0, 500)) - 250).abs() <= 1);
@@ -458,7 +511,7 @@ mod tests {
         // An empty or non-finite range falls back to the data's.
         for (lo, hi) in [(f64::NAN, 1.0), (1.0, 1.0), (2.0, 1.0)] {
             let c = Chart::new("", "", "").y_range(lo, hi).series(Series::line("", [(0.0, 5.0), (1.0, 6.0)]));
-            assert_eq!(c.ranges().1, Chart { y_range: None, ..c.clone() }.ranges().1);
+            assert_eq!(c.layout().y, Chart { y_range: None, ..c.clone() }.layout().y);
         }
     }
 
@@ -494,6 +547,22 @@ mod tests {
         assert!((0..4).all(|k| count(&rgb, PALETTE[k]) > 100), "four bars");
         let columns: Vec<f64> = (0..4).map(|k| centre(&rgb, bars.width, PALETTE[k]).0).collect();
         assert!(columns.windows(2).all(|w| w[0] < w[1]), "in series order, left to right: {columns:?}");
+    }
+
+    #[test]
+    fn a_bar_chart_keeps_its_legend_clear_of_the_bars() {
+        // Six bars of one height, with long names: each shows the same number of pixels of its colour, so the legend
+        // in the upper right corner hides none of them. The x axis ticks only where the bars stand.
+        let chart = (0..6).fold(Chart::new("PaI", "sparsity (%)", "accuracy"), |c, k| {
+            c.series(Series::bars(format!("method {k}, shuffled within layers"), [(95.0, 60.0)]))
+        });
+        let rgb = chart.render().unwrap();
+        let pixels: Vec<usize> = (0..6).map(|k| count(&rgb, PALETTE[k])).collect();
+        let (lo, hi) = (pixels.iter().min().unwrap(), pixels.iter().max().unwrap());
+        assert!(*lo > 1000 && hi - lo < hi / 30, "every bar whole: {pixels:?}");
+        assert_eq!(chart.layout().ticks, Some(vec![95.0]));
+        let lines = Chart::new("", "", "").series(Series::line("a", [(0.0, 1.0), (1.0, 2.0)]));
+        assert_eq!(lines.layout().ticks, None, "lines keep the usual ticks");
     }
 
     #[test]
