@@ -32,9 +32,22 @@ const MARGIN: u32 = 16;
 const X_LABEL_AREA: u32 = 48;
 const Y_LABEL_AREA: u32 = 64;
 
-// A legend's width, estimated from its longest name at the legend's font size, in pixels.
+// A legend's size, estimated from its longest name and its number of entries at the legend's font size, in pixels.
 const LEGEND_PX_PER_CHAR: f64 = 8.0;
 const LEGEND_PADDING_PX: f64 = 40.0;
+const LEGEND_PX_PER_ENTRY: f64 = 20.0;
+/// The caption's height over the plot, in pixels.
+const CAPTION_PX: u32 = 34;
+
+/// Where the legend may go, in order of preference: the first that covers the fewest of the data's pixels wins.
+const LEGEND_PLACES: [SeriesLabelPosition; 6] = [
+    SeriesLabelPosition::UpperRight,
+    SeriesLabelPosition::UpperLeft,
+    SeriesLabelPosition::MiddleRight,
+    SeriesLabelPosition::MiddleLeft,
+    SeriesLabelPosition::LowerRight,
+    SeriesLabelPosition::LowerLeft,
+];
 
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,19 +237,27 @@ impl Chart {
         };
         let bar_width = self.bar_layout(x.1 - x.0).1;
         let bars_only = self.series.iter().all(|s| s.style == Style::Bars);
-        let (x, ticks) = if bars_only && !self.log_x {
-            let mut at: Vec<f64> = self.series.iter().flat_map(|s| self.drawable(s).map(|p| p.1)).collect();
-            at.sort_by(f64::total_cmp);
-            at.dedup();
-            (self.with_legend_room(x), Some(at))
-        } else {
-            (x, None)
-        };
+        let x = if bars_only && !self.log_x { self.with_legend_room(x) } else { x };
+        let ticks = self.data_ticks(bars_only, x.1 - x.0);
         let y = match self.y_range {
             Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => (lo, hi),
             _ => pad(y, 0.06),
         };
         Layout { x, y, bar_width, ticks }
+    }
+
+    /// Ticks at the data's own x values, when they are few: for bars, or for whole numbers (members averaged,
+    /// severities, steps) far enough apart that their labels do not collide. Otherwise the usual round numbers.
+    fn data_ticks(&self, bars_only: bool, x_span: f64) -> Option<Vec<f64>> {
+        if self.log_x {
+            return None;
+        }
+        let mut at: Vec<f64> = self.series.iter().flat_map(|s| self.drawable(s).map(|p| p.1)).collect();
+        at.sort_by(f64::total_cmp);
+        at.dedup();
+        let whole = at.iter().all(|x| x.fract() == 0.0);
+        let spaced = at.windows(2).all(|w| w[1] - w[0] >= 0.04 * x_span);
+        (bars_only || (whole && spaced && (2..=12).contains(&at.len()))).then_some(at)
     }
 
     /// The x range run on past the bars, to the right (the left when reversed), by the legend's estimated width, so
@@ -253,7 +274,8 @@ impl Chart {
     }
 
     fn draw(&self, root: &DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String> {
-        let Layout { x: (x0, x1), y: (y0, y1), bar_width, ticks } = self.layout();
+        let layout = self.layout();
+        let ((x0, x1), (y0, y1), ticks) = (layout.x, layout.y, layout.ticks.clone());
         let mut builder = ChartBuilder::on(root);
         builder
             .caption(&self.title, (FONT, 24))
@@ -264,19 +286,20 @@ impl Chart {
         if self.log_x {
             let x = XAxis { inner: LogCoord::from((x0..x1).log_scale()), reversed, ticks };
             let chart = builder.build_cartesian_2d(x, y0..y1).map_err(drawing)?;
-            self.draw_series(chart, bar_width)
+            self.draw_series(chart, &layout)
         } else {
             let x = XAxis { inner: RangedCoordf64::from(x0..x1), reversed, ticks };
             let chart = builder.build_cartesian_2d(x, y0..y1).map_err(drawing)?;
-            self.draw_series(chart, bar_width)
+            self.draw_series(chart, &layout)
         }
     }
 
     fn draw_series<'a, 'b: 'a, X: Ranged<ValueType = f64>>(
         &self,
         mut chart: ChartContext<'a, BitMapBackend<'b>, Cartesian2d<XAxis<X>, RangedCoordf64>>,
-        bar_width: f64,
+        layout: &Layout,
     ) -> Result<(), String> {
+        let bar_width = layout.bar_width;
         let text = |size| (FONT, size).into_font();
         chart
             .configure_mesh()
@@ -295,7 +318,7 @@ impl Chart {
             let points: Vec<(usize, f64, f64)> = self.drawable(s).collect();
             match s.style {
                 Style::Bars => {
-                    let offset = (bar_index as f64 - (bars as f64 - 1.0) / 2.0) * bar_width;
+                    let offset = bar_offset(bar_index, bars, bar_width);
                     bar_index += 1;
                     let rects = points.iter().map(|&(_, x, y)| {
                         let x = x + offset;
@@ -329,7 +352,7 @@ impl Chart {
         if self.series.iter().any(|s| !s.name.is_empty()) {
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
+                .position(self.legend_place(layout))
                 .label_font(text(15))
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(0xAA, 0xAA, 0xAA))
@@ -338,6 +361,71 @@ impl Chart {
         }
         Ok(())
     }
+
+    /// The legend's corner or side that hides the least of the data: every series is sampled along its lines, bars
+    /// and error bars, in the plot's own coordinates (0 to 1 across and up).
+    fn legend_place(&self, layout: &Layout) -> SeriesLabelPosition {
+        let ((x0, x1), (y0, y1)) = (layout.x, layout.y);
+        let across = |x: f64| {
+            let f = if self.log_x { (x / x0).ln() / (x1 / x0).ln() } else { (x - x0) / (x1 - x0) };
+            if self.reversed_x { 1.0 - f } else { f }
+        };
+        let up = |y: f64| (y - y0) / (y1 - y0);
+        let bars = self.series.iter().filter(|s| s.style == Style::Bars).count();
+        let mut samples: Vec<(f64, f64)> = vec![];
+        let mut bar_index = 0;
+        for s in &self.series {
+            let points: Vec<(usize, f64, f64)> = self.drawable(s).collect();
+            let offset = if s.style == Style::Bars {
+                bar_index += 1;
+                bar_offset(bar_index - 1, bars, layout.bar_width)
+            } else {
+                0.0
+            };
+            for &(i, x, y) in &points {
+                let e = s.error_at(i).unwrap_or(0.0);
+                samples.extend([(x + offset, y - e), (x + offset, y + e)].map(|(x, y)| (across(x), up(y))));
+                if s.style == Style::Bars {
+                    let half = 0.45 * layout.bar_width;
+                    for (dx, k) in [-half, 0.0, half].into_iter().flat_map(|dx| (0..=8).map(move |k| (dx, k))) {
+                        samples.push((across(x + offset + dx), up(y * k as f64 / 8.0)));
+                    }
+                }
+            }
+            if s.style != Style::Bars {
+                for w in points.windows(2) {
+                    let (a, b) = ((across(w[0].1), up(w[0].2)), (across(w[1].1), up(w[1].2)));
+                    samples.extend(
+                        (0..=24).map(|k| k as f64 / 24.0).map(|t| (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))),
+                    );
+                }
+            }
+        }
+        let plot_w = self.width.saturating_sub(2 * MARGIN + Y_LABEL_AREA).max(1) as f64;
+        let plot_h = self.height.saturating_sub(2 * MARGIN + X_LABEL_AREA + CAPTION_PX).max(1) as f64;
+        let named = self.series.iter().filter(|s| !s.name.is_empty());
+        let longest = named.clone().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
+        let w = ((LEGEND_PX_PER_CHAR * longest + LEGEND_PADDING_PX) / plot_w).min(1.0);
+        let h = ((LEGEND_PX_PER_ENTRY * named.count() as f64 + 10.0) / plot_h).min(1.0);
+        let covered = |place: &SeriesLabelPosition| {
+            let (left, bottom) = match place {
+                SeriesLabelPosition::UpperLeft => (0.0, 1.0 - h),
+                SeriesLabelPosition::MiddleRight => (1.0 - w, 0.5 - h / 2.0),
+                SeriesLabelPosition::MiddleLeft => (0.0, 0.5 - h / 2.0),
+                SeriesLabelPosition::LowerRight => (1.0 - w, 0.0),
+                SeriesLabelPosition::LowerLeft => (0.0, 0.0),
+                _ => (1.0 - w, 1.0 - h),
+            };
+            let inside = |&&(x, y): &&(f64, f64)| (left..=left + w).contains(&x) && (bottom..=bottom + h).contains(&y);
+            samples.iter().filter(inside).count()
+        };
+        LEGEND_PLACES.iter().min_by_key(|p| covered(p)).cloned().unwrap_or(SeriesLabelPosition::UpperRight)
+    }
+}
+
+/// How far from its x bar series `index` of `bars` stands: the group is centred on x.
+fn bar_offset(index: usize, bars: usize, width: f64) -> f64 {
+    (index as f64 - (bars as f64 - 1.0) / 2.0) * width
 }
 
 /// A named series' entry in the legend: a swatch of its colour.
@@ -561,8 +649,32 @@ mod tests {
         let (lo, hi) = (pixels.iter().min().unwrap(), pixels.iter().max().unwrap());
         assert!(*lo > 1000 && hi - lo < hi / 30, "every bar whole: {pixels:?}");
         assert_eq!(chart.layout().ticks, Some(vec![95.0]));
-        let lines = Chart::new("", "", "").series(Series::line("a", [(0.0, 1.0), (1.0, 2.0)]));
-        assert_eq!(lines.layout().ticks, None, "lines keep the usual ticks");
+    }
+
+    #[test]
+    fn the_legend_goes_where_it_hides_the_least() {
+        let place = |c: &Chart| c.legend_place(&c.layout());
+        // Lines along the top and near the bottom (the FreeTickets chart): the right side's middle is free.
+        let members = Chart::new("FreeTickets", "members averaged", "accuracy")
+            .series(Series::line_and_points("DST Ensemble", [(1.0, 72.3), (2.0, 72.5), (3.0, 73.3)]))
+            .series(Series::line_and_points("EDST", [(1.0, 64.6), (2.0, 65.6), (3.0, 65.2)]))
+            .series(Series::line("dense", [(1.0, 73.9), (3.0, 73.9)]));
+        assert_eq!(place(&members), SeriesLabelPosition::MiddleRight);
+        // A falling line leaves the upper right corner, the usual place; a rising one the upper left.
+        let line = |a: f64, b: f64| Chart::new("", "", "").series(Series::line("a", [(0.0, a), (1.0, b)]));
+        assert_eq!(place(&line(1.0, 0.0)), SeriesLabelPosition::UpperRight);
+        assert_eq!(place(&line(0.0, 1.0)), SeriesLabelPosition::UpperLeft);
+    }
+
+    #[test]
+    fn few_whole_x_values_are_the_ticks() {
+        let ticks =
+            |xs: &[f64]| Chart::new("", "", "").series(Series::line("a", xs.iter().map(|&x| (x, 1.0)))).layout().ticks;
+        assert_eq!(ticks(&[1.0, 2.0, 3.0]), Some(vec![1.0, 2.0, 3.0]));
+        assert_eq!(ticks(&[0.0, 1.0, 3.0, 5.0]), Some(vec![0.0, 1.0, 3.0, 5.0]));
+        assert_eq!(ticks(&[0.5, 1.5]), None, "fractions");
+        assert_eq!(ticks(&(0..20).map(f64::from).collect::<Vec<_>>()), None, "too many");
+        assert_eq!(ticks(&[0.0, 1.0, 100.0]), None, "labels that would collide");
     }
 
     #[test]
