@@ -191,10 +191,7 @@ impl Chart {
     /// Where each bar series sits at an x and how wide its bars are: offsets from x for series k of the bar series.
     fn bar_layout(&self, x_span: f64) -> (usize, f64) {
         let bars = self.series.iter().filter(|s| s.style == Style::Bars).count();
-        let mut xs: Vec<f64> =
-            self.series.iter().filter(|s| s.style == Style::Bars).flat_map(|s| self.drawable(s).map(|p| p.1)).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
+        let xs = self.distinct_x(|s| s.style == Style::Bars);
         let gap = xs.windows(2).map(|w| w[1] - w[0]).fold(x_span.max(1e-9), f64::min);
         (bars, 0.7 * gap / bars.max(1) as f64)
     }
@@ -252,23 +249,43 @@ impl Chart {
         if self.log_x {
             return None;
         }
-        let mut at: Vec<f64> = self.series.iter().flat_map(|s| self.drawable(s).map(|p| p.1)).collect();
-        at.sort_by(f64::total_cmp);
-        at.dedup();
+        let at = self.distinct_x(|_| true);
         let whole = at.iter().all(|x| x.fract() == 0.0);
         let spaced = at.windows(2).all(|w| w[1] - w[0] >= 0.04 * x_span);
         (bars_only || (whole && spaced && (2..=12).contains(&at.len()))).then_some(at)
     }
 
+    /// The drawable x values of the series that `keep`, sorted, each once.
+    fn distinct_x(&self, keep: impl Fn(&Series) -> bool) -> Vec<f64> {
+        let mut xs: Vec<f64> =
+            self.series.iter().filter(|s| keep(s)).flat_map(|s| self.drawable(s).map(|p| p.1)).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        xs
+    }
+
+    /// The plot's estimated size in pixels, inside the caption, the margins and the axes' labels.
+    fn plot_px(&self) -> (f64, f64) {
+        let w = self.width.saturating_sub(2 * MARGIN + Y_LABEL_AREA).max(1);
+        let h = self.height.saturating_sub(2 * MARGIN + X_LABEL_AREA + CAPTION_PX).max(1);
+        (w as f64, h as f64)
+    }
+
+    /// The legend's estimated size in pixels, or `None` where no series is named (and no legend is drawn).
+    fn legend_px(&self) -> Option<(f64, f64)> {
+        let named: Vec<&Series> = self.series.iter().filter(|s| !s.name.is_empty()).collect();
+        let longest = named.iter().map(|s| s.name.chars().count()).max()? as f64;
+        Some((LEGEND_PX_PER_CHAR * longest + LEGEND_PADDING_PX, LEGEND_PX_PER_ENTRY * named.len() as f64 + 10.0))
+    }
+
     /// The x range run on past the bars, to the right (the left when reversed), by the legend's estimated width, so
     /// that the legend in the upper right corner hides none of them.
     fn with_legend_room(&self, (lo, hi): (f64, f64)) -> (f64, f64) {
-        let longest = self.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0);
-        if longest == 0 {
+        let Some((legend, _)) = self.legend_px() else {
             return (lo, hi);
-        }
-        let plot = self.width.saturating_sub(2 * MARGIN + Y_LABEL_AREA) as f64;
-        let legend = (LEGEND_PX_PER_CHAR * longest as f64 + LEGEND_PADDING_PX).min(0.5 * plot);
+        };
+        let plot = self.plot_px().0;
+        let legend = legend.min(0.5 * plot);
         let room = (hi - lo) * legend / (plot - legend).max(1.0);
         if self.reversed_x { (lo - room, hi) } else { (lo, hi + room) }
     }
@@ -401,12 +418,8 @@ impl Chart {
                 }
             }
         }
-        let plot_w = self.width.saturating_sub(2 * MARGIN + Y_LABEL_AREA).max(1) as f64;
-        let plot_h = self.height.saturating_sub(2 * MARGIN + X_LABEL_AREA + CAPTION_PX).max(1) as f64;
-        let named = self.series.iter().filter(|s| !s.name.is_empty());
-        let longest = named.clone().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
-        let w = ((LEGEND_PX_PER_CHAR * longest + LEGEND_PADDING_PX) / plot_w).min(1.0);
-        let h = ((LEGEND_PX_PER_ENTRY * named.count() as f64 + 10.0) / plot_h).min(1.0);
+        let ((plot_w, plot_h), (legend_w, legend_h)) = (self.plot_px(), self.legend_px().unwrap_or_default());
+        let (w, h) = ((legend_w / plot_w).min(1.0), (legend_h / plot_h).min(1.0));
         let covered = |place: &SeriesLabelPosition| {
             let (left, bottom) = match place {
                 SeriesLabelPosition::UpperLeft => (0.0, 1.0 - h),
