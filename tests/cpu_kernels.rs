@@ -5,6 +5,8 @@
 //! Tolerance: 1e-4 of the largest magnitude of the compared tensor (sums of up to ~1,000 products of f32 in a
 //! different order; both sides are f32).
 
+mod common;
+
 use std::sync::Arc;
 
 use burn::prelude::*;
@@ -18,6 +20,8 @@ use ticketlab::cpu::{
 };
 use ticketlab::error::read_f32;
 use ticketlab::rng::Rng;
+
+use common::MaskedNetwork;
 
 fn values(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.normal()).collect()
@@ -372,7 +376,6 @@ fn the_sparse_linear_layer_matches_the_dense_matmul() {
 #[test]
 fn a_sparse_routed_network_on_the_cpu_matches_the_dense_one() {
     use ticketlab::kernels::SparsePath;
-    use ticketlab::mask::Masks;
     use ticketlab::model::{Arch, NetSpec, Network};
     let device = Device::flex();
     // conv4 (convolutions fused with ReLU and pooling, linear layers) and airbench (the default model: convolutions,
@@ -380,36 +383,16 @@ fn a_sparse_routed_network_on_the_cpu_matches_the_dense_one() {
     for (arch, routed) in [(Arch::Conv4, 7), (Arch::Airbench, 7)] {
         let spec = NetSpec::new(arch, 0.25, 10);
         let mut rng = Rng::new(18);
-        let counts: Vec<usize> = spec.prunable().iter().map(|&i| spec.params[i].numel() / 10).collect();
-        let masks = Masks::random(&spec, &counts, &mut rng);
-        let mut values = spec.init_values(&mut rng);
-        let mut mask_tensors = vec![None; spec.params.len()];
-        let mut nnz = vec![None; spec.params.len()];
-        for layer in &masks.layers {
-            let bits = layer.bits.to_f32();
-            values[layer.param].iter_mut().zip(&bits).for_each(|(w, m)| *w *= m);
-            mask_tensors[layer.param] =
-                Some(Tensor::<1>::from_data(TensorData::new(bits, [layer.bits.len()]), &device));
-            nnz[layer.param] = Some(layer.bits.count_ones());
-        }
-        let plan = Network::sparse_plan(&spec, &mask_tensors, &nnz, SparsePath::Always);
+        let net = MaskedNetwork::random(&spec, &mut rng, &device);
+        let plan = Network::sparse_plan(&spec, &net.mask_tensors, &net.nnz, SparsePath::Always);
         assert_eq!(plan.iter().flatten().count(), routed, "{arch:?}: every masked layer routed");
         let x: Vec<f32> = (0..8 * 3 * 32 * 32).map(|_| rng.normal()).collect();
-        let run = |plan: &[Option<ticketlab::model::SparseLayer>]| {
-            let net = Network::from_values(&spec, &values, &device);
-            let params: Vec<Tensor<1>> = net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
-            let mut bn = net.bn.clone();
-            let input = Tensor::<4>::from_data(TensorData::new(x.clone(), [8, 3, 32, 32]), &device).autodiff();
-            let logits = Network::forward_with(&spec, &params, &mut bn, input, true, plan);
-            let grads = logits.clone().square().sum().backward();
-            let g: Vec<Vec<f32>> = params.iter().map(|p| read(p.grad(&grads).unwrap())).collect();
-            (read(logits.inner().reshape([80])), g)
-        };
+        let run = |plan: &[Option<ticketlab::model::SparseLayer>]| net.logits_and_gradients(&spec, &x, &device, plan);
         let (dense, sparse) = (run(&[]), run(&plan));
         assert_close(&format!("{arch:?} logits"), &sparse.0, &dense.0);
         for (i, (s, d)) in sparse.1.iter().zip(&dense.1).enumerate() {
             // The sparse path's weight gradient is zero at inactive positions; compare at the active ones.
-            let keep = masks.layers.iter().find(|l| l.param == i).map(|l| l.bits.to_f32());
+            let keep = net.masks.layers.iter().find(|l| l.param == i).map(|l| l.bits.to_f32());
             let d: Vec<f32> = match &keep {
                 Some(k) => d.iter().zip(k).map(|(g, m)| g * m).collect(),
                 None => d.clone(),

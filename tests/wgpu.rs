@@ -3,6 +3,8 @@
 //! limits (`wgpu::Limits::default()`, what a browser grants when nothing more is asked for), so every kernel here,
 //! ours and burn's, is shown to run within them.
 
+mod common;
+
 use std::sync::OnceLock;
 
 use burn::prelude::*;
@@ -21,6 +23,8 @@ use ticketlab::optim::masked_sgd_reference;
 use ticketlab::rng::Rng;
 use ticketlab::sparsity::{DstSettings, Method};
 use ticketlab::train::Trainer;
+
+use common::MaskedNetwork;
 
 /// The shared wgpu device, or `None` (with a note) where no Vulkan driver is installed outside CI.
 fn gpu() -> Option<Device> {
@@ -461,22 +465,12 @@ fn sparse_linear_kernels_match_their_reference() {
 
 #[test]
 fn sparse_routed_network_matches_the_dense_one() {
-    use ticketlab::mask::Masks;
     use ticketlab::model::{NetSpec, Network};
     let Some(gpu) = gpu() else { return };
     let spec = NetSpec::new(Arch::Conv4, 0.25, 10);
     let mut rng = Rng::new(11);
-    let counts: Vec<usize> = spec.prunable().iter().map(|&i| spec.params[i].numel() / 10).collect();
-    let masks = Masks::random(&spec, &counts, &mut rng);
-    let mut values = spec.init_values(&mut rng);
-    let mut mask_tensors = vec![None; spec.params.len()];
-    let mut nnz = vec![None; spec.params.len()];
-    for layer in &masks.layers {
-        let bits = layer.bits.to_f32();
-        values[layer.param].iter_mut().zip(&bits).for_each(|(w, m)| *w *= m);
-        mask_tensors[layer.param] = Some(Tensor::<1>::from_data(TensorData::new(bits, [layer.bits.len()]), &gpu));
-        nnz[layer.param] = Some(layer.bits.count_ones());
-    }
+    let net = MaskedNetwork::random(&spec, &mut rng, &gpu);
+    let (mask_tensors, nnz, masks) = (&net.mask_tensors, &net.nnz, &net.masks);
     // Force the sparse path for every masked linear layer (the automatic rule keeps the small ones dense).
     let plan: Vec<_> = (0..spec.params.len())
         .map(|i| {
@@ -490,18 +484,9 @@ fn sparse_routed_network_matches_the_dense_one() {
         .collect();
     assert_eq!(plan.iter().filter(|p| p.is_some()).count(), 3, "fc1, fc2, fc3");
     let x: Vec<f32> = (0..8 * 3 * 32 * 32).map(|_| rng.normal()).collect();
-    let run = |plan: &[Option<ticketlab::model::SparseLayer>]| {
-        let net = Network::from_values(&spec, &values, &gpu);
-        let params: Vec<Tensor<1>> = net.params.iter().map(|p| p.clone().autodiff().require_grad()).collect();
-        let mut bn = net.bn.clone();
-        let input = Tensor::<4>::from_data(TensorData::new(x.clone(), [8, 3, 32, 32]), &gpu).autodiff();
-        let logits = Network::forward_with(&spec, &params, &mut bn, input, true, plan);
-        let grads = logits.clone().square().sum().backward();
-        let g: Vec<Vec<f32>> = params.iter().map(|p| read(p.grad(&grads).unwrap())).collect();
-        (read(logits.inner().reshape([80])), g)
-    };
+    let run = |plan: &[Option<ticketlab::model::SparseLayer>]| net.logits_and_gradients(&spec, &x, &gpu, plan);
     // The automatic plan follows the fixed rule: at 10% density only fc1 (64×2048) is large enough.
-    let auto = Network::sparse_plan(&spec, &mask_tensors, &nnz, SparsePath::Auto);
+    let auto = Network::sparse_plan(&spec, mask_tensors, nnz, SparsePath::Auto);
     let auto_layers: Vec<&str> =
         (0..spec.params.len()).filter(|&i| auto[i].is_some()).map(|i| spec.params[i].name.as_str()).collect();
     assert_eq!(auto_layers, ["fc1.weight"], "the automatic rule routes fc1 alone");
@@ -520,7 +505,7 @@ fn sparse_routed_network_matches_the_dense_one() {
         let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
         for j in 0..a.len() {
             // The sparse path gives no gradient at inactive positions; the dense one does.
-            let want = if plan[i].is_some() && masks_bit(&masks, i, j) == Some(false) { 0.0 } else { a[j] };
+            let want = if plan[i].is_some() && masks_bit(masks, i, j) == Some(false) { 0.0 } else { a[j] };
             assert!((want - b[j]).abs() <= 1e-3 * scale, "grad of {} [{j}]: {want} vs {}", spec.params[i].name, b[j]);
         }
     }
