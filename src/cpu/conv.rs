@@ -6,6 +6,7 @@
 //! and copied back on one thread. Weight and bias gradients are summed per *slot* (a fixed run of chunks) and the
 //! slots are added in order, so the result does not depend on the thread count or scheduling.
 
+use super::bf16;
 use super::grid::{ConvShape, Grid, from_grid, from_grid_pooled, gradient_to_grid, pooled_gradient_to_grid, to_grid};
 use super::kernels::{dots, pack_panels, panel_rows, product};
 use super::par;
@@ -54,6 +55,8 @@ fn tap_offsets(grid: &Grid, channels: usize) -> Vec<usize> {
 enum Product {
     /// Packed weight panels and tap offsets (`kernels.rs`).
     Dense { packed: Vec<f32>, offsets: Vec<usize>, rows: usize },
+    /// The same in bfloat16, over pairs of the input's `channels` (`bf16.rs`).
+    Bf16 { packed: Vec<u32>, offsets: Vec<usize>, rows: usize, channels: usize },
     /// Per output row, its active entries (`sparse.rs`).
     Sparse(Entries),
 }
@@ -62,28 +65,49 @@ impl Product {
     /// Rows the result buffer holds (the dense kernels compute whole panels).
     fn rows(&self) -> usize {
         match self {
-            Product::Dense { rows, .. } => *rows,
+            Product::Dense { rows, .. } | Product::Bf16 { rows, .. } => *rows,
             Product::Sparse(e) => e.rows(),
         }
     }
 
-    fn run(&self, isa: Isa, input: &[f32], output: &mut [f32], len: usize) {
+    fn run(&self, isa: Isa, input: &[f32], output: &mut [f32], grid: &Grid) {
+        let len = grid.len;
         match self {
             Product::Dense { packed, offsets, .. } => product(isa, packed, offsets, input, output, len),
+            Product::Bf16 { packed, offsets, channels, .. } => bf16::with_scratch(|pairs, _, _| {
+                let pair_rows = channels.div_ceil(2);
+                bf16::pair_channels(input, *channels, grid.stride, pairs, grid.buffer(pair_rows));
+                bf16::product(isa, packed, offsets, pairs, output, len);
+            }),
             Product::Sparse(entries) => gathered(isa, entries, input, output, len),
         }
     }
+}
+
+/// A dense product over `channels` input rows of `rows` outputs: `get(row, channel, tap)` is the weight.
+fn dense_product(
+    isa: Isa,
+    grid: &Grid,
+    rows: usize,
+    channels: usize,
+    get: impl Fn(usize, usize, usize) -> f32,
+) -> Product {
+    let taps = grid.k * grid.k;
+    if isa == Isa::Avx512Bf16 {
+        let packed = bf16::pack_pair_panels(bf16::MR, rows, channels, taps, get);
+        let offsets = tap_offsets(grid, channels.div_ceil(2));
+        return Product::Bf16 { packed, offsets, rows: rows.next_multiple_of(bf16::MR), channels };
+    }
+    let mr = panel_rows(isa);
+    let packed = pack_panels(mr, rows, channels * taps, |row, j| get(row, j / taps, j % taps));
+    Product::Dense { packed, offsets: tap_offsets(grid, channels), rows: rows.next_multiple_of(mr) }
 }
 
 /// The forward product of `weight` for chunks laid out as `grid`.
 fn forward_product(isa: Isa, s: &ConvShape, weight: Weight, grid: &Grid) -> Product {
     let k = s.k;
     match weight {
-        Weight::Dense(w) => {
-            let mr = panel_rows(isa);
-            let packed = pack_panels(mr, s.c_out, s.fan_in(), |o, j| w[o * s.fan_in() + j]);
-            Product::Dense { packed, offsets: tap_offsets(grid, s.c_in), rows: s.c_out.next_multiple_of(mr) }
-        }
+        Weight::Dense(w) => dense_product(isa, grid, s.c_out, s.c_in, |o, c, t| w[o * s.fan_in() + c * k * k + t]),
         Weight::Sparse(w, layout) => {
             Product::Sparse(layout.forward_entries(w, grid.stride, |t| grid.shift(t / k, t % k)))
         }
@@ -97,12 +121,7 @@ fn input_gradient_product(isa: Isa, s: &ConvShape, weight: Weight, grid: &Grid) 
     let kk = k * k;
     match weight {
         Weight::Dense(w) => {
-            let mr = panel_rows(isa);
-            let packed = pack_panels(mr, s.c_in, s.c_out * kk, |c, j| {
-                let (o, t) = (j / kk, j % kk);
-                w[(o * s.c_in + c) * kk + (kk - 1 - t)]
-            });
-            Product::Dense { packed, offsets: tap_offsets(grid, s.c_out), rows: s.c_in.next_multiple_of(mr) }
+            dense_product(isa, grid, s.c_in, s.c_out, |c, o, t| w[(o * s.c_in + c) * kk + (kk - 1 - t)])
         }
         Weight::Sparse(w, layout) => {
             Product::Sparse(layout.backward_entries(w, grid.stride, |t| grid.shift(t / k, t % k)))
@@ -160,7 +179,7 @@ pub fn conv_forward_isa(
             input.resize(grid.buffer(s.c_in), 0.0);
             output.resize(prod.rows() * grid.len, 0.0);
             to_grid(input, &grid, s.pad, src, s.c_in, s.h, s.w);
-            prod.run(isa, input, output, grid.len);
+            prod.run(isa, input, output, &grid);
             if then.pool {
                 from_grid_pooled(isa, out, arg, output, &grid, s.c_out, oh, ow, bias, then.relu);
             } else {
@@ -288,7 +307,7 @@ pub fn conv_backward_isa(
                 }
                 if let Some(prod) = &input_product {
                     work.resize(prod.rows() * grid.len, 0.0);
-                    prod.run(isa, gbuf, work, grid.len);
+                    prod.run(isa, gbuf, work, &grid);
                     let at = (b0 - slot.chunks.start * g) * in_image;
                     let out = &mut slot.dx[at..at + images * in_image];
                     from_grid(out, work, &grid, s.c_in, s.h, s.w, None, false);
@@ -299,6 +318,11 @@ pub fn conv_backward_isa(
                     let dz = &gbuf[grid.lead(pad_back)..];
                     match &weight_entries {
                         Some(entries) => gathered_grad(isa, entries, dz, grid.stride, work, grid.len, &mut slot.dw),
+                        None if isa == Isa::Avx512Bf16 => bf16::with_scratch(|_, g16, x16| {
+                            let stride = bf16::round_rows(dz, grid.stride, s.c_out, grid.len, g16);
+                            bf16::round_all(work, x16);
+                            bf16::dots(isa, g16, stride, s.c_out, &x_offsets, x16, stride, &mut slot.dw);
+                        }),
                         None => dots(isa, dz, grid.stride, s.c_out, &x_offsets, work, grid.len, &mut slot.dw),
                     }
                 }

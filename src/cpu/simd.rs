@@ -50,11 +50,15 @@ pub enum Isa {
     Avx2,
     /// Anything else (plain Rust).
     Portable,
+    /// AVX-512 with the convolutions' dense products in bfloat16 (AVX512-BF16, `bf16.rs`): inputs rounded to 8
+    /// significant bits, sums in f32. Only when asked for (`TICKETLAB_CPU_ISA=avx512-bf16`): its results differ from
+    /// the f32 kernels' by that rounding.
+    Avx512Bf16,
 }
 
 impl Isa {
     /// The best instruction set this CPU runs, detected once. `TICKETLAB_CPU_ISA=avx2|portable` caps it (to
-    /// measure or test the fallbacks on a machine that has AVX-512).
+    /// measure or test the fallbacks on a machine that has AVX-512); `avx512-bf16` asks for bfloat16 products.
     pub fn detect() -> Isa {
         use std::sync::OnceLock;
         static ISA: OnceLock<Isa> = OnceLock::new();
@@ -63,9 +67,24 @@ impl Isa {
             match std::env::var("TICKETLAB_CPU_ISA").as_deref() {
                 Ok("portable") => Isa::Portable,
                 Ok("avx2") if best != Isa::Portable => Isa::Avx2,
+                Ok("avx512-bf16") if Self::bf16_available() => Isa::Avx512Bf16,
+                Ok("avx512-bf16") => {
+                    eprintln!("note: TICKETLAB_CPU_ISA=avx512-bf16, but this CPU has no AVX512-BF16; using {best:?}");
+                    best
+                }
                 _ => best,
             }
         })
+    }
+
+    /// Whether this CPU runs [`Isa::Avx512Bf16`].
+    pub fn bf16_available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            Self::best_available() == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     }
 
     fn best_available() -> Isa {
@@ -85,13 +104,13 @@ impl Isa {
         Isa::Portable
     }
 
-    /// Every instruction set this CPU can run (what the tests compare).
+    /// Every instruction set this CPU can run with f32 products (what the tests compare with one tolerance).
     pub fn available() -> Vec<Isa> {
         let best = Self::best_available();
         [Isa::Avx512, Isa::Avx2, Isa::Portable]
             .into_iter()
             .filter(|&i| match best {
-                Isa::Avx512 => true,
+                Isa::Avx512 | Isa::Avx512Bf16 => true,
                 Isa::Avx2 => i != Isa::Avx512,
                 Isa::Portable => i == Isa::Portable,
             })
@@ -124,7 +143,9 @@ macro_rules! isa_dispatch {
                 }
                 match isa {
                     // SAFETY: `Isa::detect` / `Isa::available` only return a set this CPU runs.
-                    $crate::cpu::simd::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::cpu::simd::Isa::Avx512 | $crate::cpu::simd::Isa::Avx512Bf16 => {
+                        return unsafe { avx512($($arg),*) };
+                    }
                     $crate::cpu::simd::Isa::Avx2 => return unsafe { avx2($($arg),*) },
                     $crate::cpu::simd::Isa::Portable => {}
                 }
