@@ -18,6 +18,15 @@ impl BackendKind {
             BackendKind::Wgpu => "wgpu",
         }
     }
+
+    /// The name results record: `cpu-bf16` where the CPU kernels multiply in bfloat16 (`TICKETLAB_CPU_ISA`), since
+    /// their runs differ from f32 ones.
+    pub fn label(self) -> &'static str {
+        match self {
+            BackendKind::Cpu if crate::cpu::Isa::detect() == crate::cpu::Isa::Avx512Bf16 => "cpu-bf16",
+            _ => self.name(),
+        }
+    }
 }
 
 impl std::str::FromStr for BackendKind {

@@ -17,6 +17,8 @@
 //! - **Sparse vs dense conv layers** (CPU backend): forward and backward (input and weight gradients) of each of
 //!   the model's stride-1 convolutions through ticketlab's CPU kernels, dense and from the compressed weight, at
 //!   each sparsity, with the time to build the compressed layout from a mask.
+//! - **f32 vs bfloat16 products** (CPU backend, CPUs with AVX512-BF16): the same dense convolutions with their
+//!   products in f32 and in bfloat16 (what `TICKETLAB_CPU_ISA=avx512-bf16` trains with).
 //!
 //! Native only (timing needs blocking device syncs).
 #![cfg(not(target_arch = "wasm32"))]
@@ -197,6 +199,15 @@ impl ConvFigure {
     }
 }
 
+/// One dense convolution with its products in f32 and in bfloat16.
+#[derive(Clone, Debug)]
+pub struct ProductsFigure {
+    pub layer: String,
+    pub shape: ConvShape,
+    pub f32: LayerTimes,
+    pub bf16: LayerTimes,
+}
+
 /// Everything one `ticketlab bench` run measured, with notes on what it skipped.
 #[derive(Clone, Debug, Default)]
 pub struct BenchReport {
@@ -207,6 +218,7 @@ pub struct BenchReport {
     pub steps: Vec<StepFigures>,
     pub linear: Vec<(BackendKind, Vec<LinearFigure>)>,
     pub conv: Vec<ConvFigure>,
+    pub products: Vec<ProductsFigure>,
     pub notes: Vec<String>,
     pub load_before: Option<String>,
     pub load_after: Option<String>,
@@ -474,6 +486,22 @@ pub fn measure_conv(opts: &BenchOptions, model: Arch, log: &mut dyn FnMut(&str))
     out
 }
 
+/// Each of `model`'s convolutions with f32 and with bfloat16 products (the CPU must run AVX512-BF16).
+pub fn measure_products(opts: &BenchOptions, model: Arch, log: &mut dyn FnMut(&str)) -> Vec<ProductsFigure> {
+    let spec = NetSpec::new(model, opts.width(model), 10);
+    let mut out = vec![];
+    for (layer, shape, input_gradient) in conv_layers(&spec, opts.batch_size) {
+        let (f32, bf16) = cpu::time_conv_products(&shape, input_gradient, opts.linear_reps);
+        log(&format!(
+            "conv {layer}: f32 products {:.2} ms, bfloat16 {:.2} ms",
+            f32.total_s() * 1e3,
+            bf16.total_s() * 1e3
+        ));
+        out.push(ProductsFigure { layer, shape, f32, bf16 });
+    }
+    out
+}
+
 /// Run every measurement `opts` asks for; `log` gets a line as each finishes.
 pub fn run(opts: &BenchOptions, mut log: impl FnMut(&str)) -> BenchReport {
     let mut report = BenchReport {
@@ -508,6 +536,9 @@ pub fn run(opts: &BenchOptions, mut log: impl FnMut(&str)) -> BenchReport {
         if cpu_kernels && !opts.sparsities.is_empty() {
             for &model in &opts.models {
                 report.conv.extend(measure_conv(opts, model, &mut log));
+                if cpu::Isa::bf16_available() {
+                    report.products.extend(measure_products(opts, model, &mut log));
+                }
             }
         }
     }
@@ -673,6 +704,33 @@ impl std::fmt::Display for BenchReport {
                     ms(c.sparse.backward_s),
                     c.speedup(),
                     c.layout_s * 1e3
+                );
+            }
+        }
+        if !self.products.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nConv layers on the CPU, dense products in f32 vs bfloat16 (forward + backward, batch {}; \
+                 TICKETLAB_CPU_ISA=avx512-bf16 trains with bfloat16)",
+                self.batch_size
+            );
+            let _ = writeln!(
+                out,
+                "{:<18} {:>16} {:>10} {:>10} {:>10} {:>10} {:>8}",
+                "layer", "shape", "f32 fwd", "f32 bwd", "bf16 fwd", "bf16 bwd", "speedup"
+            );
+            for p in &self.products {
+                let s = &p.shape;
+                let _ = writeln!(
+                    out,
+                    "{:<18} {:>16} {:>10} {:>10} {:>10} {:>10} {:>7.2}×",
+                    p.layer,
+                    format!("{}→{} {}×{} k{}", s.c_in, s.c_out, s.h, s.w, s.k),
+                    ms(p.f32.forward_s),
+                    ms(p.f32.backward_s),
+                    ms(p.bf16.forward_s),
+                    ms(p.bf16.backward_s),
+                    p.f32.total_s() / p.bf16.total_s()
                 );
             }
         }

@@ -239,16 +239,22 @@ fn results_do_not_depend_on_the_thread_count() {
     let (x, w, dy) =
         (values(&mut rng, s.input_len()), values(&mut rng, s.c_out * s.fan_in()), values(&mut rng, s.output_len()));
     let then = Epilogue { relu: true, pool: false };
-    let run = || {
-        let f = conv_forward_isa(Isa::detect(), &s, &x, Weight::Dense(&w), None, then);
-        let saved = Saved { relu_output: Some(&f.y), argmax: None };
-        let g = conv_backward_isa(Isa::detect(), &s, &x, Weight::Dense(&w), &dy, saved, ALL);
-        (f.y, g.input, g.weight, g.bias)
-    };
-    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
-    let one = pool(1).install(run);
-    let three = pool(3).install(run);
-    assert!(one == three, "one thread and three threads differ");
+    let mut isas = vec![Isa::detect()];
+    if Isa::bf16_available() {
+        isas.push(Isa::Avx512Bf16);
+    }
+    for isa in isas {
+        let run = || {
+            let f = conv_forward_isa(isa, &s, &x, Weight::Dense(&w), None, then);
+            let saved = Saved { relu_output: Some(&f.y), argmax: None };
+            let g = conv_backward_isa(isa, &s, &x, Weight::Dense(&w), &dy, saved, ALL);
+            (f.y, g.input, g.weight, g.bias)
+        };
+        let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+        let one = pool(1).install(run);
+        let three = pool(3).install(run);
+        assert!(one == three, "{isa:?}: one thread and three threads differ");
+    }
 }
 
 #[test]

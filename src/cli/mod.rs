@@ -154,7 +154,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
     let mut trainer = Trainer::new(config, data, device).map_err(|e| e.to_string())?;
     let progress = Reporter::new();
     let report = |p: &Progress| report_progress(&progress, p);
-    let result = pollster::block_on(run_to_end(&mut trainer, args.backend.name(), args.log_every, report))
+    let result = pollster::block_on(run_to_end(&mut trainer, args.backend.label(), args.log_every, report))
         .map_err(|e| e.to_string())?;
     progress.finish();
     let t = &result.test;
@@ -246,7 +246,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
     );
     let data = TrainData::for_config(data, &config);
     let mut progress = Reporter::new();
-    match pollster::block_on(run_ensemble(&config, data, device, t.backend.name(), &mut progress)) {
+    match pollster::block_on(run_ensemble(&config, data, device, t.backend.label(), &mut progress)) {
         Ok(result) => {
             progress.finish();
             print!("{}", result.table());
@@ -272,7 +272,7 @@ fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) 
         &config,
         data,
         device,
-        args.backend.name(),
+        args.backend.label(),
         &mut RoundPrinter(Reporter::new()),
     ))
     .map_err(|e| e.to_string())?;
@@ -419,7 +419,7 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
                     let path = args.out.join(job_file_name(job.index, &job.name));
-                    match sweep_one(&job.config, device.clone(), args.backend.name(), &path) {
+                    match sweep_one(&job.config, device.clone(), args.backend.label(), &path) {
                         Ok(summary) => progress.line(&format!("[{:>4}] {}: {summary}", job.index, job.name)),
                         Err(e) => {
                             progress.line(&format!("[{:>4}] {}: failed: {e}", job.index, job.name));

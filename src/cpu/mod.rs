@@ -36,4 +36,4 @@ pub use op::{ConvSpec, CpuConvBackend, cpu_conv2d, cpu_kernels_enabled, cpu_spar
 pub use simd::Isa;
 pub use sparse::SparseConv;
 #[cfg(not(target_arch = "wasm32"))]
-pub use timing::{LayerTimes, time_conv, time_linear};
+pub use timing::{LayerTimes, time_conv, time_conv_products, time_linear};

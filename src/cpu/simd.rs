@@ -80,10 +80,9 @@ impl Isa {
     /// Whether this CPU runs [`Isa::Avx512Bf16`].
     pub fn bf16_available() -> bool {
         #[cfg(target_arch = "x86_64")]
-        {
-            Self::best_available() == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512bf16")
+        if Self::best_available() == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512bf16") {
+            return true;
         }
-        #[cfg(not(target_arch = "x86_64"))]
         false
     }
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
-use super::conv::{Epilogue, Saved, Wanted, Weight, conv_backward, conv_forward};
+use super::conv::{Epilogue, Saved, Wanted, Weight, conv_backward_isa, conv_forward_isa};
 use super::grid::ConvShape;
 use super::op::cpu_sparse_linear;
+use super::simd::Isa;
 use super::sparse::SparseConv;
 use crate::rng::Rng;
 
@@ -37,29 +38,59 @@ pub fn time_conv(shape: &ConvShape, density: f64, input_gradient: bool, reps: us
         mask[i] = 1.0;
     }
     let w: Vec<f32> = mask.iter().map(|&m| m * rng.normal()).collect();
-    let x: Vec<f32> = (0..s.input_len()).map(|_| rng.normal()).collect();
-    let dy: Vec<f32> = (0..s.output_len()).map(|_| rng.normal()).collect();
+    let (x, dy) = inputs(&s, &mut rng);
     let start = web_time::Instant::now();
     let layout = SparseConv::from_mask(&mask, s.c_out, s.c_in, s.k);
     let build_s = start.elapsed().as_secs_f64();
     let wanted = Wanted { input: input_gradient, weight: true, ..Wanted::default() };
-    let pass = |weight: Weight| {
-        let start = web_time::Instant::now();
-        std::hint::black_box(conv_forward(&s, &x, weight, None, Epilogue::default()));
-        let forward_s = start.elapsed().as_secs_f64();
-        let start = web_time::Instant::now();
-        std::hint::black_box(conv_backward(&s, &x, weight, &dy, Saved::default(), wanted));
-        LayerTimes { forward_s, backward_s: start.elapsed().as_secs_f64() }
-    };
+    let isa = Isa::detect();
     let (dense, sparse) = (Weight::Dense(&w), Weight::Sparse(&w, &layout));
-    pass(dense);
-    pass(sparse);
-    let (mut d, mut sp) = (vec![], vec![]);
+    let (d, sp) =
+        interleaved(reps, || pass(isa, &s, &x, dense, &dy, wanted), || pass(isa, &s, &x, sparse, &dy, wanted));
+    (d, sp, build_s)
+}
+
+/// A dense layer of `shape` with its products in f32 (the best instruction set for them) and in bfloat16
+/// ([`Isa::Avx512Bf16`], which the CPU must run): medians of `reps` interleaved passes after one warm-up each.
+pub fn time_conv_products(shape: &ConvShape, input_gradient: bool, reps: usize) -> (LayerTimes, LayerTimes) {
+    let s = *shape;
+    let mut rng = Rng::new(0xbf16);
+    let w: Vec<f32> = (0..s.c_out * s.fan_in()).map(|_| rng.normal()).collect();
+    let (x, dy) = inputs(&s, &mut rng);
+    let wanted = Wanted { input: input_gradient, weight: true, ..Wanted::default() };
+    let f32_isa = Isa::available()[0];
+    let weight = Weight::Dense(&w);
+    interleaved(
+        reps,
+        || pass(f32_isa, &s, &x, weight, &dy, wanted),
+        || pass(Isa::Avx512Bf16, &s, &x, weight, &dy, wanted),
+    )
+}
+
+fn inputs(s: &ConvShape, rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
+    ((0..s.input_len()).map(|_| rng.normal()).collect(), (0..s.output_len()).map(|_| rng.normal()).collect())
+}
+
+/// One forward and one backward pass, timed apart.
+fn pass(isa: Isa, s: &ConvShape, x: &[f32], weight: Weight, dy: &[f32], wanted: Wanted) -> LayerTimes {
+    let start = web_time::Instant::now();
+    std::hint::black_box(conv_forward_isa(isa, s, x, weight, None, Epilogue::default()));
+    let forward_s = start.elapsed().as_secs_f64();
+    let start = web_time::Instant::now();
+    std::hint::black_box(conv_backward_isa(isa, s, x, weight, dy, Saved::default(), wanted));
+    LayerTimes { forward_s, backward_s: start.elapsed().as_secs_f64() }
+}
+
+/// Medians of `reps` rounds of `a` then `b`, after one warm-up pass of each.
+fn interleaved(reps: usize, a: impl Fn() -> LayerTimes, b: impl Fn() -> LayerTimes) -> (LayerTimes, LayerTimes) {
+    a();
+    b();
+    let (mut ta, mut tb) = (vec![], vec![]);
     for _ in 0..reps.max(1) {
-        d.push(pass(dense));
-        sp.push(pass(sparse));
+        ta.push(a());
+        tb.push(b());
     }
-    (median(&mut d), median(&mut sp), build_s)
+    (median(&mut ta), median(&mut tb))
 }
 
 /// Medians of one forward + backward pass (input and weight tracked) of a `rows × cols` linear layer with `nnz`

@@ -122,7 +122,7 @@ pub fn run_request(req: &Request) -> Result<bool, String> {
         }
     }
     std::fs::create_dir_all(&req.out).map_err(|e| format!("could not create {}: {e}", req.out.display()))?;
-    let backend = req.backend.name();
+    let backend = req.backend.label();
     let runner = Runner {
         device: crate::backend::device(req.backend)?,
         backend: backend.into(),
