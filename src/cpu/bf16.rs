@@ -124,9 +124,6 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u32>, &mut Vec<u16>, &mut 
 pub(crate) const MR: usize = 8;
 const NV: usize = 3;
 const LANES: usize = 16;
-/// Rows and taps of the weight gradient's tile.
-const MC: usize = 3;
-const NK: usize = 8;
 
 /// `c[m·len + q] = Σ_j A[m][j] · B[offsets[j] + q]` over pair taps `j`, each term the sum of the pair's two
 /// products, for every row of the packed `a` (from [`pack_pair_panels`] with [`MR`]) and `q < len` (a multiple of
@@ -207,8 +204,12 @@ fn pair_dot(acc: f32, a: u32, b: u32) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{LANES, MC, MR, NK, NV};
+    use super::{LANES, MR, NV};
     use std::arch::x86_64::*;
+
+    /// Rows and taps of the weight gradient's tile.
+    const MC: usize = 3;
+    const NK: usize = 8;
 
     #[inline(always)]
     unsafe fn pairs(p: *const u32) -> __m512bh {
@@ -331,7 +332,7 @@ mod tests {
         assert_eq!(to_bf16(f32::MAX), 0x7f80, "the largest f32 rounds to infinity");
         assert_eq!(to_bf16(f32::INFINITY), 0x7f80);
         assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
-        assert_eq!(from_bf16(to_bf16(0.1)), 0.10009765625);
+        assert_eq!(to_bf16(0.1), 0x3dcd, "0.1 is 0x3dcc_cccd: up");
     }
 
     /// A grid of `channels` rows and its product with a `rows × channels × taps` weight at tap shifts `shifts`,
