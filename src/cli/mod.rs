@@ -142,7 +142,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
         data.test.num_classes,
         config.density,
         config.distribution,
-        args.backend,
+        args.backend.label(),
         config.seed
     );
     if config.method.is_iterative() {
@@ -241,7 +241,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
         data.test.len(),
         config.density,
         config.distribution,
-        t.backend,
+        t.backend.label(),
         config.seed
     );
     let data = TrainData::for_config(data, &config);
