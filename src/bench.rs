@@ -550,6 +550,11 @@ fn ms(s: f64) -> String {
     format!("{:.1}", s * 1e3)
 }
 
+/// A convolution's shape as the tables print it: `c_in→c_out h×w kK`.
+fn conv_shape(s: &ConvShape) -> String {
+    format!("{}→{} {}×{} k{}", s.c_in, s.c_out, s.h, s.w, s.k)
+}
+
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut out = String::new();
@@ -691,12 +696,11 @@ impl std::fmt::Display for BenchReport {
                 "layout ms"
             );
             for c in &self.conv {
-                let s = &c.shape;
                 let _ = writeln!(
                     out,
                     "{:<18} {:>16} {:>8.0}% {:>10} {:>10} {:>10} {:>10} {:>7.2}× {:>10.2}",
                     c.layer,
-                    format!("{}→{} {}×{} k{}", s.c_in, s.c_out, s.h, s.w, s.k),
+                    conv_shape(&c.shape),
                     100.0 * c.sparsity,
                     ms(c.dense.forward_s),
                     ms(c.dense.backward_s),
@@ -720,12 +724,11 @@ impl std::fmt::Display for BenchReport {
                 "layer", "shape", "f32 fwd", "f32 bwd", "bf16 fwd", "bf16 bwd", "speedup"
             );
             for p in &self.products {
-                let s = &p.shape;
                 let _ = writeln!(
                     out,
                     "{:<18} {:>16} {:>10} {:>10} {:>10} {:>10} {:>7.2}×",
                     p.layer,
-                    format!("{}→{} {}×{} k{}", s.c_in, s.c_out, s.h, s.w, s.k),
+                    conv_shape(&p.shape),
                     ms(p.f32.forward_s),
                     ms(p.f32.backward_s),
                     ms(p.bf16.forward_s),
