@@ -9,7 +9,8 @@ use ticketlab::config::{DatasetSpec, EnsembleKind, EnsembleSettings, Regrow, Tra
 use ticketlab::corrupt::{Corruption, corrupt_dataset};
 use ticketlab::data::synthetic;
 use ticketlab::ensembles::{
-    anti_random_pair, card_training_sets, edst_phases, gate_choices, run_ensemble, training_spectrum, uniform_soup,
+    anti_random_pair, card_training_sets, edst_phases, edst_steps, gate_choices, run_ensemble, training_spectrum,
+    uniform_soup,
 };
 use ticketlab::error::{TrainError, read_f32};
 use ticketlab::mask::Masks;
@@ -86,6 +87,8 @@ fn bad_settings_are_rejected() {
         EnsembleSettings { reexplore_fraction: 1.5, ..ok.clone() },
         EnsembleSettings { reexplore_fraction: f64::NAN, ..ok.clone() },
         EnsembleSettings { exploration_fraction: 1.0, ..ok.clone() },
+        EnsembleSettings { edst_length: 0.0, ..ok.clone() },
+        EnsembleSettings { edst_length: f64::NAN, ..ok.clone() },
         EnsembleSettings { cyclic_fraction: 0.0, ..ok.clone() },
         EnsembleSettings { cycle_low: 0.1, cycle_high: 0.05, ..ok.clone() },
         EnsembleSettings { refine_lr: 0.0, ..ok.clone() },
@@ -113,8 +116,8 @@ fn bad_settings_are_rejected() {
     assert!(matches!(run(&none), Err(TrainError::Config(_))));
     let imp = TrainConfig { method: Method::Imp, ..config(EnsembleKind::DstEnsemble, 8) };
     assert!(matches!(run(&imp), Err(TrainError::Config(_))));
-    let short = config(EnsembleKind::Edst, 8);
-    let Err(TrainError::Config(msg)) = run(&short) else { panic!("8 steps cannot hold 3 EDST phases") };
+    let short = config(EnsembleKind::Edst, 4);
+    let Err(TrainError::Config(msg)) = run(&short) else { panic!("7 steps cannot hold 3 EDST phases") };
     assert!(msg.contains("EDST"), "{msg}");
     assert!(matches!(run(&config(EnsembleKind::SupTickets, 8)), Err(TrainError::Config(_))));
 }
@@ -174,14 +177,27 @@ fn reexploration_keeps_exact_counts() {
 #[test]
 fn edst_stays_within_the_dense_budget() {
     let c = config(EnsembleKind::Edst, 30);
-    let (explore, phases) = edst_phases(30, &c.ensemble).unwrap();
-    assert_eq!((explore, phases.len(), phases.last().unwrap().1), (10, 3, 30));
+    // The run is 1.8 times the configuration's 30 steps, a third of it exploration.
+    let total = edst_steps(30, &c.ensemble);
+    let (explore, phases) = edst_phases(total, &c.ensemble).unwrap();
+    assert_eq!((total, explore, phases.len(), phases.last().unwrap().1), (54, 18, 3, 54));
     let r = run(&c).unwrap();
     check_common(&r);
     assert!(r.cost.within_dense_budget, "EDST {} vs dense {}", r.cost.train_flops, r.cost.dense_train_flops);
     assert!(r.cost.train_flops_vs_dense < 1.0);
+    // The budget is one dense run of the configuration's length, not of EDST's longer run.
+    let dense_step = r.cost.dense_train_flops / 30.0;
+    let same_length = config(EnsembleKind::Edst, 54);
+    let longer = run(&TrainConfig {
+        ensemble: EnsembleSettings { edst_length: 1.0, ..same_length.ensemble.clone() },
+        ..same_length
+    })
+    .unwrap();
+    assert!((longer.cost.dense_train_flops / 54.0 - dense_step).abs() <= 1e-9 * dense_step);
+    assert_eq!(longer.cost.train_flops, r.cost.train_flops, "54 steps either way, the same run");
     let Extras::Edst(x) = &r.extras else { panic!("EDST extras") };
     assert_eq!(x.method, Method::Rigl, "a static configuration's members train with RigL");
+    assert_eq!((x.exploration_steps, x.phases.last().unwrap().end_step), (18, 54));
     assert_eq!(x.phases[0].reexplored, 0);
     for p in &x.phases[1..] {
         assert!(p.reexplored > 0 && p.changed > 0 && p.changed <= p.reexplored);

@@ -19,7 +19,7 @@ use ticketlab::sparsity::{Anneal, Distribution, DstSettings, Method, Scope};
 pub(super) struct Cli {
     #[command(subcommand)]
     pub(super) command: Option<Command>,
-    /// Open the app with the settings of a shared link (ticketlab://run?v=2&… or a web link's #fragment).
+    /// Open the app with the settings of a shared link (ticketlab://run?v=3&… or a web link's #fragment).
     #[arg(long)]
     pub(super) link: Option<String>,
     /// Where the app trains: wgpu or cpu [default: the GPU the app draws on, or the CPU where there is none or it
@@ -200,6 +200,10 @@ pub(super) struct EnsembleArgs {
     /// Also train one dense network of the same configuration for comparison.
     #[arg(long)]
     pub(super) dense_baseline: bool,
+    /// EDST: its one run's length as a multiple of --epochs/--steps (the reference's 450 epochs against 250)
+    /// [default: 1.8]
+    #[arg(long)]
+    pub(super) edst_length: Option<f64>,
     /// EDST: share of the run in the exploration phase [default: 1/3]
     #[arg(long)]
     pub(super) exploration_fraction: Option<f64>,
@@ -231,7 +235,7 @@ pub(super) struct EnsembleArgs {
 
 #[derive(Args)]
 pub(super) struct TrainArgs {
-    /// Take every setting from a shared link (ticketlab://run?v=2&… or a web link's #fragment); the other setting
+    /// Take every setting from a shared link (ticketlab://run?v=3&… or a web link's #fragment); the other setting
     /// flags are then ignored.
     #[arg(long)]
     pub(super) link: Option<String>,

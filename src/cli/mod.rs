@@ -218,6 +218,7 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
         corruptions: parse_corruptions(args.corruptions.as_deref().unwrap_or(""))?,
         severities: parse_severities(&args.severities)?,
         dense_baseline: args.dense_baseline,
+        edst_length: args.edst_length.unwrap_or(d.edst_length),
         exploration_fraction: args.exploration_fraction.unwrap_or(d.exploration_fraction),
         reexplore_fraction: args.reexplore_fraction.unwrap_or(d.reexplore_fraction),
         reexplore_scope: args.reexplore_scope.unwrap_or(d.reexplore_scope),

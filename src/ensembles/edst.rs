@@ -1,6 +1,8 @@
 //! FreeTickets' EDST (Liu et al., ICLR 2022): one dynamic sparse run, an exploration phase at the base learning
 //! rate, then M refinement phases at a lower one; each phase after the first starts with a large re-exploration
-//! (drop and regrow a share of the weights), and the weights at each phase's end are one ticket.
+//! (drop and regrow a share of the weights), and the weights at each phase's end are one ticket. The run is longer
+//! than the configuration's (`EnsembleSettings::edst_length`, as the reference's 450 epochs against 250), and its
+//! FLOPs are counted against one dense run of the configuration's length.
 
 use burn::prelude::Device;
 
@@ -11,6 +13,11 @@ use crate::pace::{News, Pacer};
 use crate::results::{EdstExtras, EdstPhase, Extras};
 use crate::sparsity::reexplore;
 use crate::train::{TrainData, Trainer};
+
+/// The length of EDST's run for a configuration of `steps` steps.
+pub fn edst_steps(steps: usize, settings: &EnsembleSettings) -> usize {
+    ((steps as f64 * settings.edst_length).round() as usize).max(1)
+}
 
 /// EDST's phase boundaries: (exploration steps, [(start, end)] of the refinement phases).
 pub fn edst_phases(total: usize, settings: &EnsembleSettings) -> Result<(usize, Vec<(usize, usize)>), String> {
@@ -38,6 +45,8 @@ pub(super) async fn edst(
     let base = dynamic(config);
     let mut t = Trainer::with_data(base.clone(), data, device.clone())?;
     let ev = Evaluator::of(&t);
+    let dense_train_flops = dense_run_flops(&t);
+    t.extend_to(edst_steps(t.total_steps(), s));
     let (explore, phases) = edst_phases(t.total_steps(), s).map_err(TrainError::Config)?;
     let (lr, refine, decay) = (config.lr, config.lr * s.refine_lr, config.lr * s.refine_lr * s.refine_decay);
     let bounds = phases.clone();
@@ -83,5 +92,5 @@ pub(super) async fn edst(
     let mask_iou = iou_matrix(&members.iter().map(|m| &m.masks).collect::<Vec<_>>());
     let extras =
         Extras::Edst(EdstExtras { method: base.method, exploration_steps: explore, phases: records, mask_iou });
-    Ok(Built { ev, members, train_flops: t.train_flops(), dense_train_flops: dense_run_flops(&t), extras, gate: None })
+    Ok(Built { ev, members, train_flops: t.train_flops(), dense_train_flops, extras, gate: None })
 }

@@ -17,6 +17,8 @@
 //!   The FreeTickets scripts use random regrowth with a constant drop rate of 0.5 every 1000 iterations (for runs of
 //!   ~100k iterations); ours keep the configuration's DST settings (`--method set --anneal constant --drop-fraction
 //!   0.5 --update-end 1` gives the reference's behaviour).
+//! - EDST's one run lasts `edst_length` (1.8) times the configuration's, the reference's 450 epochs against the 250
+//!   of a dense run or a DST Ensemble member; its FLOPs are set against one dense run of the configuration's length.
 //! - EDST's tickets are each phase's weights at its end (the reference keeps each phase's best validation
 //!   checkpoint; at the end of a phase its learning rate is at its lowest, so the two coincide in most runs).
 //! - Model soups need a held-out split: without a validation split in the data, one is held out of the training set
@@ -61,7 +63,7 @@ use crate::train::{RECALIBRATION_BATCHES, Recalibration, Split, TrainData, Train
 use card_deck::{count_choices, gated_probs};
 
 pub use card_deck::{CARD_AUGMENTATIONS, card_training_sets, gate_choices, training_spectrum};
-pub use edst::edst_phases;
+pub use edst::{edst_phases, edst_steps};
 pub use prune_tune::anti_random_pair;
 pub use soup::{SOUP_LR_FACTORS, greedy_soup, interpolation_curve, uniform_soup};
 

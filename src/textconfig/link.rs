@@ -1,24 +1,24 @@
-//! Shareable links: a configuration as `v=2&key=value&…`, the assignments that differ from the defaults.
+//! Shareable links: a configuration as `v=3&key=value&…`, the assignments that differ from the defaults.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::{TextConfigError, canonical_key, diff, set_all, split_assignment};
-use crate::config::TrainConfig;
+use crate::config::{EnsembleSettings, TrainConfig};
 use crate::data::{Flip, Padding};
 
 /// Version of the link format; a link from a newer build is refused rather than half understood. A link names only
 /// what differs from the defaults, so the version moves when a default does, and older links keep their meaning
 /// (see [`defaults_of_version`]).
-pub const LINK_VERSION: u32 = 2;
+pub const LINK_VERSION: u32 = 3;
 
 /// The longest link read, in bytes: every setting changed, a long data path and room to spare fit in a tenth of it.
 pub const MAX_LINK_BYTES: usize = 16 * 1024;
 /// The most assignments a link may hold: more than there are settings.
 pub const MAX_LINK_KEYS: usize = 100;
 
-/// A link fragment for `config`: `v=2` and the assignments that differ from the defaults, percent-encoded, e.g.
-/// `v=2&density=0.1&model=vgg11&seed=7`. Put it after `#` in the web app's address or after `ticketlab://run?`.
+/// A link fragment for `config`: `v=3` and the assignments that differ from the defaults, percent-encoded, e.g.
+/// `v=3&density=0.1&model=vgg11&seed=7`. Put it after `#` in the web app's address or after `ticketlab://run?`.
 pub fn to_fragment(config: &TrainConfig) -> String {
     let mut fragment = format!("v={LINK_VERSION}");
     for (key, value) in diff(config) {
@@ -78,11 +78,17 @@ pub fn from_fragment(link: &str) -> Result<TrainConfig, TextConfigError> {
     set_all(&defaults, &pairs)
 }
 
-/// The defaults a link of `version` was written against: version 1 predates airbench's reflected padding and
-/// alternating flips, so what it leaves unsaid means zero padding and random flips.
+/// The defaults a link of `version` was written against: versions 1 and 2 predate EDST's longer run (its length was
+/// the configuration's), and version 1 airbench's reflected padding and alternating flips, so what it leaves unsaid
+/// means zero padding and random flips.
 fn defaults_of_version(version: u32) -> Option<TrainConfig> {
+    let v2 = || {
+        let d = TrainConfig::default();
+        TrainConfig { ensemble: EnsembleSettings { edst_length: 1.0, ..d.ensemble.clone() }, ..d }
+    };
     match version {
-        1 => Some(TrainConfig { padding: Padding::Zero, flip: Flip::Random, ..TrainConfig::default() }),
+        1 => Some(TrainConfig { padding: Padding::Zero, flip: Flip::Random, ..v2() }),
+        2 => Some(v2()),
         LINK_VERSION => Some(TrainConfig::default()),
         _ => None,
     }
@@ -135,7 +141,7 @@ mod tests {
         for _ in 0..500 {
             let config = random_config(&mut rng);
             let fragment = to_fragment(&config);
-            assert!(fragment.starts_with("v=2"), "{fragment}");
+            assert!(fragment.starts_with("v=3"), "{fragment}");
             assert!(fragment.is_ascii() && !fragment.contains([' ', '#']), "{fragment}");
             // Every '&' and '=' left is structure: one per pair.
             assert_eq!(fragment.matches('&').count() + 1, fragment.matches('=').count(), "{fragment}");
@@ -159,19 +165,35 @@ mod tests {
             ..TrainConfig::default()
         };
         let fragment = to_fragment(&config);
-        assert_eq!(fragment, "v=2&dataset=cifar10:/data/my%20cifar%231&density=0.1&seed=7");
+        assert_eq!(fragment, "v=3&dataset=cifar10:/data/my%20cifar%231&density=0.1&seed=7");
         assert_eq!(from_fragment(&fragment).unwrap(), config);
-        assert_eq!(from_fragment("v=2").unwrap(), TrainConfig::default());
-        assert_eq!(from_fragment("#v=2&wd=0.001&").unwrap().weight_decay, 0.001);
+        assert_eq!(from_fragment("v=3").unwrap(), TrainConfig::default());
+        assert_eq!(from_fragment("#v=3&wd=0.001&").unwrap().weight_decay, 0.001);
     }
 
     #[test]
-    fn version_1_links_keep_their_meaning() {
-        let old = from_fragment("v=1&density=0.1").unwrap();
-        let expected =
-            TrainConfig { density: 0.1, padding: Padding::Zero, flip: Flip::Random, ..TrainConfig::default() };
-        assert_eq!(old, expected);
-        assert_eq!(from_fragment(&to_fragment(&old)).unwrap(), old, "rewritten as version 2, the same run");
+    fn older_links_keep_their_meaning() {
+        let v2 = from_fragment("v=2&density=0.1").unwrap();
+        let edst_as_long_as_the_run = EnsembleSettings { edst_length: 1.0, ..EnsembleSettings::default() };
+        assert_eq!(
+            v2,
+            TrainConfig { density: 0.1, ensemble: edst_as_long_as_the_run.clone(), ..TrainConfig::default() }
+        );
+        assert_eq!(from_fragment("v=2&ensemble.edst_length=1.8").unwrap().ensemble, EnsembleSettings::default());
+        let v1 = from_fragment("v=1&density=0.1").unwrap();
+        let expected = TrainConfig {
+            density: 0.1,
+            padding: Padding::Zero,
+            flip: Flip::Random,
+            ensemble: edst_as_long_as_the_run,
+            ..TrainConfig::default()
+        };
+        assert_eq!(v1, expected);
+        for old in [v1, v2] {
+            let rewritten = to_fragment(&old);
+            assert!(rewritten.contains("ensemble.edst_length=1"), "{rewritten}");
+            assert_eq!(from_fragment(&rewritten).unwrap(), old, "rewritten as version {LINK_VERSION}, the same run");
+        }
         assert_eq!(from_fragment("v=1&flip=alternating").unwrap().flip, Flip::Alternating);
     }
 
@@ -181,7 +203,7 @@ mod tests {
             ("", "empty"),
             ("#", "empty"),
             ("density=0.1", "no version"),
-            ("v=3&density=0.1", "version '3' is not supported"),
+            ("v=4&density=0.1", "version '4' is not supported"),
             ("v=0", "version '0' is not supported"),
             ("v=x", "version 'x'"),
             ("v=1&v=1", "'v' is given twice"),
