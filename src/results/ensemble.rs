@@ -371,7 +371,11 @@ impl EnsembleResult {
                 out += &format!("mask IoU  {}\n", ious.join("  "));
             }
             Extras::Edst(x) => {
-                out += &format!("{} exploration steps, then (method {}):\n", x.exploration_steps, x.method);
+                let run = x.phases.last().map_or(0, |p| p.end_step);
+                out += &format!(
+                    "one run of {run} steps ({}× the configuration's): {} exploration steps, then (method {}):\n",
+                    self.config.ensemble.edst_length, x.exploration_steps, x.method
+                );
                 for p in &x.phases {
                     out += &format!(
                         "  ticket {}: steps {}..{}, re-explored {} weights ({} at new positions)\n",
