@@ -452,7 +452,7 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
 fn sweep_one(config: &TrainConfig, device: Device, backend: &str, path: &std::path::Path) -> Result<String, String> {
     use ticketlab::procedure::{Outcome, run_procedure};
     let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
-    let data = TrainData::for_config(data, &config);
+    let data = TrainData::for_config(data, config);
     let outcome = pollster::block_on(run_procedure(config, data, device, backend, &mut ticketlab::pace::Unpaced))
         .map_err(|e| e.to_string())?;
     // A single run is written as the `train` command writes it, so `collect` reads both alike.
@@ -537,7 +537,7 @@ fn preset(args: &PresetArgs) -> Result<ExitCode, String> {
                 splits
             }
         };
-        let data = TrainData::for_config(splits, &config);
+        let data = TrainData::for_config(splits, config);
         let run_start = std::time::Instant::now();
         let outcome =
             pollster::block_on(run_procedure(config, data, device.clone(), backend, &mut ticketlab::pace::Unpaced))

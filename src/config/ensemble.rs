@@ -28,7 +28,8 @@ pub enum EnsembleKind {
     None,
     /// FreeTickets DST Ensemble: M independent dynamic sparse runs from different seeds, softmax averaged.
     DstEnsemble,
-    /// FreeTickets EDST: one run, an exploration phase then M refinement phases, one ticket per phase.
+    /// FreeTickets EDST: one run (longer than the configuration's, `edst_length`), an exploration phase then M
+    /// refinement phases, one ticket per phase.
     Edst,
     /// Sup-tickets: cyclic learning rates at the end of a sparse run, tickets superposed into one network.
     SupTickets,
