@@ -33,6 +33,10 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         (vec!["collect", "/nonexistent/results"], "no run results"),
         (vec!["train", "--link", "v=9&seed=1"], "version"),
         (vec!["train", "--link", "v=1&density=2"], "density"),
+        (vec!["train", "--link", "v=3&ensemble.kind=edst"], "ticketlab ensemble --link"),
+        (vec!["ensemble"], "--kind is required"),
+        (vec!["ensemble", "--link", "v=3&seed=1"], "name an ensemble with --kind"),
+        (vec!["ensemble", "--link", "v=3&ensemble.kind=edst", "--kind", "soup"], "kind edst"),
         (vec!["preset", "tickets"], "lottery-ticket"),
         (vec!["preset", "dst", "--seeds", "0,0"], "twice"),
         (vec!["train", "--test-from-train", "0.9"], "moved to the test set"),
@@ -146,4 +150,20 @@ fn a_sweep_runs_its_shard_and_collect_merges_it() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("| density |") && stdout.contains("| 0.2 |") && stdout.contains("| 0.5 |"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An ensemble's link runs the ensemble it describes, with the settings it was written with: a version 2 link
+/// predates EDST's longer run, so its EDST lasts the configuration's steps.
+#[test]
+fn an_ensemble_link_keeps_its_ensemble_settings() {
+    let out = std::env::temp_dir().join(format!("ticketlab-cli-edst-{}.json", std::process::id()));
+    let link =
+        "v=2&ensemble.kind=edst&model=conv2&width=0.25&dataset=synthetic:256:64&steps=12&batch_size=32&density=0.2";
+    let (code, stdout, stderr) = ticketlab(&["ensemble", "--link", link, "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(json["config"]["ensemble"]["edst_length"], 1.0);
+    let phases = json["extras"]["phases"].as_array().expect("EDST phases");
+    assert_eq!(phases.last().unwrap()["end_step"], 12, "{stdout}");
 }

@@ -184,9 +184,10 @@ pub(super) struct EnsembleArgs {
     /// Every training option applies to the members (their base configuration).
     #[command(flatten)]
     pub(super) train: TrainArgs,
-    /// dst-ensemble | edst | sup-tickets | prune-tune | soup | card-deck
+    /// dst-ensemble | edst | sup-tickets | prune-tune | soup | card-deck (with --link: the link's, unless it names
+    /// none)
     #[arg(long)]
-    pub(super) kind: ticketlab::config::EnsembleKind,
+    pub(super) kind: Option<ticketlab::config::EnsembleKind>,
     /// Members: seeds, tickets, cycles, children or augmentations [default: 3; 4 for prune-tune]
     #[arg(long)]
     pub(super) members: Option<usize>,

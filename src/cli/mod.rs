@@ -8,7 +8,7 @@ use clap::Parser;
 
 use burn::prelude::Device;
 use ticketlab::backend::{BackendKind, device};
-use ticketlab::config::{DatasetSpec, TrainConfig};
+use ticketlab::config::{DatasetSpec, EnsembleKind, EnsembleSettings, TrainConfig};
 use ticketlab::data::DataSplits;
 use ticketlab::model::NetSpec;
 use ticketlab::pace::{News, Pacer};
@@ -130,6 +130,12 @@ fn info(args: &InfoArgs) -> Result<ExitCode, String> {
 
 fn train(args: &TrainArgs) -> Result<ExitCode, String> {
     let config = args.config()?;
+    if config.ensemble.kind != EnsembleKind::None {
+        return Err(format!(
+            "the link describes an ensemble ({}), not a single run: run it with `ticketlab ensemble --link '…'`",
+            config.ensemble.kind
+        ));
+    }
     let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
     let device = device(args.backend)?;
     eprintln!(
@@ -203,18 +209,34 @@ fn train(args: &TrainArgs) -> Result<ExitCode, String> {
 
 /// An ensemble procedure: a table of members, ensemble and cost, the whole result as JSON.
 fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
-    use ticketlab::config::EnsembleSettings;
     use ticketlab::config::ensemble::{parse_corruptions, parse_severities};
-    use ticketlab::ensembles::run_ensemble;
     let t = &args.train;
     if t.masks.is_some() || t.predictions.is_some() || t.instability_from.is_some() {
         return Err("--masks, --predictions and --instability-from apply to `train`, not to `ensemble`".into());
     }
     let mut config = t.config()?;
+    if t.link.is_some() {
+        // A link holds the whole configuration, its ensemble's settings included: --kind only names the ensemble of
+        // a link that names none, and the other ensemble flags are ignored, as the training flags are.
+        match (config.ensemble.kind, args.kind) {
+            (EnsembleKind::None, None) => {
+                return Err(format!("the link describes a single run: name an ensemble with --kind ({KINDS})"));
+            }
+            (EnsembleKind::None, Some(kind)) => {
+                config.ensemble = EnsembleSettings { kind, members: kind.default_members(), ..config.ensemble };
+            }
+            (linked, Some(kind)) if kind != linked => {
+                return Err(format!("the link describes an ensemble of kind {linked}, and --kind asks for {kind}"));
+            }
+            _ => {}
+        }
+        return run_ensemble_config(config, t);
+    }
+    let kind = args.kind.ok_or_else(|| format!("--kind is required ({KINDS})"))?;
     let d = EnsembleSettings::default();
     config.ensemble = EnsembleSettings {
-        kind: args.kind,
-        members: args.members.unwrap_or(args.kind.default_members()),
+        kind,
+        members: args.members.unwrap_or(kind.default_members()),
         corruptions: parse_corruptions(args.corruptions.as_deref().unwrap_or(""))?,
         severities: parse_severities(&args.severities)?,
         dense_baseline: args.dense_baseline,
@@ -230,6 +252,15 @@ fn ensemble(args: &EnsembleArgs) -> Result<ExitCode, String> {
         gate_batch: args.gate_batch.unwrap_or(d.gate_batch),
         ..d
     };
+    run_ensemble_config(config, t)
+}
+
+/// The ensemble kinds `ensemble --kind` takes.
+const KINDS: &str = "dst-ensemble, edst, sup-tickets, prune-tune, soup or card-deck";
+
+/// Runs the ensemble `config` describes and prints its table; `t` gives the backend and the output file.
+fn run_ensemble_config(config: TrainConfig, t: &TrainArgs) -> Result<ExitCode, String> {
+    use ticketlab::ensembles::run_ensemble;
     config.validate()?;
     let data = load_dataset(&config.dataset, config.seed).map_err(|e| e.to_string())?;
     let device = device(t.backend)?;
