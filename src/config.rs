@@ -371,4 +371,13 @@ mod tests {
         assert_eq!((old.padding, old.flip), (Padding::Zero, Flip::Random));
         assert_eq!(TrainConfig { padding: Padding::Reflect, flip: Flip::Alternating, ..old }, TrainConfig::default());
     }
+
+    #[test]
+    fn configurations_saved_before_edst_took_a_longer_run_read_back_as_they_ran() {
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        assert!(json["ensemble"].as_object_mut().unwrap().remove("edst_length").is_some());
+        let old: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.ensemble.edst_length, 1.0);
+        assert_eq!(EnsembleSettings::default().edst_length, 1.8);
+    }
 }

@@ -126,7 +126,9 @@ pub struct EnsembleSettings {
     /// augmentations (CARD-Deck).
     pub members: usize,
     /// EDST: the length of its one run as a multiple of the configuration's (reference: 450 epochs against the 250 of
-    /// a dense run or a DST Ensemble member, 1.8); its training FLOPs still stay below one dense run's.
+    /// a dense run or a DST Ensemble member, 1.8); its training FLOPs still stay below one dense run's. (A saved
+    /// configuration from before this setting existed ran as long as the configuration.)
+    #[serde(default = "as_long_as_the_run")]
     pub edst_length: f64,
     /// EDST: share of the run spent in the exploration phase at the constant base learning rate (reference: 150 of
     /// 450 epochs).
@@ -208,6 +210,10 @@ impl Default for EnsembleSettings {
             dense_baseline: false,
         }
     }
+}
+
+fn as_long_as_the_run() -> f64 {
+    1.0
 }
 
 impl EnsembleSettings {
