@@ -26,7 +26,9 @@ pub fn edst_phases(total: usize, settings: &EnsembleSettings) -> Result<(usize, 
     let len = (total - explore.min(total)) / m;
     if len < 2 {
         return Err(format!(
-            "EDST needs at least 2 steps per refinement phase: {total} steps with {explore} of exploration leave {} for {m} phases",
+            "EDST needs at least 2 steps per refinement phase: its run of {total} steps ({}× the configuration's), \
+             {explore} of them exploring, leaves {} for {m} phases",
+            settings.edst_length,
             total - explore.min(total)
         ));
     }
