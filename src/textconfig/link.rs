@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::{TextConfigError, canonical_key, diff, set_all, split_assignment};
-use crate::config::{EnsembleSettings, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::{Flip, Padding};
 
 /// Version of the link format; a link from a newer build is refused rather than half understood. A link names only
@@ -83,8 +83,9 @@ pub fn from_fragment(link: &str) -> Result<TrainConfig, TextConfigError> {
 /// means zero padding and random flips.
 fn defaults_of_version(version: u32) -> Option<TrainConfig> {
     let v2 = || {
-        let d = TrainConfig::default();
-        TrainConfig { ensemble: EnsembleSettings { edst_length: 1.0, ..d.ensemble.clone() }, ..d }
+        let mut defaults = TrainConfig::default();
+        defaults.ensemble.edst_length = 1.0;
+        defaults
     };
     match version {
         1 => Some(TrainConfig { padding: Padding::Zero, flip: Flip::Random, ..v2() }),
@@ -132,7 +133,7 @@ fn decode(text: &str) -> Result<String, String> {
 mod tests {
     use super::super::testutil::{err_of, random_config, text};
     use super::*;
-    use crate::config::DatasetSpec;
+    use crate::config::{DatasetSpec, EnsembleSettings};
     use crate::rng::Rng;
 
     #[test]
