@@ -59,8 +59,8 @@ fn check_common(r: &EnsembleResult) {
         assert_eq!(row.len(), m);
         assert_eq!(row[i], 0.0);
         assert_eq!(r.kl[i][i], 0.0);
-        for j in 0..m {
-            assert_eq!(row[j], r.disagreement[j][i], "disagreement is symmetric");
+        for (j, &d) in row.iter().enumerate() {
+            assert_eq!(d, r.disagreement[j][i], "disagreement is symmetric");
             assert!(r.kl[i][j] >= 0.0);
         }
     }
