@@ -166,8 +166,9 @@ pub fn parse_selection(s: &str) -> Result<Vec<Experiment>, String> {
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
     let mut out = vec![];
     for x in s.split(',') {
-        let seed: u64 =
-            x.trim().parse().map_err(|_| format!("seed '{}' is not a whole number (e.g. --seeds 0,1)", x.trim()))?;
+        let seed: u64 = x.trim().parse().map_err(|_| {
+            format!("seed '{}' is not a whole number from 0 to {} (e.g. --seeds 0,1)", x.trim(), u64::MAX)
+        })?;
         if out.contains(&seed) {
             return Err(format!("seed {seed} is listed twice"));
         }
