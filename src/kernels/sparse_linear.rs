@@ -113,6 +113,25 @@ fn vec4_threads(batch: usize, columns: usize) -> usize {
     batch.div_ceil(4) * columns
 }
 
+/// The forward pass and dX alike: `kernel` reads the `batch × n` tensor `t` (transposed and padded) and the indexed
+/// entries of `weight`, and writes `batch × out` values.
+fn gathered(
+    kernel: Wgsl,
+    t: CubeTensor,
+    weight: CubeTensor,
+    index: CubeTensor,
+    shape: SparseShape,
+    out: usize,
+) -> CubeTensor {
+    let batch = t.meta.shape()[0];
+    let (tt, weight, index) = (transposed_padded(t), into_contiguous(weight), into_contiguous(index));
+    let y = empty_f32(&tt, vec![batch, out]);
+    let bindings =
+        vec![tt.handle.clone().binding(), weight.handle.binding(), index.handle.binding(), y.handle.clone().binding()];
+    launch_grid(kernel, &tt, vec4_threads(batch, out), bindings, &dims(shape, batch));
+    y
+}
+
 impl SparseLinearBackend for Cube {
     fn sparse_layout(mask: FloatTensor<Self>, shape: SparseShape) -> IntTensor<Self> {
         let mask = into_contiguous(mask);
@@ -135,17 +154,7 @@ impl SparseLinearBackend for Cube {
         index: IntTensor<Self>,
         shape: SparseShape,
     ) -> FloatTensor<Self> {
-        let batch = x.meta.shape()[0];
-        let (xt, weight, index) = (transposed_padded(x), into_contiguous(weight), into_contiguous(index));
-        let y = empty_f32(&xt, vec![batch, shape.rows]);
-        let bindings = vec![
-            xt.handle.clone().binding(),
-            weight.handle.binding(),
-            index.handle.binding(),
-            y.handle.clone().binding(),
-        ];
-        launch_grid(FORWARD, &xt, vec4_threads(batch, shape.rows), bindings, &dims(shape, batch));
-        y
+        gathered(FORWARD, x, weight, index, shape, shape.rows)
     }
 
     fn sparse_linear_dx(
@@ -154,17 +163,7 @@ impl SparseLinearBackend for Cube {
         index: IntTensor<Self>,
         shape: SparseShape,
     ) -> FloatTensor<Self> {
-        let batch = dy.meta.shape()[0];
-        let (dyt, weight, index) = (transposed_padded(dy), into_contiguous(weight), into_contiguous(index));
-        let dx = empty_f32(&dyt, vec![batch, shape.cols]);
-        let bindings = vec![
-            dyt.handle.clone().binding(),
-            weight.handle.binding(),
-            index.handle.binding(),
-            dx.handle.clone().binding(),
-        ];
-        launch_grid(DX, &dyt, vec4_threads(batch, shape.cols), bindings, &dims(shape, batch));
-        dx
+        gathered(DX, dy, weight, index, shape, shape.cols)
     }
 
     fn sparse_linear_dw(
