@@ -37,6 +37,11 @@ pub fn from_fragment(link: &str) -> Result<TrainConfig, TextConfigError> {
     let query = match (link.split_once('#'), link.split_once('?')) {
         (Some((_, fragment)), _) => fragment,
         (None, Some((_, query))) => query,
+        (None, None) if link.contains("://") => {
+            return Err(TextConfigError::BadLink(format!(
+                "'{link}' carries no settings (a web link has them after '#', a ticketlab:// link after '?')"
+            )));
+        }
         (None, None) => link,
     };
     if query.is_empty() {
@@ -204,6 +209,7 @@ mod tests {
             ("", "empty"),
             ("#", "empty"),
             ("density=0.1", "no version"),
+            ("https://example.org/ticketlab/", "carries no settings"),
             ("v=4&density=0.1", "version '4' is not supported"),
             ("v=0", "version '0' is not supported"),
             ("v=x", "version 'x'"),
