@@ -64,7 +64,7 @@ pub(super) async fn edst(
             }
         }
     };
-    pacer.news(News::Stage(format!("EDST exploration: {explore} steps at lr {lr}")));
+    pacer.news(News::Stage(format!("EDST exploration: {explore} steps at lr {lr:.3e}")));
     advance(&mut t, explore, Some(&schedule), pacer).await?;
     let mut members = vec![];
     let mut records = vec![];
@@ -80,7 +80,7 @@ pub(super) async fn edst(
             t.change_masks(masks, s.reexplore_fraction).await?;
         }
         pacer.news(News::Stage(format!(
-            "EDST refinement phase {}/{}: steps {a}..{b}, lr {refine} then {decay}{}",
+            "EDST refinement phase {}/{}: steps {a}..{b}, lr {refine:.3e} then {decay:.3e}{}",
             p + 1,
             phases.len(),
             if p > 0 { format!(", after re-exploring {reexplored} weights") } else { String::new() }

@@ -66,7 +66,7 @@ pub(super) async fn sup_tickets(
             t.set_masks(masks);
         }
         pacer.news(News::Stage(format!(
-            "Sup-tickets cycle {}/{cycles}: steps {a}..{b}, lr {low} → {high} → {low}",
+            "Sup-tickets cycle {}/{cycles}: steps {a}..{b}, lr {low:.3e} → {high:.3e} → {low:.3e}",
             c + 1
         )));
         advance(&mut t, b, Some(&triangle), pacer).await?;
