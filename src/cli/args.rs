@@ -90,8 +90,8 @@ pub(super) struct ReproduceArgs {
     /// cpu | wgpu
     #[arg(long, default_value = "cpu")]
     pub(super) backend: BackendKind,
-    /// Jobs trained at the same time (1 to 64; for a CPU with many cores): the pages are the same to the bit, and
-    /// one at a time shows each job's steps
+    /// Jobs trained at the same time, each on its share of the cores (1 to 64): the pages are the same to the bit;
+    /// one at a time shows each job's steps, and three (the seeds of one run side by side) finish a page a little sooner
     #[arg(long, default_value_t = 1)]
     pub(super) jobs: usize,
     /// Directory for <experiment>.md, .json and .png (and README.md for several experiments); finished jobs are
@@ -115,7 +115,8 @@ pub(super) struct SweepArgs {
     /// Train only shard I of N (1-based, round-robin), e.g. 2/8 from a Slurm array task.
     #[arg(long)]
     pub(super) shard: Option<String>,
-    /// Runs trained at the same time [default: the number of CPU cores with --backend cpu, 1 with wgpu].
+    /// Runs trained at the same time, each on its share of the cores [default: the number of CPU cores with --backend
+    /// cpu, 1 with wgpu].
     #[arg(long)]
     pub(super) jobs: Option<usize>,
     /// cpu | wgpu

@@ -81,3 +81,40 @@ impl<'a> Disjoint<'a> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
     }
 }
+
+/// The share of the cores (rayon's global pool, which `RAYON_NUM_THREADS` sizes) that worker `worker` of `workers`
+/// running side by side gets: an even split, the first workers taking the remainder, at least one each.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn threads_of_worker(worker: usize, workers: usize) -> usize {
+    let (cores, workers) = (rayon::current_num_threads(), workers.max(1));
+    (cores / workers + usize::from(worker < cores % workers)).max(1)
+}
+
+/// Run `f` with `threads` threads for its kernels: on a pool of its own, so that jobs trained side by side each keep
+/// their share of the cores rather than interleaving their small tasks on the one global pool. A run's results do
+/// not depend on its thread count (tests/reproduce.rs runs a page both ways). Where no pool can be made, `f` runs on
+/// the global one.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_split_the_cores_evenly_and_each_gets_at_least_one() {
+        let split = |cores: usize, workers: usize| {
+            with_threads(cores, || (0..workers).map(|w| threads_of_worker(w, workers)).collect::<Vec<_>>())
+        };
+        assert_eq!(split(16, 3), [6, 5, 5]);
+        assert_eq!(split(2, 2), [1, 1]);
+        assert_eq!(split(2, 3), [1, 1, 1], "more workers than cores: one thread each");
+        assert_eq!(split(4, 1), [4]);
+        assert_eq!(with_threads(3, rayon::current_num_threads), 3, "the pool is the one the closure runs on");
+    }
+}

@@ -318,7 +318,13 @@ pub fn run_jobs(
         }
         results.push(found.map(|(c, _)| (c.measured, c.seconds)));
     }
-    let todo: Vec<usize> = (0..n).filter(|&i| results[i].is_none()).collect();
+    let mut todo: Vec<usize> = (0..n).filter(|&i| results[i].is_none()).collect();
+    if runner.parallel > 1 {
+        // The same job of every seed side by side (the list is seed by seed): runs of equal length start together, so
+        // no core waits at the end of a wave for a longer job of another kind.
+        let place = |i: usize| jobs[..i].iter().filter(|j| j.seed == jobs[i].seed).count();
+        todo.sort_by_key(|&i| (place(i), i));
+    }
     let finished = Mutex::new(Finished { results, last: Instant::now(), failure: None });
     let failed = || finished.lock().unwrap_or_else(|e| e.into_inner()).failure.is_some();
     let clean = TrainData::new(data.clone(), 0.0, 0);
@@ -372,19 +378,23 @@ pub fn run_jobs(
         let progress = &progress;
         let count = || format!("jobs of {experiment} finished");
         progress.progress(0, todo.len(), count);
+        let workers = runner.parallel.min(todo.len());
         std::thread::scope(|scope| {
-            for _ in 0..runner.parallel.min(todo.len()) {
-                scope.spawn(|| {
-                    while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        if failed() {
-                            break;
+            for worker in 0..workers {
+                let (todo, next, done, run_one, failed, name) = (&todo, &next, &done, &run_one, &failed, &name);
+                scope.spawn(move || {
+                    crate::cpu::with_threads(crate::cpu::threads_of_worker(worker, workers), || {
+                        while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            if failed() {
+                                break;
+                            }
+                            progress.line(&format!("{}  starts", name(i)));
+                            if let Some(took) = run_one(i, &mut Reporter::quiet()) {
+                                progress.line(&format!("{}  done in {took:.0} s", name(i)));
+                            }
+                            progress.progress(done.fetch_add(1, Ordering::Relaxed) + 1, todo.len(), count);
                         }
-                        progress.line(&format!("{}  starts", name(i)));
-                        if let Some(took) = run_one(i, &mut Reporter::quiet()) {
-                            progress.line(&format!("{}  done in {took:.0} s", name(i)));
-                        }
-                        progress.progress(done.fetch_add(1, Ordering::Relaxed) + 1, todo.len(), count);
-                    }
+                    })
                 });
             }
         });
