@@ -5,6 +5,8 @@
 //! site, Chromium or the test's node modules are missing, except in CI (`CI` or `TICKETLAB_REQUIRE_BROWSER` set),
 //! where `.ci/run` provides them.
 
+mod archive;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -69,37 +71,6 @@ fn serve(site: PathBuf, fixtures: PathBuf) -> String {
     url
 }
 
-/// The official `cifar-10-binary.tar.gz`'s layout, cut down to 7 training and 2 test images (batch 1 of 4 images,
-/// batch 2 of 3), pseudo-random pixels.
-fn cifar10_archive() -> Vec<u8> {
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(encoder);
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    for (name, records) in
-        [("data_batch_1.bin", 4), ("batches.meta.txt", 0), ("test_batch.bin", 2), ("data_batch_2.bin", 3)]
-    {
-        let mut bytes = Vec::new();
-        if records == 0 {
-            bytes.extend_from_slice(b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
-        }
-        for i in 0..records {
-            bytes.push(i as u8);
-            bytes.extend((0..3072).map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            }));
-        }
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append_data(&mut header, format!("cifar-10-batches-bin/{name}"), bytes.as_slice()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
 #[test]
 fn the_site_trains_reproduces_loads_the_archive_and_opens_offline() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -117,7 +88,15 @@ fn the_site_trains_reproduces_loads_the_archive_and_opens_offline() {
     }
     let fixtures = root.join("target/browser-fixtures");
     std::fs::create_dir_all(&fixtures).expect("fixture directory");
-    std::fs::write(fixtures.join("cifar-10-binary.tar.gz"), cifar10_archive()).expect("fixture archive");
+    // The official archive cut down to 7 training images (batch 1 of 4, batch 2 of 3) and 2 test images.
+    std::fs::write(
+        fixtures.join("cifar-10-binary.tar.gz"),
+        archive::cifar10_tar_gz(
+            &[("data_batch_1.bin", 4), ("batches.meta.txt", 0), ("test_batch.bin", 2), ("data_batch_2.bin", 3)],
+            0x2545_f491_4f6c_dd1d,
+        ),
+    )
+    .expect("fixture archive");
     let base = serve(dist, fixtures);
     let shots = root.join("target/ci-artifacts");
     std::fs::create_dir_all(&shots).expect("artifact directory");

@@ -4,6 +4,8 @@
 //!
 //! A counting allocator wraps the system one; this binary holds this one test so nothing else allocates meanwhile.
 
+mod archive;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -48,27 +50,9 @@ static ALLOCATOR: Counting = Counting;
 /// The official archive's layout at 2,000 records per file (5 training batches and the test batch, members in the
 /// official order), pixels pseudo-random so they do not compress away.
 fn archive(records: usize) -> Vec<u8> {
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(encoder);
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    for name in ["data_batch_1", "data_batch_3", "data_batch_4", "test_batch", "data_batch_2", "data_batch_5"] {
-        let mut bytes = Vec::with_capacity(records * 3073);
-        for i in 0..records {
-            bytes.push((i % 10) as u8);
-            bytes.extend((0..3072).map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            }));
-        }
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append_data(&mut header, format!("cifar-10-batches-bin/{name}.bin"), bytes.as_slice()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
+    let names = ["data_batch_1", "data_batch_3", "data_batch_4", "test_batch", "data_batch_2", "data_batch_5"];
+    let names = names.map(|name| format!("{name}.bin"));
+    archive::cifar10_tar_gz(&names.each_ref().map(|name| (name.as_str(), records)), 0x9e37_79b9_7f4a_7c15)
 }
 
 #[test]
