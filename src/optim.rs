@@ -55,6 +55,8 @@ impl OptimizerKind {
     }
 }
 
+// One per parameter: that Adam's variant holds two tensors and momentum's one costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum State {
     Empty,

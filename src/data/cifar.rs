@@ -585,6 +585,7 @@ impl Split {
 
     /// Read file `slot`'s records from `input` (at most `max_records`), checking every label, straight into the
     /// split's buffers, and move them in front of the files with a later slot.
+    #[allow(clippy::too_many_arguments)]
     async fn read_file<P: Progress>(
         &mut self,
         kind: CifarKind,

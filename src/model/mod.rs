@@ -223,6 +223,7 @@ impl Builder {
     }
 
     /// A convolution (`role` ConvWeight, or Whitening for a frozen one), optionally with a bias.
+    #[allow(clippy::too_many_arguments)]
     fn conv_op(
         &mut self,
         name: &str,

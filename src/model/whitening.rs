@@ -33,6 +33,7 @@ pub fn weights(set: &Dataset, normalizer: &Normalizer) -> Vec<f32> {
 }
 
 /// Mean of `p pᵀ` over every 2×2 patch `p` (flattened channel-major, like a conv filter) of the first images.
+#[allow(clippy::needless_range_loop)] // matrix code: the indices read as the formulas
 fn patch_covariance(set: &Dataset, normalizer: &Normalizer) -> [[f64; D]; D] {
     let n = set.len().min(IMAGES);
     let mut sum = [[0.0f64; D]; D];
@@ -75,6 +76,7 @@ fn patch_covariance(set: &Dataset, normalizer: &Normalizer) -> [[f64; D]; D] {
 
 /// Eigenvalues and eigenvectors (as the columns of the second result) of a symmetric matrix, by cyclic Jacobi
 /// rotations: exact to rounding for a 12×12 matrix in a few sweeps, and deterministic.
+#[allow(clippy::needless_range_loop)] // matrix code: the indices read as the formulas
 fn symmetric_eigen(mut a: [[f64; D]; D]) -> ([f64; D], [[f64; D]; D]) {
     let mut v = [[0.0f64; D]; D];
     for (i, row) in v.iter_mut().enumerate() {
@@ -124,6 +126,7 @@ mod tests {
     use crate::data::synthetic;
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn jacobi_diagonalises_a_symmetric_matrix() {
         let mut m = [[0.0f64; D]; D];
         for i in 0..D {
