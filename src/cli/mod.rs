@@ -441,32 +441,21 @@ fn sweep(args: &SweepArgs) -> Result<ExitCode, String> {
     }
     std::fs::create_dir_all(&args.out).map_err(|e| format!("could not create {}: {e}", args.out.display()))?;
     let device = device(args.backend)?;
-    let next = std::sync::atomic::AtomicUsize::new(0);
     let (done, progress) = (std::sync::atomic::AtomicUsize::new(0), Reporter::new());
     let failures = std::sync::Mutex::new(vec![]);
-    let workers = parallel.min(jobs.len());
-    std::thread::scope(|scope| {
-        for worker in 0..workers {
-            let (jobs, next, done, progress, failures, device) = (&jobs, &next, &done, &progress, &failures, &device);
-            scope.spawn(move || {
-                ticketlab::cpu::with_threads(ticketlab::cpu::threads_of_worker(worker, workers), || {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break };
-                        let path = args.out.join(job_file_name(job.index, &job.name));
-                        match sweep_one(&job.config, device.clone(), args.backend.label(), &path) {
-                            Ok(summary) => progress.line(&format!("[{:>4}] {}: {summary}", job.index, job.name)),
-                            Err(e) => {
-                                progress.line(&format!("[{:>4}] {}: failed: {e}", job.index, job.name));
-                                failures.lock().map(|mut f| f.push(job.index)).ok();
-                            }
-                        }
-                        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        progress.progress(finished, jobs.len(), || "runs".into());
-                    }
-                })
-            });
+    ticketlab::cpu::side_by_side(jobs.len(), parallel, |i| {
+        let job = &jobs[i];
+        let path = args.out.join(job_file_name(job.index, &job.name));
+        match sweep_one(&job.config, device.clone(), args.backend.label(), &path) {
+            Ok(summary) => progress.line(&format!("[{:>4}] {}: {summary}", job.index, job.name)),
+            Err(e) => {
+                progress.line(&format!("[{:>4}] {}: failed: {e}", job.index, job.name));
+                failures.lock().map(|mut f| f.push(job.index)).ok();
+            }
         }
+        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress.progress(finished, jobs.len(), || "runs".into());
+        true
     });
     progress.finish();
     let failures = failures.into_inner().unwrap_or_default();

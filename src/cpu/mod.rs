@@ -34,7 +34,7 @@ pub use norm::{
 pub use norm_op::{CpuNormBackend, NormOutput, cpu_activation, cpu_batch_norm_act, cpu_batch_norm_act_eval};
 pub use op::{ConvSpec, CpuConvBackend, cpu_conv2d, cpu_kernels_enabled, cpu_sparse_linear, uses_cpu_kernels};
 #[cfg(not(target_arch = "wasm32"))]
-pub use par::{threads_of_worker, with_threads};
+pub use par::side_by_side;
 pub use simd::Isa;
 pub use sparse::SparseConv;
 #[cfg(not(target_arch = "wasm32"))]

@@ -82,10 +82,33 @@ impl<'a> Disjoint<'a> {
     }
 }
 
+/// Run `job(i)` for every `i` in `0..count`, taken in order by `workers` threads side by side, each worker on its own
+/// share of the cores ([`with_threads`]); a worker stops taking jobs when one returns false.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn side_by_side(count: usize, workers: usize, job: impl Fn(usize) -> bool + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (next, workers) = (AtomicUsize::new(0), workers.clamp(1, count.max(1)));
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let (next, job) = (&next, &job);
+            scope.spawn(move || {
+                with_threads(threads_of_worker(worker, workers), || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count || !job(i) {
+                            break;
+                        }
+                    }
+                })
+            });
+        }
+    });
+}
+
 /// The share of the cores (rayon's global pool, which `RAYON_NUM_THREADS` sizes) that worker `worker` of `workers`
 /// running side by side gets: an even split, the first workers taking the remainder, at least one each.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn threads_of_worker(worker: usize, workers: usize) -> usize {
+fn threads_of_worker(worker: usize, workers: usize) -> usize {
     let (cores, workers) = (rayon::current_num_threads(), workers.max(1));
     (cores / workers + usize::from(worker < cores % workers)).max(1)
 }
@@ -95,7 +118,7 @@ pub fn threads_of_worker(worker: usize, workers: usize) -> usize {
 /// not depend on its thread count (tests/reproduce.rs runs a page both ways). Where no pool can be made, `f` runs on
 /// the global one.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
     match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
         Ok(pool) => pool.install(f),
         Err(_) => f(),

@@ -374,29 +374,21 @@ pub fn run_jobs(
         }
     } else {
         // Several at a time: a line as each job starts and ends, and the count of finished jobs on the bar.
-        let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let done = AtomicUsize::new(0);
         let progress = &progress;
         let count = || format!("jobs of {experiment} finished");
         progress.progress(0, todo.len(), count);
-        let workers = runner.parallel.min(todo.len());
-        std::thread::scope(|scope| {
-            for worker in 0..workers {
-                let (todo, next, done, run_one, failed, name) = (&todo, &next, &done, &run_one, &failed, &name);
-                scope.spawn(move || {
-                    crate::cpu::with_threads(crate::cpu::threads_of_worker(worker, workers), || {
-                        while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                            if failed() {
-                                break;
-                            }
-                            progress.line(&format!("{}  starts", name(i)));
-                            if let Some(took) = run_one(i, &mut Reporter::quiet()) {
-                                progress.line(&format!("{}  done in {took:.0} s", name(i)));
-                            }
-                            progress.progress(done.fetch_add(1, Ordering::Relaxed) + 1, todo.len(), count);
-                        }
-                    })
-                });
+        crate::cpu::side_by_side(todo.len(), runner.parallel, |k| {
+            let i = todo[k];
+            if failed() {
+                return false;
             }
+            progress.line(&format!("{}  starts", name(i)));
+            if let Some(took) = run_one(i, &mut Reporter::quiet()) {
+                progress.line(&format!("{}  done in {took:.0} s", name(i)));
+            }
+            progress.progress(done.fetch_add(1, Ordering::Relaxed) + 1, todo.len(), count);
+            true
         });
         progress.finish();
     }
