@@ -7,7 +7,7 @@ pub mod imp;
 use serde::{Deserialize, Serialize};
 
 pub use ensemble::{EnsembleKind, EnsembleSettings, Regrow};
-pub use imp::{ImpSettings, Rewind};
+pub use imp::{ImpSettings, MAX_ROUNDS, Rewind};
 
 use crate::data::{Augment, Flip, Padding};
 use crate::model::Arch;

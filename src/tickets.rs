@@ -8,6 +8,7 @@
 use crate::config::{ImpSettings, Rewind, TrainConfig};
 use crate::error::TrainError;
 use crate::mask::Masks;
+use crate::model::Network;
 use crate::pace::{News, Pacer, Unpaced};
 use crate::results::{ImpResult, ImpRound, Instability, MagnitudeHistogram};
 use crate::rng::Rng;
@@ -62,20 +63,19 @@ pub async fn run_imp(
         let round = r + 1;
         let (masks, histogram) = prune_round(&previous, &settings, density).await?;
         // The ticket: the surviving weights rewound.
+        let start = match settings.rewind {
+            Rewind::Init => &init,
+            Rewind::Step => &rewind_net,
+            Rewind::LearningRate => previous.net(),
+        };
         let mut ticket = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
         ticket.set_masks(masks.clone());
-        match settings.rewind {
-            Rewind::Init => ticket.load_network(init.clone()),
-            Rewind::Step => {
-                ticket.load_network(rewind_net.clone());
-                ticket.start_at(rewind_step);
-            }
-            Rewind::LearningRate => ticket.load_network(previous.net().clone()),
-        }
+        ticket.load_network(start.clone());
+        ticket.start_at(rewind_step);
         pacer.news(News::Stage(format!("round {round}: ticket at density {:.3}", masks.density())));
         let trained = train_out(&mut ticket, pacer).await?;
         let (reinit, random) = if settings.controls {
-            let [mut reinit, mut random] = controls(&base, &data, &device, &masks, round, rewind_step)?;
+            let [mut reinit, mut random] = controls(&base, &data, &device, &masks, start, round, rewind_step)?;
             pacer.news(News::Stage(format!("round {round}: same mask, random re-initialisation")));
             let reinit = train_out(&mut reinit, pacer).await?;
             pacer.news(News::Stage(format!("round {round}: random mask, same layer densities")));
@@ -101,14 +101,16 @@ pub async fn run_imp(
 }
 
 /// The two controls of an IMP round, ready to train: the ticket's mask from a fresh initialisation, and a random
-/// mask at the same per-layer densities from the original initialisation. Each differs from the ticket in that one
-/// respect only: same seed, so the same data order and augmentation, and the same steps (from `rewind_step`, where
-/// the ticket resumes, to the end of the schedule).
+/// mask at the same per-layer densities on the weights the ticket starts from (`start`: the initialisation, or the
+/// weights at the rewinding step, as OpenLTH's `randomly_prune` branch loads them). Each differs from the ticket in
+/// that one respect only: same seed, so the same data order and augmentation, and the same steps (from
+/// `rewind_step`, where the ticket resumes, to the end of the schedule).
 fn controls(
     base: &TrainConfig,
     data: &TrainData,
     device: &burn::prelude::Device,
     masks: &Masks,
+    start: &Network,
     round: usize,
     rewind_step: usize,
 ) -> Result<[Trainer; 2], TrainError> {
@@ -118,6 +120,7 @@ fn controls(
     let mut random = Trainer::with_data(base.clone(), data.clone(), device.clone())?;
     let mut rng = Rng::stream(base.seed, "imp-random").fork(round as u64);
     random.set_masks(Masks::random(random.spec(), &masks.active_counts(), &mut rng));
+    random.load_network(start.clone());
     for control in [&mut reinit, &mut random] {
         control.start_at(rewind_step);
     }
@@ -219,25 +222,42 @@ async fn prune_round(
     let out_rate = rate * settings.output_rate;
     let out = n - 1;
     let keep_of = |l: usize, rate: f64| ((masks.layers[l].bits.count_ones() as f64) * (1.0 - rate)).round() as usize;
+    let target = (density * total as f64).round() as usize;
     let mut scores = magnitudes(previous.net(), masks);
     let budget = match settings.scope {
-        Scope::Layerwise => {
-            Budget::Layerwise((0..n).map(|l| keep_of(l, if l == out { out_rate } else { rate })).collect())
-        }
-        Scope::Global if settings.output_rate == 1.0 => Budget::Global((density * total as f64).round() as usize),
+        Scope::Layerwise => Budget::Layerwise(layerwise_keep(masks, settings.output_rate, target)),
+        Scope::Global if settings.output_rate == 1.0 => Budget::Global(target),
         Scope::Global => {
             // The output layer at its own rate, the rest under one threshold for the remaining budget.
             let out_keep = keep_of(out, out_rate);
             let mut only_out = vec![None; n];
             only_out[out] = scores[out].take();
             let masks = keep_top(masks, only_out, &Budget::Layerwise(vec![out_keep; n]), previous.device()).await?;
-            let rest = ((density * total as f64).round() as usize).saturating_sub(out_keep);
+            let rest = target.saturating_sub(out_keep);
             let pruned = keep_top(&masks, scores, &Budget::Global(rest), previous.device()).await?;
             return Ok((pruned.clone(), histogram_of(previous, &pruned).await?));
         }
     };
     let pruned = keep_top(masks, scores, &budget, previous.device()).await?;
     Ok((pruned.clone(), histogram_of(previous, &pruned).await?))
+}
+
+/// Per-layer pruning (Frankle & Carbin): every layer loses the same share r of its active weights, the output layer
+/// `output_rate`·r, with r solved so that the round keeps `target` weights in all; the largest other layer absorbs
+/// what rounding each layer's count leaves over, so the total is exact.
+fn layerwise_keep(masks: &Masks, output_rate: f64, target: usize) -> Vec<usize> {
+    let active: Vec<usize> = masks.layers.iter().map(|l| l.bits.count_ones()).collect();
+    let out = active.len() - 1;
+    let now: usize = active.iter().sum();
+    let shrinkable = (now - active[out]) as f64 + output_rate * active[out] as f64;
+    let r = if shrinkable > 0.0 { (now.saturating_sub(target) as f64 / shrinkable).clamp(0.0, 1.0) } else { 0.0 };
+    let mut keep: Vec<usize> = (active.iter().enumerate())
+        .map(|(l, &a)| (a as f64 * (1.0 - if l == out { output_rate * r } else { r })).round() as usize)
+        .collect();
+    let absorber = (0..active.len()).filter(|&l| l != out || out == 0).max_by_key(|&l| active[l]).unwrap_or(out);
+    let others: usize = keep.iter().enumerate().filter(|&(l, _)| l != absorber).map(|(_, &k)| k).sum();
+    keep[absorber] = target.saturating_sub(others).min(active[absorber]);
+    keep
 }
 
 /// The magnitude histogram of `previous`'s active weights and the smallest magnitude `pruned` kept (overall, or per
@@ -259,9 +279,23 @@ async fn histogram_of(previous: &Trainer, pruned: &Masks) -> Result<MagnitudeHis
     Ok(MagnitudeHistogram::new(&all, thresholds))
 }
 
+/// Whether the instability analysis can study a run of `method`. The two copies share the run's mask, so the method
+/// must keep it fixed: under a dynamic one (SET, RigL, DST-EE) their masks would drift apart and the line between
+/// them would leave the sparse network.
+pub fn instability_applies_to(method: Method) -> Result<(), TrainError> {
+    if method.is_dynamic() {
+        return Err(TrainError::Config(format!(
+            "the instability analysis needs a fixed mask, and {method} changes it during training: use static, \
+             snip, grasp or synflow"
+        )));
+    }
+    Ok(())
+}
+
 /// Train two copies of `trainer`'s current state (at its current step) with different data orders to the end and
 /// evaluate the test error along the line between them (11 points), BatchNorm recalibrated at every inner point.
 pub async fn instability(trainer: &Trainer, data: TrainData) -> Result<Instability, TrainError> {
+    instability_applies_to(trainer.config().method)?;
     let mut copies = vec![];
     for copy in 0..2u64 {
         let data_seed = Some(Rng::stream(trainer.config().seed, "instability").fork(copy).next_u64());
@@ -314,7 +348,12 @@ mod tests {
         let ticket = Trainer::with_data(base.clone(), data.clone(), device.clone()).unwrap();
         let half: Vec<usize> = ticket.masks().layers.iter().map(|l| l.bits.len() / 2).collect();
         let masks = Masks::random(ticket.spec(), &half, &mut Rng::new(3));
-        let [reinit, random] = controls(&base, &data, &device, &masks, 1, 3).unwrap();
+        // The weights at the rewinding step, where the ticket and the random-mask control both start.
+        let mut dense = Trainer::with_data(base.clone(), data.clone(), device.clone()).unwrap();
+        for _ in 0..3 {
+            dense.train_step();
+        }
+        let [reinit, random] = controls(&base, &data, &device, &masks, dense.net(), 1, 3).unwrap();
         for control in [&reinit, &random] {
             assert_eq!(control.config(), &base, "the ticket's settings, seed included");
             assert_eq!((control.step(), control.total_steps()), (3, ticket.total_steps()), "the ticket's steps");
@@ -323,7 +362,7 @@ mod tests {
         assert_eq!(random.masks().active_counts(), masks.active_counts());
         assert_ne!(random.masks(), &masks);
         let values = |t: &Trainer| pollster::block_on(t.param_values()).unwrap();
-        let (init, fresh, original) = (values(&ticket), values(&reinit), values(&random));
+        let (init, fresh, original, rewound) = (values(&ticket), values(&reinit), values(&random), values(&dense));
         let kept = |v: &[f32], bits: &Bits| (0..v.len()).filter(|&i| bits.get(i)).map(|i| v[i]).collect::<Vec<_>>();
         let stem = ticket.spec().whitening().expect("airbench has a whitening layer");
         assert!(init[stem].iter().any(|&w| w != 0.0), "the ticket's whitening layer is set from the data");
@@ -333,7 +372,8 @@ mod tests {
             let p = layer.param;
             assert_ne!(kept(&fresh[p], &layer.bits), kept(&init[p], &layer.bits), "re-initialised weights");
             let bits = &random_layer.bits;
-            assert_eq!(kept(&original[p], bits), kept(&init[p], bits), "the original initialisation");
+            assert_eq!(kept(&original[p], bits), kept(&rewound[p], bits), "the ticket's starting weights");
+            assert_ne!(kept(&rewound[p], bits), kept(&init[p], bits), "step k's weights are not the initialisation");
         }
     }
 }

@@ -164,6 +164,14 @@ impl Trainer {
         if data.train.is_empty() || data.test.is_empty() {
             return Err(TrainError::Config("the training and test sets must not be empty".into()));
         }
+        if data.val.as_ref().is_some_and(|v| v.is_empty()) {
+            return Err(TrainError::Config(format!(
+                "validation fraction {} holds out no image of the {} training images (it is taken per class): \
+                 raise it, or train on more images",
+                config.val_fraction,
+                data.train.len()
+            )));
+        }
         let spec = NetSpec::new(config.model, config.width, data.test.num_classes.max(data.train.num_classes));
         let mut values = spec.init_values(&mut Rng::stream(config.seed, "init"));
         if let Some(i) = spec.whitening() {
@@ -434,12 +442,14 @@ impl Trainer {
         let targets = self.smoothed_targets();
         let labels = Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [bs]), &self.device);
 
-        // A mask update scores regrowth with this step's dense gradients: that step runs without the sparse path
-        // (inactive weights are zero, not masked out of the dense forward pass, so their gradients are the dense ones),
-        // except on the CPU, whose sparse layers can compute the dense weight gradient themselves.
+        // A mask update that regrows by gradient scores regrowth with this step's dense gradients: that step runs
+        // without the sparse path (inactive weights are zero, not masked out of the dense forward pass, so their
+        // gradients are the dense ones), except on the CPU, whose sparse layers can compute the dense weight
+        // gradient themselves.
         let update = self.dst.as_ref().and_then(|d| d.settings.drop_fraction_at(self.step + 1, self.total_steps));
+        let dense_grad_step = update.is_some() && self.config.method.grows_by_gradient();
         let dense_grad_plan: Vec<Option<SparseLayer>>;
-        let plan: &[Option<SparseLayer>] = if update.is_some() {
+        let plan: &[Option<SparseLayer>] = if dense_grad_step {
             dense_grad_plan = self.sparse_plan.iter().map(|l| l.as_ref()?.with_dense_weight_grad()).collect();
             &dense_grad_plan
         } else {
@@ -470,7 +480,10 @@ impl Trainer {
             None => correct,
         });
         self.seen += bs;
-        self.train_flops += 3.0 * self.sparse_flops * bs as f64;
+        // RigL's accounting (Evci et al. 2020, appendix): a step costs a sparse forward pass and the backward pass's
+        // two sparse products, 3·f_S; a step that also computes the dense weight gradient costs 2·f_S + f_D.
+        self.train_flops += bs as f64
+            * if dense_grad_step { 2.0 * self.sparse_flops + self.dense_flops() } else { 3.0 * self.sparse_flops };
         self.step += 1;
         if let (Some(drop_fraction), Some(grads), Some(dst)) = (update, dense_grads, self.dst.as_mut()) {
             let masks =
@@ -482,8 +495,6 @@ impl Trainer {
             self.mask_tensors = masks.clone();
             self.rebuild_sparse_plan();
             self.pending_updates.push((self.step, drop_fraction, masks));
-            // RigL's accounting: the update step also computes the dense gradient (one dense backward pass).
-            self.train_flops += 2.0 * self.dense_flops() * bs as f64;
         }
         if let Some(lookahead) = self.config.lookahead {
             self.lookahead_step(lookahead);
@@ -637,11 +648,12 @@ impl Trainer {
     }
 }
 
-/// Multiply each masked parameter by its 0/1 mask.
+/// Zero each masked parameter where its mask is 0: a select, as the optimiser masks, so that a NaN or infinite
+/// value at a pruned position cannot survive (NaN·0 is NaN).
 fn apply_masks(params: &mut [Tensor<1>], masks: &[Option<Tensor<1>>]) {
     for (p, mask) in params.iter_mut().zip(masks) {
         if let Some(m) = mask {
-            *p = p.clone() * m.clone();
+            *p = p.clone().mask_fill(m.clone().equal_elem(0.0), 0.0);
         }
     }
 }

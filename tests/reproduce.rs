@@ -48,7 +48,9 @@ fn every_experiment_expands_to_valid_jobs() {
         Setup::new(DatasetSpec::Synthetic { train: 3000, test: 1000 }, 3000, Arch::Vgg11, None, vec![0, 1], 1.0)
             .unwrap();
     let long = Setup { scale: 3.0, ..default.clone() };
-    for setup in [tiny(vec![0, 1]), default.clone(), long] {
+    // The largest scale allowed: IMP's rounds stop growing at the most a run may have.
+    let longest = Setup { scale: 100.0, ..default.clone() };
+    for setup in [tiny(vec![0, 1]), default.clone(), long, longest] {
         // RigL's schedule with ΔT scaled to the run: at least 8 updates.
         let dst = setup.dst();
         assert!(dst.end_step(setup.steps()) / dst.update_every >= 8, "{dst:?} over {} steps", setup.steps());

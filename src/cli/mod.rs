@@ -83,6 +83,9 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     if let Some((_, why)) = checks.iter().find(|(ok, _)| !ok) {
         return Err(why.to_string());
     }
+    if let Some(width) = opts.width {
+        check_width(width)?;
+    }
     let report = bench::run(&opts, |line| eprintln!("{line}"));
     println!("{report}");
     Ok(ExitCode::SUCCESS)
@@ -105,6 +108,11 @@ fn run_app(link: Option<&str>, kind: Option<BackendKind>) -> Result<ExitCode, St
     Ok(ExitCode::SUCCESS)
 }
 
+/// The widths every model is built at (the training configuration checks the same range).
+fn check_width(width: f32) -> Result<(), String> {
+    if width > 0.0 && width <= 4.0 { Ok(()) } else { Err(format!("width {width} is out of range (0, 4]")) }
+}
+
 fn info(args: &InfoArgs) -> Result<ExitCode, String> {
     if !(1..=1000).contains(&args.classes) {
         return Err(format!("classes {} is out of range 1..=1000", args.classes));
@@ -113,9 +121,7 @@ fn info(args: &InfoArgs) -> Result<ExitCode, String> {
         return Err(format!("density {} is out of range (0, 1]", args.density));
     }
     let width = args.width.unwrap_or(args.model.default_width());
-    if !(width > 0.0 && width <= 4.0) {
-        return Err(format!("width {width} is out of range (0, 4]"));
-    }
+    check_width(width)?;
     let spec = NetSpec::new(args.model, width, args.classes);
     print!("{}", spec.summary());
     if args.density < 1.0 {
@@ -352,6 +358,7 @@ fn instability(
     device: Device,
     k: usize,
 ) -> Result<ExitCode, String> {
+    ticketlab::tickets::instability_applies_to(config.method).map_err(|e| e.to_string())?;
     let data = TrainData::for_config(data, &config);
     let mut trainer = Trainer::with_data(config, data.clone(), device).map_err(|e| e.to_string())?;
     if k >= trainer.total_steps() {

@@ -109,6 +109,14 @@ pub(super) async fn soup(
         Some(v) => (data.clone(), format!("the validation split ({} images)", v.len())),
         None => {
             let (train, val) = data.train.split_validation(s.held_out_fraction as f32, config.seed);
+            if val.is_empty() {
+                return Err(TrainError::Config(format!(
+                    "the soup's held-out share {} of {} training images holds out no image (it is taken per \
+                     class): hold out a validation split with --val-fraction, or train on more images",
+                    s.held_out_fraction,
+                    data.train.len()
+                )));
+            }
             let note = format!(
                 "{} images ({}% of the training set) held out from all training",
                 val.len(),

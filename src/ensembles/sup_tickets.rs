@@ -72,7 +72,8 @@ pub(super) async fn sup_tickets(
         advance(&mut t, b, Some(&triangle), pacer).await?;
         let ticket =
             Member::new(&ev, format!("cycle {}", c + 1), t.net().clone(), t.masks().clone(), t.train_flops()).await?;
-        // Superpose: the running mean of the tickets, re-pruned globally by magnitude to the same budget.
+        // Superpose as the reference code does (CAA): the previous superposed network, already re-pruned, and this
+        // cycle's ticket weighted 1/(c+1), then re-pruned globally by magnitude to the same budget.
         let mean = match &sup {
             None => ticket.net.clone(),
             Some((net, _)) => net.interpolate(&ticket.net, 1.0 / (c + 1) as f64),

@@ -204,8 +204,10 @@ struct Cached {
 /// The revision of what a job computes from its settings. Raise it with every change to the code that changes a
 /// job's result for the same settings (as 2 did: the DST Ensemble's and CARD-Deck's members no longer share seeds
 /// across runs), so that a cache written before is not read as if it were a result of the new code. 3: a corrupted
-/// evaluation keeps its whole run, and jobs are keyed without their labels.
-const PROCEDURE_REVISION: u32 = 3;
+/// evaluation keeps its whole run, and jobs are keyed without their labels. 4: IMP's random-mask control starts from
+/// the ticket's rewound weights, not from the initialisation, and RigL's accounting charges an update step 2·f_S + f_D
+/// (SET's none of the dense gradient it does not use).
+const PROCEDURE_REVISION: u32 = 4;
 
 /// Where a finished job's measurement is kept under `dir`: named by experiment, label and seed for people, and by a
 /// hash of everything that determines the result (the job without its label, the backend, the data's size and first

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::accounting::flops_share;
-use crate::config::{DatasetSpec, TrainConfig};
+use crate::config::{DatasetSpec, MAX_ROUNDS, TrainConfig};
 use crate::model::{Arch, NetSpec};
 use crate::sparsity::{Distribution, DstSettings, Method};
 
@@ -93,9 +93,9 @@ impl Setup {
         ((BASE_EPOCHS * self.scale * per_epoch).round() as usize).max(MIN_STEPS)
     }
 
-    /// `n` grid points (IMP rounds) at scale 1, more above it.
+    /// `n` grid points (IMP rounds) at scale 1, more above it, up to the most rounds a run may have.
     pub fn grid(&self, n: usize) -> usize {
-        (n as f64 * self.scale.max(1.0)).round() as usize
+        ((n as f64 * self.scale.max(1.0)).round() as usize).min(MAX_ROUNDS)
     }
 
     /// RigL's scheduler with ΔT scaled to the run: at least 10 updates before the end of updates (75% of training),
@@ -105,14 +105,15 @@ impl Setup {
         DstSettings { update_every: (d.end_step(self.steps()) / 10).clamp(1, 100), ..d }
     }
 
-    /// Training FLOPs of one RigL run at `density` (ERK), relative to a dense run of the same length: the sparse
-    /// forward and backward passes, plus the dense gradient of every mask update (RigL's accounting: 2× a dense
-    /// forward pass per update, one update every ΔT steps over the first 75% of training).
+    /// Training FLOPs of one RigL run at `density` (ERK), relative to a dense run of the same length, by RigL's
+    /// accounting: 3·f_S a step, and 2·f_S + f_D for a step that computes the dense weight gradient of a mask update
+    /// (one every ΔT steps over the first 75% of training).
     pub fn member_flops(&self, density: f64) -> f64 {
         let spec = NetSpec::new(self.model, self.width, 10);
         let dst = self.dst();
         let updates = dst.end_step(self.steps()) / dst.update_every.max(1);
-        flops_share(&spec, Distribution::Erk, density, false) + 2.0 * updates as f64 / (3.0 * self.steps() as f64)
+        let share = flops_share(&spec, Distribution::Erk, density, false);
+        share + updates as f64 * (1.0 - share) / (3.0 * self.steps() as f64)
     }
 
     /// The largest density (to 0.01) at which `members` RigL runs cost at most one dense run's training FLOPs.
