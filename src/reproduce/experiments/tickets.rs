@@ -40,9 +40,11 @@ impl Reproduction for Tickets {
             ),
             format!(
                 "The ticket rewinds to step k = {} ({:.0}% of training), and both controls train the same steps, from \
-                 k to the end: networks with BatchNorm trained at large learning rates need this late rewinding for \
-                 tickets to appear (Frankle et al. 2020); rewinding to initialisation (a second IMP, without \
-                 controls) is reported beside the verdict as the original LTH setting.",
+                 k to the end: the re-initialised mask from fresh weights, the random mask from the weights the \
+                 ticket rewinds to (as OpenLTH's random-pruning control). Networks with BatchNorm trained at large \
+                 learning rates need this late rewinding for tickets to appear (Frankle et al. 2020); rewinding to \
+                 initialisation (a second IMP, without controls) is reported beside the verdict as the original LTH \
+                 setting.",
                 s.rewind_step(),
                 100.0 * REWIND_SHARE
             ),
