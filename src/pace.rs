@@ -1,8 +1,8 @@
 //! How long procedures (a run, IMP's rounds, an ensemble's members) hand control back to whoever drives them.
 //!
-//! A procedure calls [`Pacer::after_step`] after every training step. The CLI and the tests pass [`Unpaced`]; the
-//! app's pacer reports progress to the UI, waits while the user pauses, yields to the browser between frames, and
-//! cancels the procedure when the run is reset.
+//! A procedure calls [`Pacer::after_step`] after every training step, which runs the pacer's [`Pacer::on_step`].
+//! The CLI and the tests pass [`Unpaced`]; the app's pacer reports progress to the UI, waits while the user pauses,
+//! yields to the browser between frames, and cancels the procedure when the run is reset.
 
 use crate::error::TrainError;
 use crate::results::ImpRound;
@@ -21,17 +21,26 @@ pub enum News {
 
 #[allow(async_fn_in_trait)] // used with generics only, never as `dyn`
 pub trait Pacer {
-    /// Called after every training step; an error stops the procedure (`TrainError::Cancelled` when asked to).
-    async fn after_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError>;
+    /// What this pacer does after every training step; an error stops the procedure (`TrainError::Cancelled` when
+    /// asked to). [`Trainer::new_masks`] holds the masks taken on since the last call.
+    async fn on_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError>;
 
     fn news(&mut self, news: News);
+
+    /// Called by procedures after every training step: [`Pacer::on_step`], then the trainer forgets the masks it
+    /// has shown, so that a long run keeps no history of masks nobody reads.
+    async fn after_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
+        let paced = self.on_step(trainer).await;
+        trainer.forget_new_masks();
+        paced
+    }
 }
 
 /// No pacing: run straight through.
 pub struct Unpaced;
 
 impl Pacer for Unpaced {
-    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), TrainError> {
+    async fn on_step(&mut self, _: &mut Trainer) -> Result<(), TrainError> {
         Ok(())
     }
 

@@ -112,7 +112,7 @@ impl Default for Reporter {
 
 /// Steps of the network in training, and each new stage of a procedure as a line.
 impl Pacer for Reporter {
-    async fn after_step(&mut self, t: &mut Trainer) -> Result<(), TrainError> {
+    async fn on_step(&mut self, t: &mut Trainer) -> Result<(), TrainError> {
         self.progress(t.step(), t.total_steps(), || "steps".into());
         Ok(())
     }

@@ -93,6 +93,19 @@ impl TrainData {
     }
 }
 
+/// The most masks [`Trainer::new_masks`] holds. A pacer sees the trainer after every step, and between two steps a
+/// run takes on at most two masks (an update and a change from outside), so a pacer misses none; a trainer driven
+/// without one (the CLI's `train`) keeps a few masks, not one per update.
+pub const NEW_MASKS_KEPT: usize = 4;
+
+/// A mask a run took on: its first (`update` is `None`), or the one an update left.
+#[derive(Clone, Debug)]
+pub struct MaskSnapshot {
+    pub step: usize,
+    pub update: Option<MaskUpdate>,
+    pub masks: Masks,
+}
+
 /// One network in training: its data, parameters, masks, optimiser state and history. Procedures drive it through
 /// its methods; its fields are its own.
 pub struct Trainer {
@@ -121,7 +134,9 @@ pub struct Trainer {
     pending_updates: Vec<(usize, f64, Vec<Option<Tensor<1>>>)>,
     /// Every mask update so far, with the mask after it.
     mask_updates: Vec<MaskUpdate>,
-    mask_snapshots: Vec<(usize, Masks)>,
+    /// The masks taken on since a pacer last saw this trainer (see [`crate::pace::Pacer::after_step`], which
+    /// forgets them), the latest [`NEW_MASKS_KEPT`] at most.
+    new_masks: Vec<MaskSnapshot>,
     initial_masks: Masks,
     /// Union of all masks so far (in-time over-parameterisation).
     ever_active: Masks,
@@ -218,7 +233,7 @@ impl Trainer {
             dst: None,
             pending_updates: vec![],
             mask_updates: vec![],
-            mask_snapshots: vec![],
+            new_masks: vec![],
             initial_masks: Masks::dense(&spec),
             ever_active: Masks::dense(&spec),
             prepared: false,
@@ -288,7 +303,7 @@ impl Trainer {
             });
         self.pending_updates.clear();
         self.mask_updates.clear();
-        self.mask_snapshots = vec![(self.step, masks.clone())];
+        self.new_masks = vec![MaskSnapshot { step: self.step, update: None, masks: masks.clone() }];
         self.initial_masks = masks.clone();
         self.ever_active = masks.clone();
         self.masks = masks;
@@ -376,7 +391,7 @@ impl Trainer {
             a.layers.iter().zip(&b.layers).map(|(x, y)| x.bits.and(&y.bits.not()).count_ones()).collect()
         };
         self.ever_active = self.ever_active.union(&masks);
-        self.mask_updates.push(MaskUpdate {
+        let update = MaskUpdate {
             step,
             drop_fraction,
             active: masks.active_counts(),
@@ -385,8 +400,12 @@ impl Trainer {
             itop_rate: self.ever_active.density(),
             iou_previous: masks.overlap(before).1.iou,
             iou_initial: masks.overlap(&self.initial_masks).1.iou,
-        });
-        self.mask_snapshots.push((step, masks.clone()));
+        };
+        if self.new_masks.len() == NEW_MASKS_KEPT {
+            self.new_masks.remove(0);
+        }
+        self.new_masks.push(MaskSnapshot { step, update: Some(update.clone()), masks: masks.clone() });
+        self.mask_updates.push(update);
         self.masks = masks;
     }
 
@@ -770,9 +789,15 @@ impl Trainer {
         &self.mask_updates
     }
 
-    /// The masks at the start and after each update, with their steps.
-    pub fn mask_snapshots(&self) -> &[(usize, Masks)] {
-        &self.mask_snapshots
+    /// The masks taken on (at the start, or by an update) since a pacer last saw this trainer, the latest
+    /// [`NEW_MASKS_KEPT`] at most.
+    pub fn new_masks(&self) -> &[MaskSnapshot] {
+        &self.new_masks
+    }
+
+    /// Forget [`Trainer::new_masks`]: the pacer has seen them.
+    pub fn forget_new_masks(&mut self) {
+        self.new_masks.clear();
     }
 
     pub fn optimizer(&self) -> &Optimizer {

@@ -10,10 +10,10 @@ use ticketlab::error::read_f32;
 use ticketlab::model::Arch;
 use ticketlab::pace::{News, Pacer, Unpaced};
 use ticketlab::rng::Rng;
-use ticketlab::run::train_out;
+use ticketlab::run::{run_to_end, train_out};
 use ticketlab::sparsity::{Anneal, Distribution, DstSettings, DynamicSparsity, Method, Scope};
 use ticketlab::tickets::{instability, run_colt, run_imp};
-use ticketlab::train::{TrainData, Trainer};
+use ticketlab::train::{MaskSnapshot, NEW_MASKS_KEPT, TrainData, Trainer};
 
 fn config(method: Method) -> TrainConfig {
     TrainConfig {
@@ -83,6 +83,39 @@ fn check_dynamic(config: TrainConfig) -> Trainer {
     assert_eq!(updates, expected, "updates happen every ΔT steps up to the end step");
     assert_eq!(t.mask_updates().len(), expected);
     t
+}
+
+/// A pacer sees each mask a run takes on once, in order (the first, then one per update), and the trainer forgets
+/// them once seen: a run with millions of updates keeps one mask, not one per update.
+#[test]
+fn the_pacer_sees_each_mask_once_and_the_trainer_keeps_none() {
+    struct MasksSeen(Vec<MaskSnapshot>);
+    impl Pacer for MasksSeen {
+        async fn on_step(&mut self, t: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
+            self.0.extend(t.new_masks().iter().cloned());
+            Ok(())
+        }
+        fn news(&mut self, _: News) {}
+    }
+    let mut t = trainer(config(Method::Rigl));
+    let mut seen = MasksSeen(vec![]);
+    pollster::block_on(train_out(&mut t, &mut seen)).unwrap();
+    assert!(t.new_masks().is_empty(), "nothing kept once the pacer has seen it");
+    let (first, after_updates) = seen.0.split_first().expect("the first mask");
+    assert_eq!((first.step, &first.update, &first.masks), (0, &None, t.initial_masks()));
+    let updates: Vec<_> = after_updates.iter().map(|s| s.update.clone().expect("an update")).collect();
+    assert!(updates.len() >= 2 && updates == t.mask_updates(), "each update seen once, in order");
+    assert!(after_updates.iter().all(|s| s.update.as_ref().is_some_and(|u| u.step == s.step)));
+    assert_eq!(&after_updates.last().unwrap().masks, t.masks());
+
+    // Driven without a pacer, as the CLI's `train` drives it, a trainer keeps the latest few masks only.
+    let c = config(Method::Rigl);
+    let mut t = trainer(TrainConfig { dst: DstSettings { update_every: 1, ..c.dst }, ..c });
+    pollster::block_on(run_to_end(&mut t, "cpu", 1, |_| {})).unwrap();
+    assert!(t.mask_updates().len() > NEW_MASKS_KEPT);
+    let kept: Vec<_> = t.new_masks().iter().map(|s| s.update.clone()).collect();
+    let latest = &t.mask_updates()[t.mask_updates().len() - NEW_MASKS_KEPT..];
+    assert_eq!(kept, latest.iter().cloned().map(Some).collect::<Vec<_>>());
 }
 
 /// Training FLOPs follow RigL's accounting (Evci et al. 2020): 3·f_S per image and step, and 2·f_S + f_D on the
@@ -293,7 +326,7 @@ fn synflow_through_batchnorm_prunes_no_layer_away() {
 struct RoundsSeen(Vec<usize>);
 
 impl Pacer for RoundsSeen {
-    async fn after_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
+    async fn on_step(&mut self, _: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
         Ok(())
     }
 

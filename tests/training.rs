@@ -245,7 +245,7 @@ fn the_pacer_hears_of_each_test_before_it_runs() {
         heard: Vec<usize>,
     }
     impl Pacer for Listener {
-        async fn after_step(&mut self, _: &mut Trainer) -> Result<(), TrainError> {
+        async fn on_step(&mut self, _: &mut Trainer) -> Result<(), TrainError> {
             Ok(())
         }
         fn news(&mut self, news: News) {

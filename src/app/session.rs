@@ -18,7 +18,7 @@ use crate::pace::{News, Pacer};
 use crate::procedure::{Outcome, run_procedure};
 use crate::results::ImpRound;
 use crate::sparsity::MaskUpdate;
-use crate::train::{TrainData, Trainer};
+use crate::train::{MaskSnapshot, TrainData, Trainer};
 
 /// Train metrics are read back every this many steps, and after each of the first ones, so the curve starts with the
 /// first step.
@@ -303,14 +303,13 @@ impl Session {
 /// asked.
 struct Reporter<E: Fn(Event)> {
     emit: E,
-    seen_masks: usize,
     seen_curves: usize,
     last_status: Option<Instant>,
 }
 
 impl<E: Fn(Event)> Reporter<E> {
     fn new(emit: E) -> Self {
-        Reporter { emit, seen_masks: 0, seen_curves: 0, last_status: None }
+        Reporter { emit, seen_curves: 0, last_status: None }
     }
 
     async fn report(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
@@ -319,11 +318,9 @@ impl<E: Fn(Event)> Reporter<E> {
             (self.emit)(Event::Status(Status::of(trainer)));
             self.last_status = Some(now);
         }
-        while self.seen_masks < trainer.mask_snapshots().len() {
-            let (step, masks) = &trainer.mask_snapshots()[self.seen_masks];
-            let update = self.seen_masks.checked_sub(1).and_then(|i| trainer.mask_updates().get(i).cloned());
-            (self.emit)(Event::Masks { step: *step, update, masks: Box::new(masks.clone()) });
-            self.seen_masks += 1;
+        for snapshot in trainer.new_masks() {
+            let MaskSnapshot { step, update, masks } = snapshot.clone();
+            (self.emit)(Event::Masks { step, update, masks: Box::new(masks) });
         }
         if trainer.curves().len() > self.seen_curves {
             self.seen_curves = trainer.curves().len();
@@ -348,7 +345,6 @@ impl<E: Fn(Event)> Reporter<E> {
     fn news(&mut self, news: News) {
         match news {
             News::Stage(label) => {
-                self.seen_masks = 0;
                 self.seen_curves = 0;
                 (self.emit)(Event::Stage(label));
             }
@@ -421,7 +417,7 @@ mod driver {
     }
 
     impl<E: Fn(Event)> Pacer for ThreadPacer<E> {
-        async fn after_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
+        async fn on_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
             self.reporter.report(trainer).await?;
             self.wait()
         }
@@ -530,7 +526,7 @@ mod driver {
     }
 
     impl<E: Fn(Event)> Pacer for PagePacer<E> {
-        async fn after_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
+        async fn on_step(&mut self, trainer: &mut Trainer) -> Result<(), TrainError> {
             self.reporter.report(trainer).await?;
             self.wait().await
         }

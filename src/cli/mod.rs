@@ -325,8 +325,8 @@ fn imp(args: &TrainArgs, config: TrainConfig, data: DataSplits, device: Device) 
 struct RoundPrinter(Reporter);
 
 impl Pacer for RoundPrinter {
-    async fn after_step(&mut self, t: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
-        self.0.after_step(t).await
+    async fn on_step(&mut self, t: &mut Trainer) -> Result<(), ticketlab::error::TrainError> {
+        self.0.on_step(t).await
     }
 
     fn news(&mut self, news: News) {
