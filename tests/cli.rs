@@ -21,6 +21,9 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         (vec!["train", "--schedule", "step:0.8,0.3:0.1"], "0.8"),
         (vec!["train", "--batch-size", "0"], "batch size"),
         (vec!["bench", "--quick", "--backend", "cpu", "--width", "1000"], "width 1000"),
+        // A batch of 1 gave a synthetic set too small for every model; a million updates never finished.
+        (vec!["bench", "--quick", "--backend", "cpu", "--batch-size", "1"], "batch size must be 2"),
+        (vec!["bench", "--quick", "--backend", "cpu", "--updates", "1000000"], "updates must be"),
         (vec!["train", "--dataset", "synthetic:20:10", "--val-fraction", "0.01", "--steps", "1"], "holds out no image"),
         (vec!["ensemble", "--kind", "soup", "--dataset", "synthetic:10:10", "--steps", "1"], "holds out no image"),
         (vec!["train", "--backend", "tpu"], "tpu"),

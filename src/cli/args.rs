@@ -168,7 +168,7 @@ pub(super) struct BenchArgs {
     /// ΔT at which the RigL update's share of training time is reported
     #[arg(long, default_value_t = 100)]
     pub(super) update_every: usize,
-    /// RigL mask updates timed for that figure; 0 skips it [default: 4; 2 with --quick]
+    /// RigL mask updates timed for that figure (0..=1000); 0 skips it [default: 4; 2 with --quick]
     #[arg(long)]
     pub(super) updates: Option<usize>,
     /// Sparsities of the dense vs sparse linear-layer (and, on the CPU, conv-layer) comparison, comma-separated,

@@ -74,8 +74,10 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
         }
     }
     let checks = [
-        (opts.batch_size >= 1 && opts.batch_size <= 4096, "batch size must be 1..=4096"),
+        // The benchmark trains on 8 batches of synthetic images, and the synthetic set has at least 10.
+        (opts.batch_size >= 2 && opts.batch_size <= 4096, "batch size must be 2..=4096"),
         (opts.rounds >= 1, "rounds must be at least 1"),
+        (opts.updates <= 1000, "updates must be 0..=1000"),
         (opts.density > 0.0 && opts.density <= 1.0, "density must be in (0, 1]"),
         (opts.update_every >= 1, "the update interval must be at least 1"),
         (opts.sparsities.iter().all(|s| (0.0..1.0).contains(s)), "sparsities must be in [0, 1)"),
