@@ -367,6 +367,9 @@ fn mask_grid(
     s: &Session,
 ) {
     let spec = &s.spec;
+    // One mask grid shows at a time, and a run may have hundreds of snapshots: keep only this grid's pictures.
+    let prefix = format!("masks:{key}/");
+    state.textures.retain(|k, _| !k.starts_with("masks:") || k.starts_with(&prefix));
     const CELL: f32 = 170.0;
     let columns = ((ui.available_width() / CELL).floor() as usize).max(1);
     egui::Grid::new(format!("masks/{key}")).spacing([10.0, 10.0]).show(ui, |ui| {
@@ -377,7 +380,8 @@ fn mask_grid(
                 continue;
             }
             let before = previous.and_then(|p| p.layers.get(l)).map(|p| &p.bits);
-            let tex = state.texture(ui.ctx(), format!("{key}/{l}"), || layer_image(&param.shape, &layer.bits, before));
+            let tex =
+                state.texture(ui.ctx(), format!("{prefix}{l}"), || layer_image(&param.shape, &layer.bits, before));
             let size = tex.size_vec2();
             // 160 px on the long side (small layers at most 6× their size).
             let scale = (160.0 / size.x.max(size.y)).min(6.0);
@@ -488,6 +492,13 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
     let (step, masks) = &stage.masks[i];
     let previous = i.checked_sub(1).map(|p| &stage.masks[p].1);
     ui.label(format!("Mask at step {step}{}", if i == 0 { " (start)" } else { "" }));
+    if stage.stride() > 1 {
+        ui.small(format!(
+            "A long run: one mask in {} is kept (and the latest), so green and red show the changes since the \
+             snapshot before.",
+            stage.stride()
+        ));
+    }
     // Density bars per layer.
     let densities = masks.layer_densities();
     Plot::new("densities").height(90.0).x_axis_label("layer").include_y(0.0).include_y(1.0).show(ui, |plot| {
