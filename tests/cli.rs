@@ -156,6 +156,11 @@ fn a_sweep_runs_its_shard_and_collect_merges_it() {
     let (code, stdout, stderr) = ticketlab(&["collect", out]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("| density |") && stdout.contains("| 0.2 |") && stdout.contains("| 0.5 |"), "{stdout}");
+    // A file too large to be a result is skipped with a message before it is read (a sparse file: no disk used).
+    std::fs::File::create(dir.join("huge.json")).unwrap().set_len(2 << 30).unwrap();
+    let (code, stdout, stderr) = ticketlab(&["collect", out]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("| 0.2 |") && stderr.contains("huge.json: 2048 MiB is more than the 1024 MiB"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

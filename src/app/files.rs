@@ -119,9 +119,9 @@ impl TicketlabApp {
         for file in dropped {
             let path = file.path();
             if is_run(path) {
-                match std::fs::read(path) {
+                match crate::results::read_saved(path) {
                     Ok(bytes) => self.open_saved(&path.display().to_string(), &bytes),
-                    Err(e) => self.message = Some((true, format!("could not read {}: {e}", path.display()))),
+                    Err(e) => self.message = Some((true, format!("{}: {e}", path.display()))),
                 }
             } else {
                 self.load_path(&path.display().to_string());

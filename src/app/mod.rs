@@ -412,9 +412,9 @@ impl TicketlabApp {
                 let hint = "type the path of a saved run (a ticketlab JSON file) in the folder field above first";
                 self.message = Some((true, hint.into()));
             } else {
-                match std::fs::read(&path).map_err(|e| format!("could not read {path}: {e}")) {
+                match crate::results::read_saved(std::path::Path::new(&path)) {
                     Ok(bytes) => self.open_saved(&path, &bytes),
-                    Err(e) => self.message = Some((true, e)),
+                    Err(e) => self.message = Some((true, format!("{path}: {e}"))),
                 }
             }
         }

@@ -220,8 +220,8 @@ fn gather(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
 }
 
 fn read_result(file: &Path) -> Result<RunResult, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let result: RunResult = serde_json::from_str(&text).map_err(|e| format!("not a ticketlab run result ({e})"))?;
+    let bytes = crate::results::read_saved(file)?;
+    let result: RunResult = serde_json::from_slice(&bytes).map_err(|e| format!("not a ticketlab run result ({e})"))?;
     if result.format != RESULT_FORMAT {
         return Err(format!("result format {} (this build reads {RESULT_FORMAT})", result.format));
     }
