@@ -39,6 +39,21 @@ fn explain(ui: &mut egui::Ui, text: &str) {
     ui.label(RichText::new(format!("What am I seeing: {text}")).italics().weak());
 }
 
+/// The most points a train curve is drawn with: a long run reports hundreds of thousands, redrawn every frame.
+const MAX_CURVE_POINTS: usize = 2000;
+
+/// (step, value in `column`) of the train reports, as the means of [`MAX_CURVE_POINTS`] equal runs of reports at most.
+fn curve(reports: &[[f64; 4]], column: usize) -> Vec<[f64; 2]> {
+    let per_point = reports.len().div_ceil(MAX_CURVE_POINTS).max(1);
+    reports
+        .chunks(per_point)
+        .map(|chunk| {
+            let mean = |c: usize| chunk.iter().map(|p| p[c]).sum::<f64>() / chunk.len() as f64;
+            [mean(0), mean(column)]
+        })
+        .collect()
+}
+
 fn plot_height(ui: &egui::Ui, share: f32) -> f32 {
     (ui.available_height() * share).clamp(140.0, 420.0)
 }
@@ -98,7 +113,7 @@ pub fn training(
     let h = plot_height(ui, 0.3);
     ui.columns(2, |cols| {
         Plot::new("loss").height(h).legend(Legend::default()).x_axis_label("step").show(&mut cols[0], |plot| {
-            plot.line(Line::new("train loss", stage.train.iter().map(|p| [p[0], p[1]]).collect::<Vec<_>>()));
+            plot.line(Line::new("train loss", curve(&stage.train, 1)));
             let test: Vec<[f64; 2]> = stage.test.iter().map(|p| [p[0], p[1]]).collect();
             plot.line(Line::new("test loss", test.clone()));
             plot.points(Points::new("test loss", test).radius(3.0));
@@ -112,7 +127,7 @@ pub fn training(
             .include_y(0.0)
             .include_y(1.0)
             .show(&mut cols[1], |plot| {
-                plot.line(Line::new("train accuracy", stage.train.iter().map(|p| [p[0], p[2]]).collect::<Vec<_>>()));
+                plot.line(Line::new("train accuracy", curve(&stage.train, 2)));
                 let test: Vec<[f64; 2]> = stage.test.iter().map(|p| [p[0], p[2]]).collect();
                 plot.line(Line::new("test accuracy", test.clone()));
                 plot.points(Points::new("test accuracy", test).radius(3.0));
@@ -132,7 +147,7 @@ pub fn training(
             });
     });
     Plot::new("lr").height(80.0).x_axis_label("step").y_axis_label("lr").show(ui, |plot| {
-        plot.line(Line::new("learning rate", stage.train.iter().map(|p| [p[0], p[3]]).collect::<Vec<_>>()));
+        plot.line(Line::new("learning rate", curve(&stage.train, 3)));
     });
     ui.columns(2, |cols| {
         if let Some(set) = test_set {
@@ -422,6 +437,9 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
         ));
     }
     let h = plot_height(ui, 0.25);
+    // A long run with frequent updates has hundreds of thousands: draw every stride-th.
+    let stride = stage.updates.len().div_ceil(MAX_CURVE_POINTS).max(1);
+    let updates: Vec<&crate::sparsity::MaskUpdate> = stage.updates.iter().step_by(stride).collect();
     ui.columns(3, |cols| {
         let settings = s.config.dst;
         let total = s.status.as_ref().map_or(0, |st| st.total_steps);
@@ -436,7 +454,7 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
                 plot.points(
                     Points::new(
                         "updates",
-                        stage.updates.iter().map(|u| [u.step as f64, u.drop_fraction]).collect::<Vec<_>>(),
+                        updates.iter().map(|u| [u.step as f64, u.drop_fraction]).collect::<Vec<_>>(),
                     )
                     .radius(3.0),
                 );
@@ -447,24 +465,22 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
             |plot| {
                 plot.line(Line::new(
                     "ITOP rate",
-                    stage.updates.iter().map(|u| [u.step as f64, u.itop_rate]).collect::<Vec<_>>(),
+                    updates.iter().map(|u| [u.step as f64, u.itop_rate]).collect::<Vec<_>>(),
                 ));
                 plot.line(Line::new(
                     "IoU with start",
-                    stage.updates.iter().map(|u| [u.step as f64, u.iou_initial]).collect::<Vec<_>>(),
+                    updates.iter().map(|u| [u.step as f64, u.iou_initial]).collect::<Vec<_>>(),
                 ));
                 plot.line(Line::new(
                     "IoU with previous",
-                    stage.updates.iter().map(|u| [u.step as f64, u.iou_previous]).collect::<Vec<_>>(),
+                    updates.iter().map(|u| [u.step as f64, u.iou_previous]).collect::<Vec<_>>(),
                 ));
             },
         );
-        let bars: Vec<Bar> = stage
-            .updates
+        let width = (settings.update_every * stride) as f64 * 0.8;
+        let bars: Vec<Bar> = updates
             .iter()
-            .map(|u| {
-                Bar::new(u.step as f64, u.grown.iter().sum::<usize>() as f64).width(settings.update_every as f64 * 0.8)
-            })
+            .map(|u| Bar::new(u.step as f64, u.grown.iter().sum::<usize>() as f64).width(width))
             .collect();
         Plot::new("regrown").height(h).legend(Legend::default()).x_axis_label("step").show(&mut cols[2], |plot| {
             plot.bar_chart(BarChart::new("dropped = regrown", bars));
@@ -630,5 +646,21 @@ pub fn ensembles(ui: &mut egui::Ui, s: &Session) {
                 ui.end_row();
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Short runs are drawn point for point; a long run from the means of equal runs of reports, within bounds.
+    #[test]
+    fn a_long_train_curve_is_drawn_from_bounded_means() {
+        let reports = |n: usize| (0..n).map(|i| [i as f64, 2.0 * i as f64, 0.0, 0.0]).collect::<Vec<_>>();
+        assert_eq!(curve(&reports(3), 1), [[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]]);
+        let long = curve(&reports(10 * MAX_CURVE_POINTS + 5), 1);
+        assert!(long.len() <= MAX_CURVE_POINTS, "{}", long.len());
+        assert_eq!(long[0], [5.0, 10.0], "the mean of the first 11 reports");
+        assert!(long.iter().all(|p| p[1] == 2.0 * p[0]), "each point is a mean of both coordinates");
     }
 }
