@@ -132,7 +132,7 @@ pub struct Trainer {
     dst: Option<DynamicSparsity>,
     /// Mask updates done on the device but not yet read back: (step, drop fraction, masks).
     pending_updates: Vec<(usize, f64, Vec<Option<Tensor<1>>>)>,
-    /// Every mask update so far, with the mask after it.
+    /// What each mask update so far did (for the run's result).
     mask_updates: Vec<MaskUpdate>,
     /// The masks taken on since a pacer last saw this trainer (see [`crate::pace::Pacer::after_step`], which
     /// forgets them), the latest [`NEW_MASKS_KEPT`] at most.

@@ -96,10 +96,8 @@ pub struct Stage {
     pub updates: Vec<MaskUpdate>,
     /// Snapshots offered to [`Stage::push_masks`] so far.
     masks_offered: usize,
-    /// log₂ of the stride: snapshot k (in the order offered) is kept when k is a multiple of it.
+    /// log₂ of the stride: snapshot k (in the order offered) is kept when k is a multiple of it, and the latest.
     stride_log2: u32,
-    /// Whether the last of `masks` is kept only for being the latest (it is off the stride).
-    latest_off_stride: bool,
 }
 
 /// The most mask snapshots a stage keeps. One is a bit per prunable weight (62 KB for airbench ×0.5), and a long
@@ -111,10 +109,10 @@ impl Stage {
     /// latest, [`MAX_MASK_SNAPSHOTS`] at most: when full, every other one goes and the stride doubles, so a long
     /// run's timeline still spans the whole run.
     pub fn push_masks(&mut self, step: usize, masks: Masks) {
-        if self.latest_off_stride {
+        // The latest so far goes if it is off the stride: it was kept only for being the latest.
+        if self.masks_offered.checked_sub(1).is_some_and(|latest| !latest.is_multiple_of(self.stride())) {
             self.masks.pop();
         }
-        let k = self.masks_offered;
         self.masks_offered += 1;
         self.masks.push((step, masks));
         if self.masks.len() > MAX_MASK_SNAPSHOTS
@@ -129,7 +127,6 @@ impl Stage {
             self.stride_log2 += 1;
             self.masks.push(latest);
         }
-        self.latest_off_stride = !k.is_multiple_of(self.stride());
     }
 
     /// 1 until the run offered more than [`MAX_MASK_SNAPSHOTS`] masks; then every `stride()`-th is kept.

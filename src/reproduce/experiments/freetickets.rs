@@ -30,11 +30,11 @@ impl Reproduction for Freetickets {
             "Both ensembles: {ENSEMBLE_MEMBERS} members, RigL at density {d:.2} (ERK densities): the largest density \
              at which {ENSEMBLE_MEMBERS} members' accounted training FLOPs ({:.2}× dense each, the dense gradients of \
              RigL's mask updates included) stay within one dense run. ERK keeps the small, FLOP-heavy early layers \
-             dense, so FLOPs fall more slowly than the density. EDST trains one run {edst}× as long as the others (the reference's 450 \
-             epochs against 250), explores for its first third and then refines three tickets, each phase after \
-             re-exploring 80% of every layer's weights (layer by layer, as the reference code's \
-             `truncate_weights` does). Training FLOPs follow RigL's convention, relative to one dense run of \
-             the page's length.",
+             dense, so FLOPs fall more slowly than the density. EDST trains one run {edst}× as long as the others \
+             (the reference's 450 epochs against 250), explores for its first third and then refines three tickets, \
+             each phase after re-exploring 80% of every layer's weights (layer by layer, as the reference code's \
+             `truncate_weights` does). Training FLOPs follow RigL's convention, relative to one dense run of the \
+             page's length.",
             s.member_flops(d),
             edst = EnsembleSettings::default().edst_length,
         )]
