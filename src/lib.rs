@@ -30,5 +30,6 @@ pub mod schedule;
 pub mod sparsity;
 pub mod textconfig;
 pub mod tickets;
+pub mod timeline;
 pub mod train;
 pub mod verdict;

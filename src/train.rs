@@ -28,6 +28,7 @@ use crate::optim::Optimizer;
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
 use crate::sparsity::{DynamicSparsity, MaskUpdate, Method, distribution};
+use crate::timeline::Thinned;
 
 /// Load (or generate) the dataset a configuration names.
 #[cfg(not(target_arch = "wasm32"))]
@@ -98,6 +99,10 @@ impl TrainData {
 /// without one (the CLI's `train`) keeps a few masks, not one per update.
 pub const NEW_MASKS_KEPT: usize = 4;
 
+/// The most mask-update records a run keeps (about 0.3 MB for airbench): runs with up to a thousand updates keep
+/// every one, and a run of millions of steps with an update every step keeps an evenly spaced timeline of them.
+pub const MAX_MASK_UPDATES: usize = 1024;
+
 /// A mask a run took on: its first (`update` is `None`), or the one an update left.
 #[derive(Clone, Debug)]
 pub struct MaskSnapshot {
@@ -132,8 +137,8 @@ pub struct Trainer {
     dst: Option<DynamicSparsity>,
     /// Mask updates done on the device but not yet read back: (step, drop fraction, masks).
     pending_updates: Vec<(usize, f64, Vec<Option<Tensor<1>>>)>,
-    /// What each mask update so far did (for the run's result).
-    mask_updates: Vec<MaskUpdate>,
+    /// What the mask updates so far did (for the run's result), thinned past [`MAX_MASK_UPDATES`].
+    mask_updates: Thinned<MaskUpdate, MAX_MASK_UPDATES>,
     /// The masks taken on since a pacer last saw this trainer (see [`crate::pace::Pacer::after_step`], which
     /// forgets them), the latest [`NEW_MASKS_KEPT`] at most.
     new_masks: Vec<MaskSnapshot>,
@@ -232,7 +237,7 @@ impl Trainer {
             targets: vec![],
             dst: None,
             pending_updates: vec![],
-            mask_updates: vec![],
+            mask_updates: Thinned::default(),
             new_masks: vec![],
             initial_masks: Masks::dense(&spec),
             ever_active: Masks::dense(&spec),
@@ -784,7 +789,8 @@ impl Trainer {
         &self.initial_masks
     }
 
-    /// Every mask update so far.
+    /// The mask updates so far: every one, or past [`MAX_MASK_UPDATES`] the first, every stride-th and the latest
+    /// (each says its step).
     pub fn mask_updates(&self) -> &[MaskUpdate] {
         &self.mask_updates
     }

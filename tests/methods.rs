@@ -13,7 +13,7 @@ use ticketlab::rng::Rng;
 use ticketlab::run::{run_to_end, train_out};
 use ticketlab::sparsity::{Anneal, Distribution, DstSettings, DynamicSparsity, Method, Scope};
 use ticketlab::tickets::{instability, run_colt, run_imp};
-use ticketlab::train::{MaskSnapshot, NEW_MASKS_KEPT, TrainData, Trainer};
+use ticketlab::train::{MAX_MASK_UPDATES, MaskSnapshot, NEW_MASKS_KEPT, TrainData, Trainer};
 
 fn config(method: Method) -> TrainConfig {
     TrainConfig {
@@ -116,6 +116,23 @@ fn the_pacer_sees_each_mask_once_and_the_trainer_keeps_none() {
     let kept: Vec<_> = t.new_masks().iter().map(|s| s.update.clone()).collect();
     let latest = &t.mask_updates()[t.mask_updates().len() - NEW_MASKS_KEPT..];
     assert_eq!(kept, latest.iter().cloned().map(Some).collect::<Vec<_>>());
+}
+
+/// A run keeps a bounded record of its mask updates: every one up to [`MAX_MASK_UPDATES`], and past that an evenly
+/// spaced timeline from the first update to the latest (a run with an update every step used to hold one record per
+/// step, gigabytes at the CLI's longest runs).
+#[test]
+fn a_run_keeps_a_bounded_record_of_its_mask_updates() {
+    let c = config(Method::Set);
+    let steps = MAX_MASK_UPDATES + 200;
+    let dst = DstSettings { update_every: 1, end_fraction: 1.0, ..c.dst };
+    let mut t = trainer(TrainConfig { steps: Some(steps), batch_size: 2, dst, ..c });
+    pollster::block_on(run_to_end(&mut t, "cpu", 1, |_| {})).unwrap();
+    let record: Vec<usize> = t.mask_updates().iter().map(|u| u.step).collect();
+    assert!(record.len() <= MAX_MASK_UPDATES && record.len() > MAX_MASK_UPDATES / 4, "{} kept", record.len());
+    assert_eq!((record[0], record[record.len() - 1]), (1, steps), "from the first update to the last");
+    let gaps: Vec<usize> = record.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[..gaps.len() - 1].iter().all(|&g| g == gaps[0]) && gaps[0] > 1, "evenly spaced: {gaps:?}");
 }
 
 /// Training FLOPs follow RigL's accounting (Evci et al. 2020): 3·f_S per image and step, and 2·f_S + f_D on the

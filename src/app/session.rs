@@ -18,7 +18,8 @@ use crate::pace::{News, Pacer};
 use crate::procedure::{Outcome, run_procedure};
 use crate::results::ImpRound;
 use crate::sparsity::MaskUpdate;
-use crate::train::{MaskSnapshot, TrainData, Trainer};
+use crate::timeline::Thinned;
+use crate::train::{MAX_MASK_UPDATES, MaskSnapshot, TrainData, Trainer};
 
 /// Train metrics are read back every this many steps, and after each of the first ones, so the curve starts with the
 /// first step.
@@ -90,50 +91,14 @@ pub struct Stage {
     pub train: Vec<[f64; 4]>,
     /// (step, test loss, test accuracy).
     pub test: Vec<[f64; 3]>,
-    /// Mask snapshots, with their steps: the start, then one per update, thinned on long runs (see
-    /// [`Stage::push_masks`]).
-    pub masks: Vec<(usize, Masks)>,
-    pub updates: Vec<MaskUpdate>,
-    /// Snapshots offered to [`Stage::push_masks`] so far.
-    masks_offered: usize,
-    /// log₂ of the stride: snapshot k (in the order offered) is kept when k is a multiple of it, and the latest.
-    stride_log2: u32,
+    /// Mask snapshots, with their steps: the start, then one per update, thinned on long runs.
+    pub masks: Thinned<(usize, Masks), MAX_MASK_SNAPSHOTS>,
+    pub updates: Thinned<MaskUpdate, MAX_MASK_UPDATES>,
 }
 
 /// The most mask snapshots a stage keeps. One is a bit per prunable weight (62 KB for airbench ×0.5), and a long
 /// run with frequent updates offers tens of thousands.
 pub const MAX_MASK_SNAPSHOTS: usize = 256;
-
-impl Stage {
-    /// Keep the mask a run took on at `step`. A stage keeps its first mask, every `stride()`-th after it and the
-    /// latest, [`MAX_MASK_SNAPSHOTS`] at most: when full, every other one goes and the stride doubles, so a long
-    /// run's timeline still spans the whole run.
-    pub fn push_masks(&mut self, step: usize, masks: Masks) {
-        // The latest so far goes if it is off the stride: it was kept only for being the latest.
-        if self.masks_offered.checked_sub(1).is_some_and(|latest| !latest.is_multiple_of(self.stride())) {
-            self.masks.pop();
-        }
-        self.masks_offered += 1;
-        self.masks.push((step, masks));
-        if self.masks.len() > MAX_MASK_SNAPSHOTS
-            && let Some(latest) = self.masks.pop()
-        {
-            // Every snapshot before the latest is number p·stride at position p: keep the even positions.
-            let mut p = 0;
-            self.masks.retain(|_| {
-                p += 1;
-                p % 2 == 1
-            });
-            self.stride_log2 += 1;
-            self.masks.push(latest);
-        }
-    }
-
-    /// 1 until the run offered more than [`MAX_MASK_SNAPSHOTS`] masks; then every `stride()`-th is kept.
-    pub fn stride(&self) -> usize {
-        1 << self.stride_log2
-    }
-}
 
 pub struct Session {
     pub config: TrainConfig,
@@ -213,7 +178,7 @@ impl Session {
         match &outcome {
             Outcome::Run(r) => {
                 let mut stage = stage_of("training".into(), &r.curves);
-                stage.updates = r.mask_updates.clone();
+                stage.updates = r.mask_updates.iter().cloned().collect();
                 session.stages.push(stage);
                 session.last_test = Some(r.test.clone());
             }
@@ -313,7 +278,7 @@ impl Session {
             }
             Event::Masks { step, update, masks } => {
                 let stage = self.stage_mut();
-                stage.push_masks(step, *masks);
+                stage.masks.push((step, *masks));
                 stage.updates.extend(update);
             }
             Event::Round(round) => self.rounds.push(*round),
@@ -624,35 +589,6 @@ mod driver {
     impl Drop for Driver {
         fn drop(&mut self) {
             self.control.borrow_mut().cancelled = true;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A long run's timeline stays within bounds and still spans the run: its first mask, every stride-th after
-    /// it and the latest, evenly spaced.
-    #[test]
-    fn a_stage_thins_its_masks_to_a_bounded_timeline() {
-        let steps = |stage: &Stage| stage.masks.iter().map(|(step, _)| *step).collect::<Vec<_>>();
-        let mut stage = Stage::default();
-        for k in 0..MAX_MASK_SNAPSHOTS {
-            stage.push_masks(k, Masks { layers: vec![] });
-        }
-        assert_eq!((steps(&stage), stage.stride()), ((0..MAX_MASK_SNAPSHOTS).collect(), 1), "all kept until full");
-        for n in [MAX_MASK_SNAPSHOTS + 1, 1000, 1001, 5003] {
-            let mut stage = Stage::default();
-            for k in 0..n {
-                stage.push_masks(k, Masks { layers: vec![] });
-            }
-            let (kept, stride) = (steps(&stage), stage.stride());
-            assert!(kept.len() <= MAX_MASK_SNAPSHOTS && kept.len() > MAX_MASK_SNAPSHOTS / 4, "{n}: {}", kept.len());
-            assert_eq!(kept.last(), Some(&(n - 1)), "{n}: the latest is shown");
-            let on_stride = &kept[..kept.len() - 1];
-            assert!(on_stride.iter().enumerate().all(|(i, &k)| k == i * stride), "{n}: stride {stride}: {kept:?}");
-            assert!((n - 1) - on_stride.last().unwrap() <= stride, "{n}: no gap before the latest");
         }
     }
 }

@@ -437,7 +437,7 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
         ));
     }
     let h = plot_height(ui, 0.25);
-    // A long run with frequent updates has hundreds of thousands: draw every stride-th.
+    // A stage keeps up to `MAX_MASK_UPDATES` of them: draw every stride-th.
     let stride = stage.updates.len().div_ceil(MAX_CURVE_POINTS).max(1);
     let updates: Vec<&crate::sparsity::MaskUpdate> = stage.updates.iter().step_by(stride).collect();
     ui.columns(3, |cols| {
@@ -508,11 +508,11 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
     let (step, masks) = &stage.masks[i];
     let previous = i.checked_sub(1).map(|p| &stage.masks[p].1);
     ui.label(format!("Mask at step {step}{}", if i == 0 { " (start)" } else { "" }));
-    if stage.stride() > 1 {
+    if stage.masks.stride() > 1 {
         ui.small(format!(
             "A long run: one mask in {} is kept (and the latest), so green and red show the changes since the \
              snapshot before.",
-            stage.stride()
+            stage.masks.stride()
         ));
     }
     // Density bars per layer.

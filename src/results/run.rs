@@ -22,7 +22,8 @@ pub struct RunResult {
     pub validation: Option<EvalMetrics>,
     pub accounting: Accounting,
     pub layer_densities: Vec<f64>,
-    /// The dynamic methods' mask updates (empty for static masks).
+    /// The dynamic methods' mask updates (empty for static masks); past [`crate::train::MAX_MASK_UPDATES`] of them,
+    /// the first, every stride-th and the latest.
     pub mask_updates: Vec<MaskUpdate>,
     /// ℓ₂ distance of the prunable weights from initialisation.
     pub l2_from_start: f64,
