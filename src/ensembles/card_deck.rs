@@ -27,32 +27,28 @@ pub const CARD_AUGMENTATIONS: [Option<Corruption>; 6] = [
     Some(Corruption::Fog),
 ];
 
-/// The members each trained on a differently augmented copy of the training set (CARD-Deck): member k's corruption
-/// is [`CARD_AUGMENTATIONS`]`[k mod 6]`, applied to a share `augment_share` of the images at a severity drawn from
-/// 1..=5 per image. Everything is drawn from `seed`.
-pub fn card_training_sets(
-    train: &Dataset,
-    members: usize,
+/// Member k's training set (CARD-Deck): its corruption is [`CARD_AUGMENTATIONS`]`[k mod 6]`, applied to a share
+/// `augment_share` of the images at a severity drawn from 1..=5 per image; the first member's is the clean set
+/// itself. Everything is drawn from `seed`. Made one member at a time, so a deck holds one augmented copy at most.
+pub fn card_training_set(
+    train: &Arc<Dataset>,
+    k: usize,
     augment_share: f64,
     seed: u64,
-) -> Vec<(Option<Corruption>, Dataset)> {
-    (0..members)
-        .map(|k| {
-            let aug = CARD_AUGMENTATIONS[k % CARD_AUGMENTATIONS.len()];
-            let Some(c) = aug else { return (None, train.clone()) };
-            let base = Rng::stream(seed, "card-augment").fork(k as u64);
-            let mut set = train.clone();
-            for (i, image) in set.images.chunks_exact_mut(IMAGE_BYTES).enumerate() {
-                let mut rng = base.fork(i as u64);
-                if (rng.uniform() as f64) < augment_share {
-                    let severity = 1 + rng.below(5) as u8;
-                    let clean = image.to_vec();
-                    corrupt_image(c, severity, &clean, &mut rng, image);
-                }
-            }
-            (aug, set)
-        })
-        .collect()
+) -> (Option<Corruption>, Arc<Dataset>) {
+    let aug = CARD_AUGMENTATIONS[k % CARD_AUGMENTATIONS.len()];
+    let Some(c) = aug else { return (None, train.clone()) };
+    let base = Rng::stream(seed, "card-augment").fork(k as u64);
+    let mut set = Dataset::clone(train);
+    for (i, image) in set.images.chunks_exact_mut(IMAGE_BYTES).enumerate() {
+        let mut rng = base.fork(i as u64);
+        if (rng.uniform() as f64) < augment_share {
+            let severity = 1 + rng.below(5) as u8;
+            let clean = image.to_vec();
+            corrupt_image(c, severity, &clean, &mut rng, image);
+        }
+    }
+    (aug, Arc::new(set))
 }
 
 /// The spectrum of a seeded sample of at most 1000 images of `set` (a member's training spectrum for the gate).
@@ -96,17 +92,17 @@ pub(super) async fn card_deck(
     pacer: &mut impl Pacer,
 ) -> Result<Built, TrainError> {
     let s = &config.ensemble;
-    let sets = card_training_sets(&data.train, s.members, s.augment_share, config.seed);
     let mut members = vec![];
     let mut spectra = vec![];
     let mut augmentations = vec![];
     let mut ev = None;
     let (mut flops, mut dense_flops) = (0.0, 0.0);
-    for (k, (aug, set)) in sets.into_iter().enumerate() {
+    for k in 0..s.members {
+        let (aug, set) = card_training_set(&data.train, k, s.augment_share, config.seed);
         let name = aug.map_or("none".to_string(), |c| c.name().to_string());
         spectra.push(training_spectrum(&set, config.seed));
         // The members share the clean set's normaliser, so the gate alone decides who sees a batch.
-        let member_data = TrainData { train: Arc::new(set), ..data.clone() };
+        let member_data = TrainData { train: set, ..data.clone() };
         let seed = member_seed(config.seed, k);
         pacer.news(News::Stage(format!("CARD-Deck member {}/{}: augmentation {name}", k + 1, s.members)));
         let t = train_member(TrainConfig { seed, ..config.clone() }, member_data, device, pacer).await?;

@@ -62,7 +62,7 @@ use crate::train::{RECALIBRATION_BATCHES, Recalibration, Split, TrainData, Train
 
 use card_deck::{count_choices, gated_probs};
 
-pub use card_deck::{CARD_AUGMENTATIONS, card_training_sets, gate_choices, training_spectrum};
+pub use card_deck::{CARD_AUGMENTATIONS, card_training_set, gate_choices, training_spectrum};
 pub use edst::{edst_phases, edst_steps};
 pub use prune_tune::anti_random_pair;
 pub use soup::{SOUP_LR_FACTORS, greedy_soup, interpolation_curve, uniform_soup};
