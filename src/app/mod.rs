@@ -595,8 +595,9 @@ fn tab_for(config: &TrainConfig) -> Tab {
 }
 
 impl eframe::App for TicketlabApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        let ctx = ui.ctx().clone();
+    /// Everything but drawing: eframe calls this before each frame, and also while the window is hidden (when a
+    /// repaint was asked for), so a run's events are still taken in, and its stages thinned, while minimised.
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         #[cfg(target_arch = "wasm32")]
         self.poll_files();
         self.take_screenshot();
@@ -604,7 +605,7 @@ impl eframe::App for TicketlabApp {
         if self.session.is_none() && self.autostart {
             self.autostart = false;
             self.tab = tab_for(&self.config);
-            self.start(self.config.clone(), true, &ctx);
+            self.start(self.config.clone(), true, ctx);
         }
         if let Some(s) = &mut self.session {
             s.update();
@@ -617,12 +618,16 @@ impl eframe::App for TicketlabApp {
         if self.files_busy() {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
-        self.advance_queue(&ctx);
+        self.advance_queue(ctx);
         let title = self.progress_line();
         if title != self.title {
-            set_title(&ctx, &title);
+            set_title(ctx, &title);
             self.title = title;
         }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
         egui::Panel::top("controls").show(ui, |ui| self.controls(ui));
         egui::Panel::left("setup").resizable(true).default_size(270.0).show(ui, |ui| self.setup_panel(ui));
         self.dropped_files(&ctx);
