@@ -91,7 +91,8 @@ pub struct Stage {
     pub train: Vec<[f64; 4]>,
     /// (step, test loss, test accuracy).
     pub test: Vec<[f64; 3]>,
-    /// Mask snapshots, with their steps: the start, then one per update, thinned on long runs.
+    /// Mask snapshots, with their steps: the start, then one per update, thinned on long runs; and the updates.
+    /// Only the latest stage keeps them (the topology view shows no other).
     pub masks: Thinned<(usize, Masks), MAX_MASK_SNAPSHOTS>,
     pub updates: Thinned<MaskUpdate, MAX_MASK_UPDATES>,
 }
@@ -263,6 +264,12 @@ impl Session {
                 self.status = Some(status);
             }
             Event::Stage(label) => {
+                // The topology view shows the latest stage's masks only: an ensemble of many members keeps one
+                // member's timeline, not one per member.
+                if let Some(previous) = self.stages.last_mut() {
+                    previous.masks.clear();
+                    previous.updates.clear();
+                }
                 self.stages.push(Stage { label, ..Stage::default() });
                 self.last_read = None;
             }
