@@ -101,6 +101,8 @@ fn bad_settings_are_rejected() {
         EnsembleSettings { gate_batch: 0, ..ok.clone() },
         EnsembleSettings { severities: vec![0], ..ok.clone() },
         EnsembleSettings { severities: vec![], corruptions: vec![Corruption::Fog], ..ok.clone() },
+        EnsembleSettings { severities: vec![3, 5, 3], ..ok.clone() },
+        EnsembleSettings { corruptions: vec![Corruption::Fog, Corruption::Jpeg, Corruption::Fog], ..ok.clone() },
     ] {
         let err = bad.validate().expect_err(&format!("{bad:?}"));
         let config = TrainConfig { ensemble: bad, ..TrainConfig::default() };

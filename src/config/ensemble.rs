@@ -291,6 +291,13 @@ impl EnsembleSettings {
         if let Some(s) = self.severities.iter().find(|s| !(1..=5).contains(*s)) {
             return Err(format!("corruption severity {s} is out of range 1..=5"));
         }
+        // Each entry is one more evaluation of every member under every corruption: a repeat only costs time.
+        if let Some((i, s)) = self.severities.iter().enumerate().find(|(i, s)| self.severities[..*i].contains(s)) {
+            return Err(format!("corruption severity {s} is listed twice (entry {})", i + 1));
+        }
+        if let Some((i, c)) = self.corruptions.iter().enumerate().find(|(i, c)| self.corruptions[..*i].contains(c)) {
+            return Err(format!("corruption {} is listed twice (entry {})", c.name(), i + 1));
+        }
         Ok(())
     }
 
