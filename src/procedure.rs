@@ -24,6 +24,9 @@ pub enum Outcome {
     Ensemble(Box<EnsembleResult>),
 }
 
+/// The most classes a data set here has (CIFAR-100's fine labels).
+const MOST_CLASSES: usize = 100;
+
 impl Outcome {
     pub fn config(&self) -> &TrainConfig {
         match self {
@@ -45,19 +48,33 @@ impl Outcome {
 
     /// How many classes the network predicts, as its test results record it.
     pub fn classes(&self) -> usize {
-        let classes = match self {
-            Outcome::Run(r) => r.test.confusion.len(),
-            Outcome::Imp(r) => r.rounds.first().map_or(10, |r| r.ticket.test.confusion.len()),
-            Outcome::Ensemble(r) => r.ensemble.confusion.len(),
-        };
-        classes.max(1)
+        self.confusions().first().map_or(10, |c| c.len()).max(1)
+    }
+
+    /// The confusion matrices of the test results the viewer shows (an IMP result's: each round's ticket's).
+    fn confusions(&self) -> Vec<&[Vec<u32>]> {
+        match self {
+            Outcome::Run(r) => vec![&r.test.confusion],
+            Outcome::Imp(r) => r.rounds.iter().map(|r| r.ticket.test.confusion.as_slice()).collect(),
+            Outcome::Ensemble(r) => vec![&r.ensemble.confusion],
+        }
     }
 
     /// Whether the result holds together, as one read from a file must before anything looks inside it: a valid
-    /// configuration, and every mask it holds shaped like the network that configuration describes.
+    /// configuration, confusion matrices the viewer can draw, and every mask it holds shaped like the network that
+    /// configuration describes.
     pub fn validate(&self) -> Result<(), String> {
         let config = self.config();
         config.validate().map_err(|e| format!("its configuration is invalid: {e}"))?;
+        // The viewer draws these matrices cell by cell every frame.
+        for rows in self.confusions() {
+            if rows.len() > MOST_CLASSES || rows.iter().any(|row| row.len() != rows.len()) {
+                return Err(format!(
+                    "a confusion matrix is not square with at most {MOST_CLASSES} classes ({} rows)",
+                    rows.len()
+                ));
+            }
+        }
         if let Outcome::Imp(r) = self {
             let spec = NetSpec::new(config.model, config.width, self.classes());
             for round in &r.rounds {

@@ -643,6 +643,38 @@ fn draw_all_views(session: &Session) {
     }
 }
 
+/// A saved run whose confusion matrices the viewer could not draw in a frame (more classes than any data set has,
+/// or ragged) is refused, naming the problem: the viewer draws each cell every frame, and a 10,000-class matrix
+/// hung it.
+#[test]
+fn saved_runs_with_undrawable_confusion_matrices_are_refused() {
+    fn replace_confusions(value: &mut Value, with: &Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, member) in map.iter_mut() {
+                    if key == "confusion" {
+                        *member = with.clone();
+                    } else {
+                        replace_confusions(member, with);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| replace_confusions(item, with)),
+            _ => {}
+        }
+    }
+    let huge = serde_json::json!(vec![vec![0u32; 101]; 101]);
+    let ragged = serde_json::json!([[1, 0], [0]]);
+    for (i, seed) in saved_runs().into_iter().enumerate() {
+        for bad in [&huge, &ragged] {
+            let mut value = seed.clone();
+            replace_confusions(&mut value, bad);
+            let e = parse_saved_run("run.json", value.to_string().as_bytes()).expect_err(&format!("seed {i}"));
+            assert!(e.starts_with("run.json: ") && e.contains("confusion matrix"), "seed {i}: {e}");
+        }
+    }
+}
+
 /// Saved runs: any file is opened or refused with a message naming it; an opened one draws in every view.
 #[test]
 fn saved_runs_never_panic_and_opened_ones_draw() {
