@@ -437,9 +437,8 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
         ));
     }
     let h = plot_height(ui, 0.25);
-    // A stage keeps up to `MAX_MASK_UPDATES` of them: draw every stride-th.
-    let stride = stage.updates.len().div_ceil(MAX_CURVE_POINTS).max(1);
-    let updates: Vec<&crate::sparsity::MaskUpdate> = stage.updates.iter().step_by(stride).collect();
+    // A stage keeps `MAX_MASK_UPDATES` of them at most, every stride-th on a long run.
+    let updates = &stage.updates;
     ui.columns(3, |cols| {
         let settings = s.config.dst;
         let total = s.status.as_ref().map_or(0, |st| st.total_steps);
@@ -477,7 +476,7 @@ pub fn topology(ui: &mut egui::Ui, s: &Session, state: &mut ViewState) {
                 ));
             },
         );
-        let width = (settings.update_every * stride) as f64 * 0.8;
+        let width = (settings.update_every * updates.stride()) as f64 * 0.8;
         let bars: Vec<Bar> = updates
             .iter()
             .map(|u| Bar::new(u.step as f64, u.grown.iter().sum::<usize>() as f64).width(width))
