@@ -11,6 +11,7 @@ pub use imp::{ImpSettings, MAX_ROUNDS, Rewind};
 
 use crate::data::{Augment, Flip, Padding};
 use crate::model::Arch;
+use crate::num::Shown;
 use crate::optim::OptimizerKind;
 use crate::schedule::LrSchedule;
 use crate::sparsity::{Distribution, DstSettings, Method};
@@ -312,10 +313,10 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), String> {
         let check = |ok: bool, msg: String| if ok { Ok(()) } else { Err(msg) };
         self.dataset.validate().map_err(|e| format!("dataset: {e}"))?;
-        check(self.width > 0.0 && self.width <= 4.0, format!("width {} is out of range (0, 4]", self.width))?;
+        check(self.width > 0.0 && self.width <= 4.0, format!("width {} is out of range (0, 4]", Shown(self.width)))?;
         check(
             self.density > 0.0 && self.density <= 1.0,
-            format!("density {} is out of range (0, 1] (it is the share of weights kept)", self.density),
+            format!("density {} is out of range (0, 1] (it is the share of weights kept)", Shown(self.density)),
         )?;
         check((1..=10_000).contains(&self.epochs), format!("epochs {} is out of range 1..=10000", self.epochs))?;
         if let Some(steps) = self.steps {
@@ -325,30 +326,33 @@ impl TrainConfig {
             (1..=4096).contains(&self.batch_size),
             format!("batch size {} is out of range 1..=4096", self.batch_size),
         )?;
-        check(self.lr > 0.0 && self.lr <= 10.0, format!("learning rate {} is out of range (0, 10]", self.lr))?;
+        check(self.lr > 0.0 && self.lr <= 10.0, format!("learning rate {} is out of range (0, 10]", Shown(self.lr)))?;
         check(
             (0.0..=1.0).contains(&self.weight_decay),
-            format!("weight decay {} is out of range [0, 1]", self.weight_decay),
+            format!("weight decay {} is out of range [0, 1]", Shown(self.weight_decay)),
         )?;
         check(
             (0.0..1.0).contains(&self.label_smoothing),
-            format!("label smoothing {} is out of range [0, 1)", self.label_smoothing),
+            format!("label smoothing {} is out of range [0, 1)", Shown(self.label_smoothing)),
         )?;
         check(self.translate <= 8, format!("translate {} is out of range 0..=8 pixels", self.translate))?;
         check(
             self.bn_lr_scale > 0.0 && self.bn_lr_scale <= 1000.0,
-            format!("BatchNorm learning-rate scale {} is out of range (0, 1000]", self.bn_lr_scale),
+            format!("BatchNorm learning-rate scale {} is out of range (0, 1000]", Shown(self.bn_lr_scale)),
         )?;
         if let Some(lookahead) = &self.lookahead {
             lookahead.validate()?;
         }
         check(
             (0.0..=0.5).contains(&self.val_fraction),
-            format!("validation fraction {} is out of range [0, 0.5]", self.val_fraction),
+            format!("validation fraction {} is out of range [0, 0.5]", Shown(self.val_fraction)),
         )?;
         check(
             (0.0..=0.5).contains(&self.test_from_train),
-            format!("share of training images moved to the test set {} is out of range [0, 0.5]", self.test_from_train),
+            format!(
+                "share of training images moved to the test set {} is out of range [0, 0.5]",
+                Shown(self.test_from_train)
+            ),
         )?;
         self.schedule.validate().map_err(|e| format!("learning-rate schedule: {e}"))?;
         self.dst.validate()?;

@@ -15,6 +15,7 @@ pub mod kernels;
 pub mod mask;
 pub mod metrics;
 pub mod model;
+pub mod num;
 pub mod optim;
 pub mod pace;
 pub mod presets;

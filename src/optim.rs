@@ -11,6 +11,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::{self, AdamHyper, SgdHyper};
+use crate::num::Shown;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -43,12 +44,17 @@ impl OptimizerKind {
     pub fn validate(&self) -> Result<(), String> {
         match *self {
             OptimizerKind::Sgd { momentum, .. } if !(0.0..1.0).contains(&momentum) => {
-                Err(format!("momentum {momentum} is out of range [0, 1)"))
+                Err(format!("momentum {} is out of range [0, 1)", Shown(momentum)))
             }
             OptimizerKind::Adam { beta1, beta2, epsilon }
                 if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) || epsilon <= 0.0 =>
             {
-                Err(format!("Adam betas ({beta1}, {beta2}) must be in [0, 1) and epsilon ({epsilon}) positive"))
+                Err(format!(
+                    "Adam betas ({}, {}) must be in [0, 1) and epsilon ({}) positive",
+                    Shown(beta1),
+                    Shown(beta2),
+                    Shown(epsilon)
+                ))
             }
             _ => Ok(()),
         }

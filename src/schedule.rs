@@ -16,6 +16,8 @@ use std::f64::consts::PI;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::num::Shown;
+
 /// The accepted command-line forms; parse errors quote this.
 pub const LR_SCHEDULE_FORMS: &str = "constant | step[:M1,M2,...[:GAMMA]] | cosine[:FINAL_FRAC] | \
      linear[:HOLD_FRAC[:FINAL_FRAC]] | onecycle[:WARMUP_FRAC[:DIV_FACTOR[:FINAL_DIV]]] | \
@@ -115,16 +117,17 @@ impl LrSchedule {
                     return Err("step needs at least one milestone".into());
                 }
                 if let Some(m) = milestones.iter().find(|&&m| !(m > 0.0 && m < 1.0)) {
-                    return Err(format!("step milestone must be in (0, 1), got {m}"));
+                    return Err(format!("step milestone must be in (0, 1), got {}", Shown(*m)));
                 }
                 if let Some(pair) = milestones.windows(2).find(|pair| pair[0] >= pair[1]) {
                     return Err(format!(
                         "step milestones must be strictly ascending, got {} then {}",
-                        pair[0], pair[1]
+                        Shown(pair[0]),
+                        Shown(pair[1])
                     ));
                 }
                 if !(*gamma > 0.0 && *gamma <= 1.0) {
-                    return Err(format!("step gamma must be in (0, 1], got {gamma}"));
+                    return Err(format!("step gamma must be in (0, 1], got {}", Shown(*gamma)));
                 }
                 Ok(())
             }
@@ -164,11 +167,15 @@ fn lerp(from: f64, to: f64, t: f64) -> f64 {
 
 fn check_fraction(name: &str, x: f64) -> Result<(), String> {
     // contains() is false for NaN, so NaN is rejected too.
-    if (0.0..=1.0).contains(&x) { Ok(()) } else { Err(format!("{name} must be in [0, 1], got {x}")) }
+    if (0.0..=1.0).contains(&x) { Ok(()) } else { Err(format!("{name} must be in [0, 1], got {}", Shown(x))) }
 }
 
 fn check_divisor(name: &str, x: f64) -> Result<(), String> {
-    if x.is_finite() && x >= 1.0 { Ok(()) } else { Err(format!("{name} must be a finite number >= 1, got {x}")) }
+    if x.is_finite() && x >= 1.0 {
+        Ok(())
+    } else {
+        Err(format!("{name} must be a finite number >= 1, got {}", Shown(x)))
+    }
 }
 
 impl FromStr for LrSchedule {

@@ -11,6 +11,7 @@ use ticketlab::backend::{BackendKind, device};
 use ticketlab::config::{DatasetSpec, EnsembleKind, EnsembleSettings, TrainConfig};
 use ticketlab::data::DataSplits;
 use ticketlab::model::NetSpec;
+use ticketlab::num::Shown;
 use ticketlab::pace::{News, Pacer};
 use ticketlab::progress::Reporter;
 use ticketlab::run::{Progress, run_to_end};
@@ -112,7 +113,7 @@ fn run_app(link: Option<&str>, kind: Option<BackendKind>) -> Result<ExitCode, St
 
 /// The widths every model is built at (the training configuration checks the same range).
 fn check_width(width: f32) -> Result<(), String> {
-    if width > 0.0 && width <= 4.0 { Ok(()) } else { Err(format!("width {width} is out of range (0, 4]")) }
+    if width > 0.0 && width <= 4.0 { Ok(()) } else { Err(format!("width {} is out of range (0, 4]", Shown(width))) }
 }
 
 fn info(args: &InfoArgs) -> Result<ExitCode, String> {
@@ -120,7 +121,7 @@ fn info(args: &InfoArgs) -> Result<ExitCode, String> {
         return Err(format!("classes {} is out of range 1..=1000", args.classes));
     }
     if !(args.density > 0.0 && args.density <= 1.0) {
-        return Err(format!("density {} is out of range (0, 1]", args.density));
+        return Err(format!("density {} is out of range (0, 1]", Shown(args.density)));
     }
     let width = args.width.unwrap_or(args.model.default_width());
     check_width(width)?;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::corrupt::Corruption;
+use crate::num::Shown;
 use crate::sparsity::{Method, Scope};
 
 /// The most members one ensemble may have.
@@ -226,7 +227,8 @@ impl EnsembleSettings {
             check(
                 low_ok && high_ok,
                 format!(
-                    "ensemble {name} {x} is out of range {}0, 1{}",
+                    "ensemble {name} {} is out of range {}0, 1{}",
+                    Shown(x),
                     ["[", "("][open_low as usize],
                     ["]", ")"][open_high as usize]
                 ),
@@ -247,7 +249,7 @@ impl EnsembleSettings {
         }
         check(
             self.edst_length > 0.0 && self.edst_length <= 10.0,
-            format!("EDST run length {}× is out of range (0, 10]", self.edst_length),
+            format!("EDST run length {}× is out of range (0, 10]", Shown(self.edst_length)),
         )?;
         share("exploration fraction", self.exploration_fraction, false, true)?;
         share("refinement learning-rate factor", self.refine_lr, true, false)?;
@@ -258,26 +260,27 @@ impl EnsembleSettings {
             self.cycle_low > 0.0 && self.cycle_low <= self.cycle_high && self.cycle_high <= 10.0,
             format!(
                 "Sup-tickets cycle learning rates ×{} → ×{} must satisfy 0 < low <= high <= 10",
-                self.cycle_low, self.cycle_high
+                Shown(self.cycle_low),
+                Shown(self.cycle_high)
             ),
         )?;
         share("cycle re-exploration", self.cycle_reexplore, false, false)?;
         check(self.bn_batches <= 100_000, format!("BatchNorm batches {} is out of range 0..=100000", self.bn_batches))?;
         check(
             self.tune_fraction > 0.0 && self.tune_fraction <= 10.0,
-            format!("Prune-and-Tune tuning fraction {} is out of range (0, 10]", self.tune_fraction),
+            format!("Prune-and-Tune tuning fraction {} is out of range (0, 10]", Shown(self.tune_fraction)),
         )?;
         check(
             self.tune_lr > 0.0 && self.tune_lr <= 10.0,
-            format!("Prune-and-Tune peak learning-rate factor {} is out of range (0, 10]", self.tune_lr),
+            format!("Prune-and-Tune peak learning-rate factor {} is out of range (0, 10]", Shown(self.tune_lr)),
         )?;
         check(
             self.finetune_fraction > 0.0 && self.finetune_fraction <= 10.0,
-            format!("soup fine-tuning fraction {} is out of range (0, 10]", self.finetune_fraction),
+            format!("soup fine-tuning fraction {} is out of range (0, 10]", Shown(self.finetune_fraction)),
         )?;
         check(
             self.held_out_fraction > 0.0 && self.held_out_fraction <= 0.5,
-            format!("held-out fraction {} is out of range (0, 0.5]", self.held_out_fraction),
+            format!("held-out fraction {} is out of range (0, 0.5]", Shown(self.held_out_fraction)),
         )?;
         check(
             (1..=10_000).contains(&self.gate_batch),

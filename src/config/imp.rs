@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::num::Shown;
 use crate::sparsity::Scope;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,10 +52,10 @@ pub const MAX_ROUNDS: usize = 30;
 impl ImpSettings {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.prune_fraction > 0.0 && self.prune_fraction < 1.0) {
-            return Err(format!("IMP prune fraction {} is out of range (0, 1)", self.prune_fraction));
+            return Err(format!("IMP prune fraction {} is out of range (0, 1)", Shown(self.prune_fraction)));
         }
         if !(0.0..=1.0).contains(&self.output_rate) {
-            return Err(format!("IMP output-layer rate {} is out of range [0, 1]", self.output_rate));
+            return Err(format!("IMP output-layer rate {} is out of range [0, 1]", Shown(self.output_rate)));
         }
         Ok(())
     }

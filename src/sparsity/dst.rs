@@ -16,6 +16,7 @@ use crate::error::{TrainError, read_f32};
 use crate::kernels::top_k_mask;
 use crate::mask::{Bits, LayerMask, Masks};
 use crate::model::Network;
+use crate::num::Shown;
 use crate::rng::Rng;
 
 /// How the drop fraction decays over the update period.
@@ -62,13 +63,16 @@ impl DstSettings {
             return Err(format!("update interval {} is out of range 1..=1000000 steps", self.update_every));
         }
         if !(0.0..=1.0).contains(&self.drop_fraction) {
-            return Err(format!("drop fraction {} is out of range [0, 1]", self.drop_fraction));
+            return Err(format!("drop fraction {} is out of range [0, 1]", Shown(self.drop_fraction)));
         }
         if !(self.end_fraction > 0.0 && self.end_fraction <= 1.0) {
-            return Err(format!("update end {} is out of range (0, 1] (a share of training)", self.end_fraction));
+            return Err(format!(
+                "update end {} is out of range (0, 1] (a share of training)",
+                Shown(self.end_fraction)
+            ));
         }
         if !(0.0..=1e3).contains(&self.exploration) {
-            return Err(format!("exploration coefficient {} is out of range [0, 1000]", self.exploration));
+            return Err(format!("exploration coefficient {} is out of range [0, 1000]", Shown(self.exploration)));
         }
         Ok(())
     }

@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn set_errors_name_the_key_and_value_and_say_why() {
         let d = TrainConfig::default();
-        let cases: [(&str, &str, &[&str]); 14] = [
+        let cases: [(&str, &str, &[&str]); 15] = [
             ("lrr", "0.1", &["unknown key 'lrr'", "batch_size", "density", "optimizer"]),
             ("", "1", &["unknown key ''"]),
             ("optimizer.", "1", &["unknown key 'optimizer.'"]),
@@ -383,6 +383,8 @@ mod tests {
             ("seed", "-1", &["seed=-1", "invalid value"]),
             ("density", "2", &["density=2", "density 2 is out of range"]),
             ("momentum", "1.5", &["momentum=1.5", "momentum 1.5 is out of range"]),
+            // A huge number is named in exponent form, not as its 301 digits.
+            ("lr", "1e300", &["lr=1e300", "learning rate 1e300 is out of range (0, 10]"]),
             ("optimizer", "rmsprop", &["optimizer=rmsprop", "unknown optimizer 'rmsprop'"]),
             ("schedule", "cosine:2", &["schedule=cosine:2", "final_frac"]),
             ("optimizer", "{oops", &["optimizer={oops", "not valid JSON"]),
