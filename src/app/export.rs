@@ -11,7 +11,7 @@ pub fn curves_csv(s: &Session) -> String {
     let mut out = String::from("stage,label,step,kind,loss,accuracy,lr\n");
     for (i, stage) in s.stages.iter().enumerate() {
         let label = stage.label.replace([',', '\n'], " ");
-        for p in &stage.train {
+        for p in stage.train.iter() {
             out += &format!("{i},{label},{},train,{},{},{}\n", p[0], p[1], p[2], p[3]);
         }
         for p in &stage.test {

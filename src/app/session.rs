@@ -87,8 +87,8 @@ pub enum Event {
 #[derive(Clone, Debug, Default)]
 pub struct Stage {
     pub label: String,
-    /// (step, loss, accuracy, learning rate) of the train batches.
-    pub train: Vec<[f64; 4]>,
+    /// (step, loss, accuracy, learning rate) of the train reports (one per 10 steps), thinned on very long runs.
+    pub train: Thinned<[f64; 4], MAX_TRAIN_REPORTS>,
     /// (step, test loss, test accuracy).
     pub test: Vec<[f64; 3]>,
     /// Mask snapshots, with their steps: the start, then one per update, thinned on long runs; and the updates.
@@ -96,6 +96,10 @@ pub struct Stage {
     pub masks: Thinned<(usize, Masks), MAX_MASK_SNAPSHOTS>,
     pub updates: Thinned<MaskUpdate, MAX_MASK_UPDATES>,
 }
+
+/// The most train reports a stage keeps: every one up to 655,360 steps; beyond, every other one goes as often as
+/// needed, so a run of the 10⁷ steps a link may ask for keeps 2 MB of them, not 32.
+pub const MAX_TRAIN_REPORTS: usize = 1 << 16;
 
 /// The most mask snapshots a stage keeps. One is a bit per prunable weight (62 KB for airbench ×0.5), and a long
 /// run with frequent updates offers tens of thousands.
