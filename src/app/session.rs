@@ -87,7 +87,8 @@ pub enum Event {
 #[derive(Clone, Debug, Default)]
 pub struct Stage {
     pub label: String,
-    /// (step, loss, accuracy, learning rate) of the train reports (one per 10 steps), thinned on very long runs.
+    /// (step, loss, accuracy, learning rate) of the train reports (one per `READ_EVERY` steps), thinned on very
+    /// long runs.
     pub train: Thinned<[f64; 4], MAX_TRAIN_REPORTS>,
     /// (step, test loss, test accuracy).
     pub test: Vec<[f64; 3]>,
@@ -97,8 +98,9 @@ pub struct Stage {
     pub updates: Thinned<MaskUpdate, MAX_MASK_UPDATES>,
 }
 
-/// The most train reports a stage keeps: every one up to 655,360 steps; beyond, every other one goes as often as
-/// needed, so a run of the 10⁷ steps a link may ask for keeps 2 MB of them, not 32.
+/// The most train reports a stage keeps: every one for the first `MAX_TRAIN_REPORTS × READ_EVERY` steps (655,360);
+/// beyond, every other one goes as often as needed, so a run of the 10⁷ steps a link may ask for keeps 2 MB of them,
+/// not 32.
 pub const MAX_TRAIN_REPORTS: usize = 1 << 16;
 
 /// The most mask snapshots a stage keeps. One is a bit per prunable weight (62 KB for airbench ×0.5), and a long
