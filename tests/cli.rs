@@ -15,6 +15,9 @@ fn ticketlab(args: &[&str]) -> (i32, String, String) {
 fn bad_arguments_fail_with_a_message_naming_the_problem() {
     for (args, needle) in [
         (vec!["train", "--density", "1.5"], "density"),
+        // A negative number is a value, not a flag: the range check names it ("unexpected argument '-0'" did not).
+        (vec!["train", "--lr", "-0.1"], "learning rate -0.1 is out of range"),
+        (vec!["info", "--width", "-2"], "width -2 is out of range"),
         (vec!["train", "--model", "conv5"], "conv5"),
         (vec!["train", "--dataset", "cifar10"], "path is missing"),
         (vec!["train", "--dataset", "cifar10:/nonexistent/dir"], "/nonexistent/dir"),

@@ -28,16 +28,22 @@ pub(super) struct Cli {
     pub(super) backend: Option<BackendKind>,
 }
 
+/// Subcommands that take numbers accept negative ones as values (`--lr -0.1`), so that the range check, not the
+/// parser, says what is wrong with them.
 #[derive(Subcommand)]
 pub(super) enum Command {
     /// Train one network and write its curves and metrics as JSON.
+    #[command(allow_negative_numbers = true)]
     Train(TrainArgs),
     /// Print a model's layers, parameter counts and FLOPs (dense, and at a density if given).
+    #[command(allow_negative_numbers = true)]
     Info(InfoArgs),
     /// Train a sparse ensemble (FreeTickets, EDST, Sup-tickets, Prune-and-Tune, model soups, CARD-Deck) and
     /// write its measures as JSON.
+    #[command(allow_negative_numbers = true)]
     Ensemble(EnsembleArgs),
     /// Measure training throughput dense vs masked per backend, the RigL update's cost and the sparse linear path.
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// Expand a grid of settings into runs and train them (in parallel, or one shard of them for a job array).
     Sweep(SweepArgs),
@@ -45,6 +51,7 @@ pub(super) enum Command {
     Collect(CollectArgs),
     /// Reproduce the seed papers' claims at small scale over several seeds: markdown tables, JSON, PNG charts and
     /// whether each claim was shown beyond the seed noise (`all` also writes an index, README.md).
+    #[command(allow_negative_numbers = true)]
     Reproduce(ReproduceArgs),
     /// Run one of the app's presets over seeds on the built-in images and print whether its claim showed (without
     /// a name: list the presets and their claims).
