@@ -217,7 +217,7 @@ pub const PRESETS: &[Preset] = &[
             };
             // The update intervals were chosen on seeds 10–15, not the seeds the preset reports: RigL led static by
             // 3.0 ± 1.2 points with updates every 16 steps against 1.4 ± 1.1 every 8; SET did better every 8
-            // (+2.5 ± 1.2 on seeds 10–12) than every 16 (+0.5 ± 1.0). README: "Changes tried".
+            // (+2.5 ± 1.2 on seeds 10–12) than every 16 (+0.5 ± 1.0). docs/notes/presets.md.
             vec![
                 arm("static", dst(Method::Static, 8)),
                 arm("SET", dst(Method::Set, 8)),
