@@ -19,8 +19,8 @@ impl BackendKind {
         }
     }
 
-    /// The name results record: `cpu-bf16` where the CPU kernels multiply in bfloat16 (`TICKETLAB_CPU_ISA`), since
-    /// their runs differ from f32 ones.
+    /// The name results record: `cpu-bf16` where the CPU kernels multiply in bfloat16 (the default on CPUs with
+    /// AVX512-BF16; `TICKETLAB_CPU_ISA=avx512` keeps f32), since their runs differ from f32 ones.
     pub fn label(self) -> &'static str {
         match self {
             BackendKind::Cpu if crate::cpu::Isa::detect() == crate::cpu::Isa::Avx512Bf16 => "cpu-bf16",

@@ -18,7 +18,7 @@
 //!   the model's stride-1 convolutions through ticketlab's CPU kernels, dense and from the compressed weight, at
 //!   each sparsity, with the time to build the compressed layout from a mask.
 //! - **f32 vs bfloat16 products** (CPU backend, CPUs with AVX512-BF16): the same dense convolutions with their
-//!   products in f32 and in bfloat16 (what `TICKETLAB_CPU_ISA=avx512-bf16` trains with).
+//!   products in f32 and in bfloat16 (what training uses there unless `TICKETLAB_CPU_ISA=avx512`).
 //!
 //! Native only (timing needs blocking device syncs).
 #![cfg(not(target_arch = "wasm32"))]
@@ -715,7 +715,7 @@ impl std::fmt::Display for BenchReport {
             let _ = writeln!(
                 out,
                 "\nConv layers on the CPU, dense products in f32 vs bfloat16 (forward + backward, batch {}; \
-                 TICKETLAB_CPU_ISA=avx512-bf16 trains with bfloat16)",
+                 training uses bfloat16 here unless TICKETLAB_CPU_ISA=avx512)",
                 self.batch_size
             );
             let _ = writeln!(

@@ -193,6 +193,8 @@ fn fused_max_pooling_matches_burns() {
 
 #[test]
 fn the_differentiable_op_matches_burns_convolution() {
+    // f32 products, to hold the op to burn's within f32 rounding (bfloat16's are checked on their own above).
+    let _f32 = Isa::f32_products();
     let mut rng = Rng::new(12);
     for s in [shapes()[1], shapes()[2], shapes()[5]] {
         let x = values(&mut rng, s.input_len());
@@ -239,7 +241,7 @@ fn results_do_not_depend_on_the_thread_count() {
     let (x, w, dy) =
         (values(&mut rng, s.input_len()), values(&mut rng, s.c_out * s.fan_in()), values(&mut rng, s.output_len()));
     let then = Epilogue { relu: true, pool: false };
-    let mut isas = vec![Isa::detect()];
+    let mut isas = vec![Isa::available()[0]];
     if Isa::bf16_available() {
         isas.push(Isa::Avx512Bf16);
     }
@@ -406,6 +408,8 @@ fn the_sparse_linear_layer_matches_the_dense_matmul() {
 /// network with the same (masked) weights.
 #[test]
 fn a_sparse_routed_network_on_the_cpu_matches_the_dense_one() {
+    // f32 products, to hold the op to burn's within f32 rounding (bfloat16's are checked on their own above).
+    let _f32 = Isa::f32_products();
     use ticketlab::kernels::SparsePath;
     use ticketlab::model::{Arch, NetSpec, Network};
     let device = Device::flex();
@@ -515,6 +519,8 @@ fn reference_network(spec: &ticketlab::model::NetSpec, params: &[Tensor<1>], x: 
 
 #[test]
 fn whole_networks_through_the_cpu_kernels_match_burns_operations() {
+    // f32 products, to hold the op to burn's within f32 rounding (bfloat16's are checked on their own above).
+    let _f32 = Isa::f32_products();
     use ticketlab::model::{Arch, NetSpec, Network};
     let device = Device::flex();
     // airbench: the frozen 2×2 whitening conv (pad 0, 32 → 31), then conv → pool on odd sides (31 → 15 → 7 → 3) →

@@ -213,7 +213,11 @@ fn a_few_steps_on_wgpu_match_the_cpu_backend() {
         let loss = pollster::block_on(t.take_train_metrics()).unwrap().unwrap().0;
         (pollster::block_on(t.param_values()).unwrap(), loss, t.masks().clone())
     };
-    let (cpu, cpu_loss, cpu_masks) = run(Device::flex());
+    // f32 products: the GPU's, to compare within f32 rounding.
+    let (cpu, cpu_loss, cpu_masks) = {
+        let _f32 = ticketlab::cpu::Isa::f32_products();
+        run(Device::flex())
+    };
     let (gpu, gpu_loss, gpu_masks) = run(gpu);
     assert_eq!(cpu_masks, gpu_masks, "masks come from the seed, not the device");
     assert!((cpu_loss - gpu_loss).abs() < 1e-3 * cpu_loss.abs().max(1.0), "loss {cpu_loss} vs {gpu_loss}");
@@ -397,7 +401,10 @@ fn adam_training_on_wgpu_matches_the_cpu_backend() {
         }
         (pollster::block_on(t.param_values()).unwrap(), t.masks().clone())
     };
-    let (cpu, masks) = run(Device::flex());
+    let (cpu, masks) = {
+        let _f32 = ticketlab::cpu::Isa::f32_products();
+        run(Device::flex())
+    };
     let (gpu, _) = run(gpu);
     for (a, b) in cpu.iter().zip(&gpu) {
         let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);

@@ -1,6 +1,6 @@
-//! The convolutions' dense products with bfloat16 inputs and f32 sums ([`Isa::Avx512Bf16`], asked for with
-//! `TICKETLAB_CPU_ISA=avx512-bf16`), as mixed-precision training runs them on GPUs (airbench trains in half
-//! precision).
+//! The convolutions' dense products with bfloat16 inputs and f32 sums ([`Isa::Avx512Bf16`], the default
+//! on CPUs with AVX512-BF16; `TICKETLAB_CPU_ISA=avx512` keeps f32), as mixed-precision training runs them on GPUs
+//! (airbench trains in half precision).
 //!
 //! `VDPBF16PS` multiplies two pairs of bfloat16 values per f32 lane and adds both products to it: twice the
 //! multiply-adds of an f32 FMA per instruction, from half the bytes. The two products of `kernels.rs` pair up as

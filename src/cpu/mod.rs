@@ -35,7 +35,7 @@ pub use norm_op::{CpuNormBackend, NormOutput, cpu_activation, cpu_batch_norm_act
 pub use op::{ConvSpec, CpuConvBackend, cpu_conv2d, cpu_kernels_enabled, cpu_sparse_linear, uses_cpu_kernels};
 #[cfg(not(target_arch = "wasm32"))]
 pub use par::side_by_side;
-pub use simd::Isa;
+pub use simd::{F32Products, Isa};
 pub use sparse::SparseConv;
 #[cfg(not(target_arch = "wasm32"))]
 pub use timing::{LayerTimes, time_conv, time_conv_products, time_linear};

@@ -257,7 +257,9 @@ pub fn uses_cpu_kernels(device: &Device) -> bool {
 impl SparseConv {
     /// Density at or below which a masked convolution runs through the sparse kernels by default. Measured on this
     /// project's layer shapes (`ticketlab bench --sparsities …`): the sparse kernels are 1.4–2.3× faster than the
-    /// dense ones at 30% density and break even near 50%.
+    /// dense ones with f32 products at 30% density and break even near 50%. Against bfloat16 products they are
+    /// 0.87–0.98× as fast at 30% and 1.06–1.31× at 20% (airbench ×0.5, 2026-12-07), but the rule stays one for
+    /// both, so that a run takes the same paths whatever its products and differs only by their rounding.
     pub const MAX_DENSITY: f64 = 0.3;
     /// The same for a linear layer, which also needs at least [`SparseConv::MIN_LINEAR_INPUTS`] inputs: conv4's
     /// fc1 (256×8192) at 90–95% sparsity runs 1.6–1.8× faster than burn's dense matmul at batch 128, the small layers

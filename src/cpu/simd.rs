@@ -6,6 +6,8 @@
 //! [`Portable`] is plain Rust over 8-lane arrays: the other architectures and wasm32 use it (LLVM vectorises it
 //! where it can).
 
+use std::cell::Cell;
+
 /// One SIMD width: lanes of f32, loads, stores and arithmetic.
 pub(crate) trait Simd: Copy {
     const LANES: usize;
@@ -41,6 +43,23 @@ pub(crate) trait Simd: Copy {
     }
 }
 
+thread_local! {
+    /// Set inside [`Isa::with_f32_products`].
+    static F32_PRODUCTS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The guard of [`Isa::f32_products`].
+#[must_use = "f32 products last only while the guard lives"]
+pub struct F32Products {
+    before: bool,
+}
+
+impl Drop for F32Products {
+    fn drop(&mut self) {
+        F32_PRODUCTS.set(self.before);
+    }
+}
+
 /// The instruction sets the kernels are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
@@ -51,30 +70,65 @@ pub enum Isa {
     /// Anything else (plain Rust).
     Portable,
     /// AVX-512 with the convolutions' dense products in bfloat16 (AVX512-BF16, `bf16.rs`): inputs rounded to 8
-    /// significant bits, sums in f32. Only when asked for (`TICKETLAB_CPU_ISA=avx512-bf16`): its results differ from
-    /// the f32 kernels' by that rounding.
+    /// significant bits, sums in f32, as GPUs train airbench in half precision. The default where the CPU has it
+    /// (`TICKETLAB_CPU_ISA=avx512` keeps f32 products): its results differ from the f32 kernels' by that rounding.
     Avx512Bf16,
 }
 
 impl Isa {
-    /// The best instruction set this CPU runs, detected once. `TICKETLAB_CPU_ISA=avx2|portable` caps it (to
-    /// measure or test the fallbacks on a machine that has AVX-512); `avx512-bf16` asks for bfloat16 products.
+    /// The best instruction set this CPU runs, detected once: bfloat16 products where it has AVX512-BF16.
+    /// `TICKETLAB_CPU_ISA` caps it: `avx512` keeps f32 products (the kernels' results before bfloat16 became the
+    /// default), `avx2` and `portable` measure or test the fallbacks; `avx512-bf16` names the default. A value this
+    /// CPU cannot run, or none of these, is said on stderr and the best available set is used.
     pub fn detect() -> Isa {
         use std::sync::OnceLock;
         static ISA: OnceLock<Isa> = OnceLock::new();
-        *ISA.get_or_init(|| {
-            let best = Self::best_available();
-            match std::env::var("TICKETLAB_CPU_ISA").as_deref() {
-                Ok("portable") => Isa::Portable,
-                Ok("avx2") if best != Isa::Portable => Isa::Avx2,
-                Ok("avx512-bf16") if Self::bf16_available() => Isa::Avx512Bf16,
-                Ok("avx512-bf16") => {
-                    eprintln!("note: TICKETLAB_CPU_ISA=avx512-bf16, but this CPU has no AVX512-BF16; using {best:?}");
-                    best
-                }
-                _ => best,
+        let isa = *ISA.get_or_init(|| {
+            let var = std::env::var("TICKETLAB_CPU_ISA").ok();
+            let (isa, note) = Self::choose(var.as_deref(), Self::best_available(), Self::bf16_available());
+            if let Some(note) = note {
+                eprintln!("note: {note}");
             }
-        })
+            isa
+        });
+        if isa == Isa::Avx512Bf16 && F32_PRODUCTS.with(Cell::get) { Isa::Avx512 } else { isa }
+    }
+
+    /// f32 products on this thread, where [`Isa::detect`] would pick bfloat16 ones, until the guard drops: for
+    /// comparisons with f32 references (the tests that hold the kernels, and the CPU backend's training, to burn's
+    /// and wgpu's results). The kernels read the set on the thread that calls them, so the guard covers what this
+    /// thread runs, backward passes included.
+    pub fn f32_products() -> F32Products {
+        F32Products { before: F32_PRODUCTS.replace(true) }
+    }
+
+    /// The set [`Isa::detect`] picks for `TICKETLAB_CPU_ISA=var` on a CPU whose best f32 set is `best`, and a note
+    /// when the request cannot be met.
+    fn choose(var: Option<&str>, best: Isa, bf16: bool) -> (Isa, Option<String>) {
+        let default = if bf16 { Isa::Avx512Bf16 } else { best };
+        let requested = match var {
+            None | Some("") => return (default, None),
+            Some("avx512-bf16") => Isa::Avx512Bf16,
+            Some("avx512") => Isa::Avx512,
+            Some("avx2") => Isa::Avx2,
+            Some("portable") => return (Isa::Portable, None),
+            Some(other) => {
+                let note = format!(
+                    "TICKETLAB_CPU_ISA={other} is not one of avx512-bf16, avx512, avx2, portable; using {default:?}"
+                );
+                return (default, Some(note));
+            }
+        };
+        let runs = match requested {
+            Isa::Avx512Bf16 => bf16,
+            Isa::Avx512 => best == Isa::Avx512,
+            _ => best != Isa::Portable,
+        };
+        if runs {
+            (requested, None)
+        } else {
+            (default, Some(format!("this CPU cannot run {requested:?} kernels (TICKETLAB_CPU_ISA); using {default:?}")))
+        }
     }
 
     /// Whether this CPU runs [`Isa::Avx512Bf16`].
@@ -509,4 +563,44 @@ pub(crate) fn erf<S: Simd>(x: S::V) -> S::V {
         q = S::fma(q, x2, S::splat(c));
     }
     S::div(p, q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Isa::{self, *};
+
+    #[test]
+    fn the_default_is_the_fastest_set_and_a_request_the_cpu_cannot_run_falls_back_with_a_note() {
+        let choose = |var, best, bf16| Isa::choose(var, best, bf16);
+        // Unset: bfloat16 products where the CPU has them, else its best f32 set.
+        assert_eq!(choose(None, Avx512, true), (Avx512Bf16, None));
+        assert_eq!(choose(None, Avx512, false), (Avx512, None));
+        assert_eq!(choose(Some(""), Avx2, false), (Avx2, None));
+        // f32 products on a CPU with AVX512-BF16, and the lesser sets.
+        assert_eq!(choose(Some("avx512"), Avx512, true), (Avx512, None));
+        assert_eq!(choose(Some("avx2"), Avx512, true), (Avx2, None));
+        assert_eq!(choose(Some("portable"), Avx2, false), (Portable, None));
+        // What the CPU cannot run, and what is not a set, fall back to the default and say so.
+        let (isa, note) = choose(Some("avx512-bf16"), Avx2, false);
+        assert_eq!(isa, Avx2);
+        assert!(note.unwrap().contains("cannot run Avx512Bf16"));
+        let (isa, note) = choose(Some("avx512"), Avx2, false);
+        assert_eq!(isa, Avx2);
+        assert!(note.is_some());
+        let (isa, note) = choose(Some("avx-512"), Avx512, true);
+        assert_eq!(isa, Avx512Bf16);
+        assert!(note.unwrap().contains("avx-512 is not one of"));
+    }
+
+    #[test]
+    fn the_f32_guard_swaps_bfloat16_products_for_f32_on_its_thread_while_it_lives() {
+        let outside = Isa::detect();
+        let (inside, other_thread) = {
+            let _f32 = Isa::f32_products();
+            (Isa::detect(), std::thread::spawn(Isa::detect).join().unwrap())
+        };
+        assert_eq!(inside, if outside == Avx512Bf16 { Avx512 } else { outside });
+        assert_eq!(other_thread, outside);
+        assert_eq!(Isa::detect(), outside, "the guard restores the set when it drops");
+    }
 }
