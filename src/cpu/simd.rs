@@ -44,7 +44,7 @@ pub(crate) trait Simd: Copy {
 }
 
 thread_local! {
-    /// Set inside [`Isa::with_f32_products`].
+    /// Set while an [`Isa::f32_products`] guard lives on this thread.
     static F32_PRODUCTS: Cell<bool> = const { Cell::new(false) };
 }
 

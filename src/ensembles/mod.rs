@@ -8,7 +8,8 @@
 //! under corruptions if asked, and what is particular to the method ([`Extras`]).
 //!
 //! The methods follow the papers and their public reference code (cited in each procedure's file); where our short
-//! runs force a choice it is said at the setting concerned ([`EnsembleSettings`](crate::config::EnsembleSettings)). Choices made here:
+//! runs force a choice it is said at the setting concerned
+//! ([`EnsembleSettings`](crate::config::EnsembleSettings)). Choices made here:
 //!
 //! - Learning rates are given as multiples of the configuration's `lr`, so the reference ratios carry over to any
 //!   model: EDST's 0.1 → 0.01 → 0.001 is `lr`, `lr × 0.1`, `lr × 0.01`; Sup-tickets' 0.001 → 0.005 cycles after a
