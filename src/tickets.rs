@@ -313,7 +313,8 @@ pub async fn instability(trainer: &Trainer, data: TrainData) -> Result<Instabili
     let mut errors = vec![];
     for &alpha in &alphas {
         let net = a.net().interpolate(b.net(), alpha);
-        let net = if alpha > 0.0 && alpha < 1.0 { recalibration.run(&net, RECALIBRATION_BATCHES, seed) } else { net };
+        let net =
+            if alpha > 0.0 && alpha < 1.0 { recalibration.run(&net, &[], RECALIBRATION_BATCHES, seed) } else { net };
         errors.push(100.0 * (1.0 - a.eval_job_for(net, Split::Test).run().await?.accuracy));
     }
     let ends = (errors[0] + errors[10]) / 2.0;

@@ -360,6 +360,11 @@ impl Trainer {
         self.sparse_plan.iter().flatten().count()
     }
 
+    /// The layers of [`Trainer::net`] computed from their compressed weight, for evaluating it as it stands.
+    pub fn sparse_plan(&self) -> &[Option<SparseLayer>] {
+        &self.sparse_plan
+    }
+
     fn rebuild_sparse_plan(&mut self) {
         let (spec, masks, targets) = (&self.spec, &self.mask_tensors, &self.targets);
         self.sparse_plan = Network::sparse_plan(spec, masks, targets, self.sparse_path);
@@ -561,7 +566,7 @@ impl Trainer {
         }
         if self.average.is_some() && self.eval_due() {
             let seed = Rng::stream(self.config.data_seed(), "lookahead-bn").fork(step as u64).next_u64();
-            self.net = Recalibration::of(self).run(&self.net, RECALIBRATION_BATCHES, seed);
+            self.net = Recalibration::of(self).run(&self.net, &self.sparse_plan, RECALIBRATION_BATCHES, seed);
         }
     }
 
@@ -596,12 +601,14 @@ impl Trainer {
         }
     }
 
-    /// An evaluation of the current network on `split` that owns what it needs (parameter handles, not copies).
+    /// An evaluation of the current network on `split` that owns what it needs (parameter handles, not copies),
+    /// its masked layers computed from their compressed weight as in training.
     pub fn eval_job(&self, split: Split) -> EvalJob {
-        self.eval_job_for(self.net.clone(), split)
+        EvalJob { sparse: self.sparse_plan.clone(), ..self.eval_job_for(self.net.clone(), split) }
     }
 
-    /// An evaluation of another network of the same architecture (an interpolation, a soup) on this run's data.
+    /// An evaluation of another network of the same architecture (an interpolation, a soup) on this run's data,
+    /// every layer dense (its zeros need not be this run's masks).
     pub fn eval_job_for(&self, net: Network, split: Split) -> EvalJob {
         let set = match split {
             Split::Validation => self.val_set.as_ref().unwrap_or(&self.test_set),
@@ -610,6 +617,7 @@ impl Trainer {
         EvalJob {
             spec: self.spec.clone(),
             net,
+            sparse: vec![],
             normalizer: self.normalizer,
             set: set.clone(),
             device: self.device.clone(),
@@ -713,6 +721,8 @@ impl PendingMetrics {
 pub struct EvalJob {
     spec: NetSpec,
     net: Network,
+    /// The layers of `net` to compute from their compressed weight (see [`predict`]).
+    sparse: Vec<Option<SparseLayer>>,
     normalizer: Normalizer,
     set: Arc<Dataset>,
     device: Device,
@@ -720,10 +730,13 @@ pub struct EvalJob {
 }
 
 /// Evaluation-mode softmax predictions of `net` on `set`, row-major n × classes, computed in batches; with `tta`
-/// the logits of each image and its mirror image are averaged first (flip test-time augmentation).
+/// the logits of each image and its mirror image are averaged first (flip test-time augmentation). The layers with
+/// an entry in `sparse` (a plan of `net`'s own masks, as [`Trainer::sparse_plan`]; empty for every layer dense) are
+/// computed from their compressed weight: the same predictions up to rounding, in the time the active weights take.
 pub async fn predict(
     spec: &NetSpec,
     net: &Network,
+    sparse: &[Option<SparseLayer>],
     set: &Dataset,
     normalizer: &Normalizer,
     device: &Device,
@@ -738,9 +751,9 @@ pub async fn predict(
     for chunk in indices.chunks(EVAL_BATCH) {
         fill_batch(set, chunk, None, normalizer, &mut rng, &mut images, &mut labels);
         let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [chunk.len(), 3, 32, 32]), device);
-        let mut logits = Network::forward(spec, &net.params, &mut bn, x.clone(), false);
+        let mut logits = Network::forward_with(spec, &net.params, &mut bn, x.clone(), false, sparse);
         if tta {
-            let mirrored = Network::forward(spec, &net.params, &mut bn, x.flip([3]), false);
+            let mirrored = Network::forward_with(spec, &net.params, &mut bn, x.flip([3]), false, sparse);
             logits = (logits + mirrored) * 0.5;
         }
         out.extend(read_f32(softmax(logits, 1)).await?);
@@ -751,7 +764,7 @@ pub async fn predict(
 impl EvalJob {
     /// Evaluation-mode softmax predictions, row-major n × classes (see [`predict`]).
     pub async fn predict(&self) -> Result<Vec<f32>, TrainError> {
-        predict(&self.spec, &self.net, &self.set, &self.normalizer, &self.device, self.tta).await
+        predict(&self.spec, &self.net, &self.sparse, &self.set, &self.normalizer, &self.device, self.tta).await
     }
 
     pub async fn run(self) -> Result<EvalMetrics, TrainError> {

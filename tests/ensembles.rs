@@ -397,7 +397,7 @@ fn batchnorm_recalibration_restores_a_network_whose_statistics_are_stale() {
     let mut stale = t.net().clone();
     stale.bn = stale.bn.iter().map(|s| BnStats { mean: s.mean.clone() + 3.0, var: s.var.clone() * 0.01 }).collect();
     let broken = pollster::block_on(t.eval_job_for(stale.clone(), Split::Test).run()).unwrap().accuracy;
-    let fixed = Recalibration::of(&t).run(&stale, 8, 0);
+    let fixed = Recalibration::of(&t).run(&stale, &[], 8, 0);
     let restored = pollster::block_on(t.eval_job_for(fixed.clone(), Split::Test).run()).unwrap().accuracy;
     assert!(broken < trained - 0.1, "stale statistics hurt: {broken} vs {trained}");
     assert!((restored - trained).abs() < 0.05, "recalibrated {restored} vs trained {trained}");
@@ -406,7 +406,7 @@ fn batchnorm_recalibration_restores_a_network_whose_statistics_are_stale() {
         assert_eq!(values(a), values(b));
     }
     // Seeded: the same batches give the same statistics.
-    let again = Recalibration::of(&t).run(&stale, 8, 0);
+    let again = Recalibration::of(&t).run(&stale, &[], 8, 0);
     for (a, b) in again.bn.iter().zip(&fixed.bn) {
         assert_eq!(values(&a.mean), values(&b.mean));
     }

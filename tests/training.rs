@@ -206,7 +206,7 @@ fn lookahead_runs_end_with_batchnorm_statistics_of_their_own_weights() {
     let mut t = trainer(config);
     pollster::block_on(run_to_end(&mut t, "cpu", 1000, |_| {})).unwrap();
     assert_eq!(512 / 32, RECALIBRATION_BATCHES, "the recalibration reads the whole training set");
-    let again = Recalibration::of(&t).run(t.net(), RECALIBRATION_BATCHES, 12345);
+    let again = Recalibration::of(&t).run(t.net(), t.sparse_plan(), RECALIBRATION_BATCHES, 12345);
     let mut worst: f32 = 0.0;
     if let (Some(ours), Some(theirs)) = (t.net().bn.first(), again.bn.first()) {
         let (a, b) = (
@@ -218,6 +218,50 @@ fn lookahead_runs_end_with_batchnorm_statistics_of_their_own_weights() {
         }
     }
     assert!(worst < 1e-3, "BatchNorm means differ from those of the final weights by {worst} (relative)");
+}
+
+/// A sparse network is tested as it trains, its masked layers computed from their compressed weight: the
+/// predictions are the dense path's up to rounding, and `predict` reads only the plan's active weights (a value
+/// planted at a pruned position changes the dense path's predictions, not the sparse path's).
+#[test]
+fn evaluation_computes_masked_layers_from_their_compressed_weight() {
+    let _f32 = ticketlab::cpu::Isa::f32_products();
+    let config = TrainConfig {
+        dataset: DatasetSpec::Synthetic { train: 256, test: 128 },
+        width: 0.25,
+        density: 0.1,
+        batch_size: 32,
+        steps: Some(4),
+        ..TrainConfig::recipe(Arch::Airbench)
+    };
+    let mut t = trainer(config);
+    for _ in 0..4 {
+        t.train_step();
+    }
+    assert!(t.sparse_layers() > 0, "the masked layers take the sparse path");
+    let predict = |net: &ticketlab::model::Network, sparse| {
+        let (spec, set, device) = (t.spec(), t.test_set(), t.device());
+        pollster::block_on(ticketlab::train::predict(spec, net, sparse, set, &t.normalizer(), device, true)).unwrap()
+    };
+    let dense = predict(t.net(), &[]);
+    let as_trained = pollster::block_on(t.eval_job(Split::Test).predict()).unwrap();
+    let gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(gap(&as_trained, &dense) < 1e-4, "sparse and dense evaluation differ by {}", gap(&as_trained, &dense));
+
+    let layer = (0..t.spec().params.len()).find(|&i| t.sparse_plan()[i].is_some()).unwrap();
+    let mask = pollster::block_on(read_f32(t.mask_tensors()[layer].clone().unwrap())).unwrap();
+    let mut values = pollster::block_on(t.param_values()).unwrap();
+    for (v, m) in values[layer].iter_mut().zip(&mask) {
+        if *m == 0.0 {
+            *v = 1.0;
+        }
+    }
+    let planted = ticketlab::model::Network {
+        params: ticketlab::model::Network::from_values(t.spec(), &values, t.device()).params,
+        bn: t.net().bn.clone(),
+    };
+    assert!(gap(&predict(&planted, t.sparse_plan()), &dense) < 1e-4, "the sparse path reads only active weights");
+    assert!(gap(&predict(&planted, &[]), &dense) > 1e-2, "the planted values reach the dense path");
 }
 
 /// The final evaluation right after the last curve point reuses that point's test metrics, and only while the

@@ -109,10 +109,7 @@ pub(super) async fn card_deck(
         let e = ev.get_or_insert_with(|| Evaluator::of(&t));
         dense_flops = dense_run_flops(&t);
         flops += t.train_flops();
-        members.push(
-            Member::new(e, format!("{name} (seed {seed})"), t.net().clone(), t.masks().clone(), t.train_flops())
-                .await?,
-        );
+        members.push(Member::of(e, format!("{name} (seed {seed})"), &t).await?);
         augmentations.push(name);
     }
     let ev = ev.expect("at least two members");

@@ -33,8 +33,7 @@ pub(super) async fn dst_ensemble(
         let e = ev.get_or_insert_with(|| Evaluator::of(&t));
         dense_flops = dense_run_flops(&t);
         flops += t.train_flops();
-        members
-            .push(Member::new(e, format!("seed {seed}"), t.net().clone(), t.masks().clone(), t.train_flops()).await?);
+        members.push(Member::of(e, format!("seed {seed}"), &t).await?);
         seeds.push(seed);
     }
     let mask_iou = iou_matrix(&members.iter().map(|m| &m.masks).collect::<Vec<_>>());

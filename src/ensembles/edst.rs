@@ -86,9 +86,7 @@ pub(super) async fn edst(
             if p > 0 { format!(", after re-exploring {reexplored} weights") } else { String::new() }
         )));
         advance(&mut t, b, Some(&schedule), pacer).await?;
-        members.push(
-            Member::new(&ev, format!("ticket {}", p + 1), t.net().clone(), t.masks().clone(), t.train_flops()).await?,
-        );
+        members.push(Member::of(&ev, format!("ticket {}", p + 1), &t).await?);
         records.push(EdstPhase { ticket: p + 1, start_step: a, end_step: b, reexplored, changed });
     }
     let mask_iou = iou_matrix(&members.iter().map(|m| &m.masks).collect::<Vec<_>>());

@@ -53,7 +53,7 @@ use crate::data::{Dataset, Normalizer};
 use crate::error::TrainError;
 use crate::mask::Masks;
 use crate::metrics::{EvalMetrics, average_probs, disagreement, evaluate, mean_kl};
-use crate::model::{NetSpec, Network};
+use crate::model::{NetSpec, Network, SparseLayer};
 use crate::pace::{News, Pacer};
 use crate::results::{CorruptedAccuracy, Cost, ENSEMBLE_FORMAT, EnsembleResult, Extras, MemberResult};
 use crate::rng::Rng;
@@ -160,24 +160,34 @@ impl Evaluator {
     /// `net` (weights that were averaged or interpolated, never trained as they stand) with its BatchNorm statistics
     /// recomputed on [`RECALIBRATION_BATCHES`] training batches.
     pub fn recalibrated(&self, net: Network, seed: u64) -> Network {
-        self.recalibration.run(&net, RECALIBRATION_BATCHES, seed)
+        self.recalibration.run(&net, &[], RECALIBRATION_BATCHES, seed)
     }
 
-    /// Softmax rows (n × classes) of `net` on `set`, as the trainer's own evaluation.
-    pub async fn predict(&self, net: &Network, set: &Dataset) -> Result<Vec<f32>, TrainError> {
-        crate::train::predict(&self.spec, net, set, &self.normalizer, &self.device, self.tta).await
+    /// Softmax rows (n × classes) of `net` on `set`, as the trainer's own evaluation; `sparse` is a plan of `net`'s
+    /// own masks, or empty (see [`crate::train::predict`]).
+    pub async fn predict(
+        &self,
+        net: &Network,
+        sparse: &[Option<SparseLayer>],
+        set: &Dataset,
+    ) -> Result<Vec<f32>, TrainError> {
+        crate::train::predict(&self.spec, net, sparse, set, &self.normalizer, &self.device, self.tta).await
     }
 
     /// Test metrics and softmax rows.
-    pub async fn test(&self, net: &Network) -> Result<(EvalMetrics, Vec<f32>), TrainError> {
-        let probs = self.predict(net, &self.test).await?;
+    pub async fn test(
+        &self,
+        net: &Network,
+        sparse: &[Option<SparseLayer>],
+    ) -> Result<(EvalMetrics, Vec<f32>), TrainError> {
+        let probs = self.predict(net, sparse, &self.test).await?;
         Ok((evaluate(&probs, self.spec.num_classes, &labels_of(&self.test)), probs))
     }
 
-    /// Accuracy on the held-out split (the test set when there is none).
+    /// Accuracy on the held-out split (the test set when there is none), every layer dense.
     pub async fn held_out_accuracy(&self, net: &Network) -> Result<f64, TrainError> {
         let set = self.held_out.as_ref().unwrap_or(&self.test);
-        let probs = self.predict(net, set).await?;
+        let probs = self.predict(net, &[], set).await?;
         Ok(evaluate(&probs, self.spec.num_classes, &labels_of(set)).accuracy)
     }
 }
@@ -186,6 +196,8 @@ impl Evaluator {
 struct Member {
     name: String,
     net: Network,
+    /// The trainer's plan for `net` (see [`Trainer::sparse_plan`]), to evaluate it on other sets.
+    sparse: Vec<Option<SparseLayer>>,
     masks: Masks,
     train_flops: f64,
     probs: Vec<f32>,
@@ -193,9 +205,11 @@ struct Member {
 }
 
 impl Member {
-    async fn new(ev: &Evaluator, name: String, net: Network, masks: Masks, flops: f64) -> Result<Self, TrainError> {
-        let (test, probs) = ev.test(&net).await?;
-        Ok(Member { name, net, masks, train_flops: flops, probs, test })
+    /// The network `t` holds now, tested.
+    async fn of(ev: &Evaluator, name: String, t: &Trainer) -> Result<Self, TrainError> {
+        let (net, sparse) = (t.net().clone(), t.sparse_plan().to_vec());
+        let (test, probs) = ev.test(&net, &sparse).await?;
+        Ok(Member { name, net, sparse, masks: t.masks().clone(), train_flops: t.train_flops(), probs, test })
     }
 
     fn result(&self, spec: &NetSpec) -> MemberResult {
@@ -341,7 +355,7 @@ async fn summarise(
             let set = corrupt_dataset(&ev.test, c, severity, config.seed).map_err(TrainError::Config)?;
             let mut member_probs = vec![];
             for m in &members {
-                member_probs.push(ev.predict(&m.net, &set).await?);
+                member_probs.push(ev.predict(&m.net, &m.sparse, &set).await?);
             }
             let refs: Vec<&[f32]> = member_probs.iter().map(Vec::as_slice).collect();
             let avg = evaluate(&average_probs(&refs), classes, &labels);

@@ -46,8 +46,13 @@ pub(super) async fn prune_tune(
     pacer.news(News::Stage("Prune-and-Tune parent: LR flat for half the run, then linear decay".into()));
     let parent = train_member(parent_config, data.clone(), device, pacer).await?;
     let ev = Evaluator::of(&parent);
-    let parent_result =
-        member_result(parent.spec(), "parent", ev.test(parent.net()).await?.0, parent.masks(), parent.train_flops());
+    let parent_result = member_result(
+        parent.spec(),
+        "parent",
+        ev.test(parent.net(), parent.sparse_plan()).await?.0,
+        parent.masks(),
+        parent.train_flops(),
+    );
     let tune_steps = ((s.tune_fraction * parent.total_steps() as f64).round() as usize).max(1);
     let mut flops = parent.train_flops();
     let mut members = vec![];
@@ -82,16 +87,7 @@ pub(super) async fn prune_tune(
             t.load_network(parent.net().clone());
             advance(&mut t, tune_steps, None, pacer).await?;
             flops += t.train_flops();
-            members.push(
-                Member::new(
-                    &ev,
-                    format!("child {} (pair {}{side})", k + 1, pair + 1),
-                    t.net().clone(),
-                    t.masks().clone(),
-                    t.train_flops(),
-                )
-                .await?,
-            );
+            members.push(Member::of(&ev, format!("child {} (pair {}{side})", k + 1, pair + 1), &t).await?);
         }
     }
     let extras = Extras::PruneTune(Box::new(PruneTuneExtras { parent: parent_result, tune_steps, complementary }));

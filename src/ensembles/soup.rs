@@ -82,7 +82,7 @@ pub async fn interpolation_curve(
             10 => b.clone(),
             _ => ev.recalibrated(a.interpolate(b, alpha), RECALIBRATION_SEED),
         };
-        let (test, _) = ev.test(&net).await?;
+        let (test, _) = ev.test(&net, &[]).await?;
         let held_out_accuracy = match &ev.held_out {
             Some(_) => Some(ev.held_out_accuracy(&net).await?),
             None => None,
@@ -136,8 +136,13 @@ pub(super) async fn soup(
     pacer.news(News::Stage("soup parent: the configuration's run".into()));
     let parent = train_member(config.clone(), data.clone(), device, pacer).await?;
     let ev = Evaluator::of(&parent);
-    let parent_result =
-        member_result(parent.spec(), "parent", ev.test(parent.net()).await?.0, parent.masks(), parent.train_flops());
+    let parent_result = member_result(
+        parent.spec(),
+        "parent",
+        ev.test(parent.net(), parent.sparse_plan()).await?.0,
+        parent.masks(),
+        parent.train_flops(),
+    );
     let parent_held_out_accuracy = ev.held_out_accuracy(parent.net()).await?;
     let finetune_steps = ((s.finetune_fraction * parent.total_steps() as f64).round() as usize).max(1);
     let mut flops = parent.train_flops();
@@ -165,14 +170,14 @@ pub(super) async fn soup(
         flops += t.train_flops();
         let held_out_accuracy = ev.held_out_accuracy(t.net()).await?;
         children.push(SoupChild { name: name.clone(), lr, augment, data_seed, held_out_accuracy });
-        members.push(Member::new(&ev, name, t.net().clone(), t.masks().clone(), t.train_flops()).await?);
+        members.push(Member::of(&ev, name, &t).await?);
     }
     let nets: Vec<Network> = members.iter().map(|m| m.net.clone()).collect();
     let uniform_net = uniform_soup(&nets).expect("at least two children");
     let uniform_net = ev.recalibrated(uniform_net, RECALIBRATION_SEED);
     let uniform = SoupMetrics {
         held_out_accuracy: ev.held_out_accuracy(&uniform_net).await?,
-        test: ev.test(&uniform_net).await?.0,
+        test: ev.test(&uniform_net, &[]).await?.0,
     };
     let accs: Vec<f64> = children.iter().map(|c| c.held_out_accuracy).collect();
     let (greedy_net, ingredients, held_out_path) = greedy_soup(&ev, &nets, &accs).await?;
@@ -180,7 +185,7 @@ pub(super) async fn soup(
     let greedy = GreedySoup {
         only_best_child: ingredients.len() == 1,
         held_out_accuracy: *held_out_path.last().expect("one entry per child"),
-        test: ev.test(&greedy_net).await?.0,
+        test: ev.test(&greedy_net, &[]).await?.0,
         ingredients,
         held_out_path,
     };

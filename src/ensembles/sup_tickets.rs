@@ -40,7 +40,7 @@ pub(super) async fn sup_tickets(
     let ev = Evaluator::of(&t);
     pacer.news(News::Stage(format!("Sup-tickets base run: {base_steps} steps ({})", config.schedule)));
     advance(&mut t, base_steps, None, pacer).await?;
-    let base_accuracy = ev.test(t.net()).await?.0.accuracy;
+    let base_accuracy = ev.test(t.net(), t.sparse_plan()).await?.0.accuracy;
     // The cycles: no mask updates inside a cycle; the step counter runs on to the full length.
     let method = config.method;
     t.freeze_masks();
@@ -70,8 +70,7 @@ pub(super) async fn sup_tickets(
             c + 1
         )));
         advance(&mut t, b, Some(&triangle), pacer).await?;
-        let ticket =
-            Member::new(&ev, format!("cycle {}", c + 1), t.net().clone(), t.masks().clone(), t.train_flops()).await?;
+        let ticket = Member::of(&ev, format!("cycle {}", c + 1), &t).await?;
         // Superpose as the reference code does (CAA): the previous superposed network, already re-pruned, and this
         // cycle's ticket weighted 1/(c+1), then re-pruned globally by magnitude to the same budget.
         let mean = match &sup {
@@ -85,8 +84,8 @@ pub(super) async fn sup_tickets(
             let m = Tensor::<1>::from_data(TensorData::new(layer.bits.to_f32(), [layer.bits.len()]), device);
             pruned.params[layer.param] = pruned.params[layer.param].clone() * m;
         }
-        let pruned = Recalibration::of(&t).run(&pruned, s.bn_batches, derived_seed(config.seed, "sup-bn", c));
-        let superposed_accuracy = ev.test(&pruned).await?.0.accuracy;
+        let pruned = Recalibration::of(&t).run(&pruned, &[], s.bn_batches, derived_seed(config.seed, "sup-bn", c));
+        let superposed_accuracy = ev.test(&pruned, &[]).await?.0.accuracy;
         records.push(SupCycle {
             cycle: c + 1,
             start_step: a,
@@ -99,7 +98,8 @@ pub(super) async fn sup_tickets(
         members.push(ticket);
     }
     let (sup_net, sup_masks) = sup.expect("at least two cycles");
-    let superposed = member_result(t.spec(), "superposed", ev.test(&sup_net).await?.0, &sup_masks, t.train_flops());
+    let superposed =
+        member_result(t.spec(), "superposed", ev.test(&sup_net, &[]).await?.0, &sup_masks, t.train_flops());
     let last = members.last().expect("at least two cycles");
     let final_network = member_result(t.spec(), "final network", last.test.clone(), &last.masks, t.train_flops());
     let superposed_mask_iou = sup_masks.overlap(&last.masks).1.iou;
@@ -108,7 +108,7 @@ pub(super) async fn sup_tickets(
     let standard_run = member_result(
         t.spec(),
         "standard run",
-        ev.test(standard.net()).await?.0,
+        ev.test(standard.net(), standard.sparse_plan()).await?.0,
         standard.masks(),
         standard.train_flops(),
     );

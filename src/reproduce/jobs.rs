@@ -163,7 +163,7 @@ async fn measure(
                 for &severity in severities {
                     let set =
                         corrupt_dataset(t.test_set(), c, severity, job.config.seed).map_err(TrainError::Config)?;
-                    let probs = ev.predict(t.net(), &set).await?;
+                    let probs = ev.predict(t.net(), t.sparse_plan(), &set).await?;
                     rows.push((c, severity, evaluate(&probs, t.spec().num_classes, &labels_of(&set)).accuracy));
                 }
             }
@@ -206,8 +206,9 @@ struct Cached {
 /// across runs), so that a cache written before is not read as if it were a result of the new code. 3: a corrupted
 /// evaluation keeps its whole run, and jobs are keyed without their labels. 4: IMP's random-mask control starts from
 /// the ticket's rewound weights, not from the initialisation, and RigL's accounting charges an update step 2·f_S + f_D
-/// (SET's none of the dense gradient it does not use).
-const PROCEDURE_REVISION: u32 = 4;
+/// (SET's none of the dense gradient it does not use). 5: a sparse network is tested (and its lookahead average's
+/// BatchNorm statistics recomputed) through its sparse path, which rounds differently from the dense one.
+const PROCEDURE_REVISION: u32 = 5;
 
 /// Where a finished job's measurement is kept under `dir`: named by experiment, label and seed for people, and by a
 /// hash of everything that determines the result (the job without its label, the backend, the data's size and first

@@ -8,7 +8,7 @@ use burn::prelude::*;
 
 use super::Trainer;
 use crate::data::{Augment, Dataset, Normalizer, fill_batch};
-use crate::model::{BN_MOMENTUM, BnStats, NetSpec, Network};
+use crate::model::{BN_MOMENTUM, BnStats, NetSpec, Network, SparseLayer};
 use crate::rng::Rng;
 
 /// Training batches a recalibration reads unless a setting says otherwise: about 4,000 images at batch 256, enough
@@ -41,8 +41,9 @@ impl Recalibration {
 
     /// `net` with its BatchNorm running statistics recomputed on `batches` training batches (at most one epoch;
     /// seeded order, the run's augmentation), as a cumulative average of the batch statistics (PyTorch's
-    /// `bn_update` with momentum `None`). Networks without BatchNorm come back unchanged.
-    pub fn run(&self, net: &Network, batches: usize, seed: u64) -> Network {
+    /// `bn_update` with momentum `None`). Networks without BatchNorm come back unchanged. `sparse` is a plan of
+    /// `net`'s own masks (empty: every layer dense), as in [`crate::train::predict`].
+    pub fn run(&self, net: &Network, sparse: &[Option<SparseLayer>], batches: usize, seed: u64) -> Network {
         if self.spec.bn_channels.is_empty() || batches == 0 {
             return net.clone();
         }
@@ -62,7 +63,7 @@ impl Recalibration {
             let x = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut images), [bs, 3, 32, 32]), &self.device);
             // From zero running statistics one training-mode pass leaves momentum × the batch statistics.
             let mut stats = zeros();
-            let _ = Network::forward(&self.spec, &net.params, &mut stats, x, true);
+            let _ = Network::forward_with(&self.spec, &net.params, &mut stats, x, true, sparse);
             let weight = 1.0 / (b + 1) as f32;
             for (avg, batch) in average.iter_mut().zip(stats) {
                 let (mean, var) = (batch.mean / BN_MOMENTUM, batch.var / BN_MOMENTUM);
