@@ -20,7 +20,7 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         (vec!["info", "--width", "-2"], "width -2 is out of range"),
         (vec!["train", "--model", "conv5"], "conv5"),
         (vec!["train", "--dataset", "cifar10"], "path is missing"),
-        (vec!["train", "--dataset", "cifar10:/nonexistent/dir"], "/nonexistent/dir"),
+        (vec!["train", "--dataset", "cifar10:/nonexistent/dir"], "no CIFAR-10 data at /nonexistent/dir: no such file"),
         (vec!["train", "--schedule", "step:0.8,0.3:0.1"], "0.8"),
         (vec!["train", "--batch-size", "0"], "batch size"),
         (vec!["bench", "--quick", "--backend", "cpu", "--width", "1000"], "width 1000"),

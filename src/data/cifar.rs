@@ -409,7 +409,12 @@ pub async fn read_cifar_files(
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 fn load(path: &Path, kind: CifarKind) -> Result<DataSplits, DataError> {
-    let metadata = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
+    let metadata = std::fs::metadata(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => {
+            DataError::NotFound { path: path.display().to_string(), dataset: kind.dataset(), folder: kind.dir_name() }
+        }
+        _ => io_error(path, source),
+    })?;
     let mut meter = Meter::new(Unwatched, 0);
     if !metadata.is_dir() {
         let mut collector = Collector::new(kind, Origin::Archive(path));

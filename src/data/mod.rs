@@ -133,6 +133,10 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no {dataset} data at {path}: no such file or folder (give the downloaded binary archive, the {folder} folder it unpacks to, or the folder holding that)"
+    )]
+    NotFound { path: String, dataset: &'static str, folder: &'static str },
     #[error("missing file {0}")]
     MissingFile(String),
     #[error("no training data in {location}: expected at least one of {expected}")]
