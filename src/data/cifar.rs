@@ -1062,7 +1062,7 @@ mod tests {
         assert_eq!(err.to_string(), format!("missing file {}", dir.join("test_batch.bin").display()));
 
         let err = load_cifar10(&parent.join("nowhere")).unwrap_err();
-        assert!(matches!(err, DataError::Io { .. }) && err.to_string().contains("nowhere"), "{err}");
+        assert!(matches!(err, DataError::NotFound { .. }) && err.to_string().contains("nowhere"), "{err}");
         let _ = std::fs::remove_dir_all(&parent);
     }
 

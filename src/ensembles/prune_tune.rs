@@ -4,7 +4,7 @@
 
 use burn::prelude::Device;
 
-use super::{Built, Evaluator, Member, advance, dense_run_flops, derived_seed, member_result, train_member};
+use super::{Built, Evaluator, Member, advance, dense_run_flops, derived_seed, train_member};
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::mask::{Bits, Masks};
@@ -46,13 +46,7 @@ pub(super) async fn prune_tune(
     pacer.news(News::Stage("Prune-and-Tune parent: LR flat for half the run, then linear decay".into()));
     let parent = train_member(parent_config, data.clone(), device, pacer).await?;
     let ev = Evaluator::of(&parent);
-    let parent_result = member_result(
-        parent.spec(),
-        "parent",
-        ev.test(parent.net(), parent.sparse_plan()).await?.0,
-        parent.masks(),
-        parent.train_flops(),
-    );
+    let parent_result = Member::of(&ev, "parent".into(), &parent).await?.result(parent.spec());
     let tune_steps = ((s.tune_fraction * parent.total_steps() as f64).round() as usize).max(1);
     let mut flops = parent.train_flops();
     let mut members = vec![];

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::prelude::Device;
 
-use super::{Built, Evaluator, Member, advance, dense_run_flops, derived_seed, member_result, train_member};
+use super::{Built, Evaluator, Member, advance, dense_run_flops, derived_seed, train_member};
 use crate::config::TrainConfig;
 use crate::data::Normalizer;
 use crate::error::TrainError;
@@ -136,13 +136,7 @@ pub(super) async fn soup(
     pacer.news(News::Stage("soup parent: the configuration's run".into()));
     let parent = train_member(config.clone(), data.clone(), device, pacer).await?;
     let ev = Evaluator::of(&parent);
-    let parent_result = member_result(
-        parent.spec(),
-        "parent",
-        ev.test(parent.net(), parent.sparse_plan()).await?.0,
-        parent.masks(),
-        parent.train_flops(),
-    );
+    let parent_result = Member::of(&ev, "parent".into(), &parent).await?.result(parent.spec());
     let parent_held_out_accuracy = ev.held_out_accuracy(parent.net()).await?;
     let finetune_steps = ((s.finetune_fraction * parent.total_steps() as f64).round() as usize).max(1);
     let mut flops = parent.train_flops();

@@ -105,13 +105,7 @@ pub(super) async fn sup_tickets(
     let superposed_mask_iou = sup_masks.overlap(&last.masks).1.iou;
     pacer.news(News::Stage(format!("Sup-tickets comparison: the configuration trained normally for {total} steps")));
     let standard = train_member(config.clone(), data, device, pacer).await?;
-    let standard_run = member_result(
-        t.spec(),
-        "standard run",
-        ev.test(standard.net(), standard.sparse_plan()).await?.0,
-        standard.masks(),
-        standard.train_flops(),
-    );
+    let standard_run = Member::of(&ev, "standard run".into(), &standard).await?.result(standard.spec());
     let extras = Extras::SupTickets(Box::new(SupTicketsExtras {
         method,
         base_steps,
