@@ -256,10 +256,8 @@ fn evaluation_computes_masked_layers_from_their_compressed_weight() {
             *v = 1.0;
         }
     }
-    let planted = ticketlab::model::Network {
-        params: ticketlab::model::Network::from_values(t.spec(), &values, t.device()).params,
-        bn: t.net().bn.clone(),
-    };
+    let mut planted = t.net().clone();
+    planted.params = ticketlab::model::Network::from_values(t.spec(), &values, t.device()).params;
     assert!(gap(&predict(&planted, t.sparse_plan()), &dense) < 1e-4, "the sparse path reads only active weights");
     assert!(gap(&predict(&planted, &[]), &dense) > 1e-2, "the planted values reach the dense path");
 }
