@@ -408,7 +408,8 @@ fn the_sparse_linear_layer_matches_the_dense_matmul() {
 /// network with the same (masked) weights.
 #[test]
 fn a_sparse_routed_network_on_the_cpu_matches_the_dense_one() {
-    // f32 products, to hold the op to burn's within f32 rounding (bfloat16's are checked on their own above).
+    // f32 products on the dense side too (the sparse kernels always multiply in f32), so that the two paths differ
+    // by f32 rounding alone (bfloat16's are checked on their own above).
     let _f32 = Isa::f32_products();
     use ticketlab::kernels::SparsePath;
     use ticketlab::model::{Arch, NetSpec, Network};
