@@ -121,6 +121,24 @@ pub fn flops_share(spec: &NetSpec, dist: Distribution, density: f64, dense_first
     if dense > 0.0 { sparse / dense } else { 1.0 }
 }
 
+/// Training FLOPs of a RigL run at `density` (layer densities by `dist`), relative to a dense run of the same length,
+/// by RigL's accounting: 3·f_S a step, and 2·f_S + f_D for each of the `updates` steps of its `steps` that compute the
+/// dense weight gradient of a mask update.
+pub fn rigl_flops_share(spec: &NetSpec, dist: Distribution, density: f64, steps: usize, updates: usize) -> f64 {
+    let share = flops_share(spec, dist, density, false);
+    share + updates as f64 * (1.0 - share) / (3.0 * steps.max(1) as f64)
+}
+
+/// The largest density (to 0.01) at which `members` such RigL runs together cost at most one dense run's training
+/// FLOPs: FreeTickets' budget for its DST Ensemble.
+pub fn ensemble_density(spec: &NetSpec, dist: Distribution, members: usize, steps: usize, updates: usize) -> f64 {
+    (1..=100)
+        .rev()
+        .map(|p| p as f64 / 100.0)
+        .find(|&d| members as f64 * rigl_flops_share(spec, dist, d, steps, updates) <= 1.0)
+        .unwrap_or(0.01)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

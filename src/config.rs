@@ -304,6 +304,16 @@ impl TrainConfig {
         self.augment.then_some(Augment { translate, padding, flip, seed, epoch })
     }
 
+    /// Steps in one epoch over `train_images` (the last partial batch is left out).
+    pub fn steps_per_epoch(&self, train_images: usize) -> usize {
+        (train_images / self.batch_size.max(1)).max(1)
+    }
+
+    /// Steps of the whole run over `train_images`: `steps` if set, else `epochs` epochs (`None` if that overflows).
+    pub fn total_steps(&self, train_images: usize) -> Option<usize> {
+        self.steps.or_else(|| self.steps_per_epoch(train_images).checked_mul(self.epochs))
+    }
+
     /// The seed of the data order and augmentation: the run's seed unless the configuration separates them.
     pub fn data_seed(&self) -> u64 {
         self.data_seed.unwrap_or(self.seed)

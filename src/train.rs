@@ -205,13 +205,10 @@ impl Trainer {
         } else {
             Masks::random(&spec, &distribution::counts(&spec, &densities), &mut Rng::stream(config.seed, "mask"))
         };
-        let steps_per_epoch = (data.train.len() / config.batch_size).max(1);
-        let total_steps = match config.steps {
-            Some(steps) => steps,
-            None => steps_per_epoch.checked_mul(config.epochs).ok_or_else(|| {
-                TrainError::Config(format!("{} epochs of {steps_per_epoch} steps are too many", config.epochs))
-            })?,
-        };
+        let steps_per_epoch = config.steps_per_epoch(data.train.len());
+        let total_steps = config.total_steps(data.train.len()).ok_or_else(|| {
+            TrainError::Config(format!("{} epochs of {steps_per_epoch} steps are too many", config.epochs))
+        })?;
         let lr_scales = spec
             .params
             .iter()

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use ticketlab::accounting::Accounting;
+use ticketlab::accounting::{Accounting, rigl_flops_share};
 use ticketlab::config::{DatasetSpec, ImpSettings, Rewind, TrainConfig};
 use ticketlab::data::synthetic;
 use ticketlab::error::read_f32;
@@ -150,6 +150,15 @@ fn training_flops_follow_rigls_accounting() {
             _ => bs * 3.0 * f_s * steps,
         };
         assert!((t.train_flops() - expected).abs() <= 1e-9 * expected, "{method}: {} vs {expected}", t.train_flops());
+        if method == Method::Rigl {
+            // The same cost predicted before training (how FreeTickets' members are sized), up to the rounding of
+            // the layers' weight counts.
+            let c = t.config();
+            assert_eq!(c.dst.updates(t.total_steps()), t.mask_updates().len());
+            let predicted = rigl_flops_share(t.spec(), c.distribution, c.density, t.total_steps(), updates as usize);
+            let measured = t.train_flops() / (bs * 3.0 * f_d * steps);
+            assert!((predicted - measured).abs() < 1e-3, "predicted {predicted} vs {measured}");
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::accounting::flops_share;
+use crate::accounting::{ensemble_density, rigl_flops_share};
 use crate::config::{DatasetSpec, MAX_ROUNDS, TrainConfig};
 use crate::model::{Arch, NetSpec};
 use crate::sparsity::{Distribution, DstSettings, Method};
@@ -105,24 +105,17 @@ impl Setup {
         DstSettings { update_every: (d.end_step(self.steps()) / 10).clamp(1, 100), ..d }
     }
 
-    /// Training FLOPs of one RigL run at `density` (ERK), relative to a dense run of the same length, by RigL's
-    /// accounting: 3·f_S a step, and 2·f_S + f_D for a step that computes the dense weight gradient of a mask update
-    /// (one every ΔT steps over the first 75% of training).
+    /// Training FLOPs of one RigL run at `density` (ERK), relative to a dense run of the same length
+    /// ([`rigl_flops_share`], with this setup's mask updates).
     pub fn member_flops(&self, density: f64) -> f64 {
         let spec = NetSpec::new(self.model, self.width, 10);
-        let dst = self.dst();
-        let updates = dst.end_step(self.steps()) / dst.update_every.max(1);
-        let share = flops_share(&spec, Distribution::Erk, density, false);
-        share + updates as f64 * (1.0 - share) / (3.0 * self.steps() as f64)
+        rigl_flops_share(&spec, Distribution::Erk, density, self.steps(), self.dst().updates(self.steps()))
     }
 
     /// The largest density (to 0.01) at which `members` RigL runs cost at most one dense run's training FLOPs.
     pub fn ensemble_density(&self, members: usize) -> f64 {
-        (1..=100)
-            .rev()
-            .map(|p| p as f64 / 100.0)
-            .find(|&d| members as f64 * self.member_flops(d) <= 1.0)
-            .unwrap_or(0.01)
+        let spec = NetSpec::new(self.model, self.width, 10);
+        ensemble_density(&spec, Distribution::Erk, members, self.steps(), self.dst().updates(self.steps()))
     }
 
     /// The weight-rewinding step k: [`REWIND_SHARE`] of training, at least 1.

@@ -82,6 +82,11 @@ impl DstSettings {
         (self.end_fraction * total_steps as f64).round() as usize
     }
 
+    /// How many mask updates a run of `total_steps` steps makes: one every ΔT steps up to the end step.
+    pub fn updates(&self, total_steps: usize) -> usize {
+        self.end_step(total_steps) / self.update_every.max(1)
+    }
+
     /// The drop fraction of the update after `step` steps, or `None` if no update is due then.
     pub fn drop_fraction_at(&self, step: usize, total_steps: usize) -> Option<f64> {
         let end = self.end_step(total_steps);
