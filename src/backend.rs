@@ -19,11 +19,16 @@ impl BackendKind {
         }
     }
 
-    /// The name results record: `cpu-bf16` where the CPU kernels multiply in bfloat16 (the default on CPUs with
-    /// AVX512-BF16; `TICKETLAB_CPU_ISA=avx512` keeps f32), since their runs differ from f32 ones.
+    /// The name results record: `cpu-bf16` where the CPU kernels multiply in bfloat16 on vectors (the default on
+    /// CPUs with AVX512-BF16; `TICKETLAB_CPU_ISA=avx512` keeps f32), `cpu-amx` where they do on AMX tiles (the
+    /// default on CPUs with AMX-BF16), since their runs differ from f32 ones and from each other's.
     pub fn label(self) -> &'static str {
         match self {
-            BackendKind::Cpu if crate::cpu::Isa::detect() == crate::cpu::Isa::Avx512Bf16 => "cpu-bf16",
+            BackendKind::Cpu => match crate::cpu::Isa::detect() {
+                crate::cpu::Isa::Avx512Bf16 => "cpu-bf16",
+                crate::cpu::Isa::Amx => "cpu-amx",
+                _ => self.name(),
+            },
             _ => self.name(),
         }
     }

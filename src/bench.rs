@@ -206,6 +206,8 @@ pub struct ProductsFigure {
     pub shape: ConvShape,
     pub f32: LayerTimes,
     pub bf16: LayerTimes,
+    /// On AMX tiles, where the CPU has them.
+    pub amx: Option<LayerTimes>,
 }
 
 /// Everything one `ticketlab bench` run measured, with notes on what it skipped.
@@ -486,18 +488,22 @@ pub fn measure_conv(opts: &BenchOptions, model: Arch, log: &mut dyn FnMut(&str))
     out
 }
 
-/// Each of `model`'s convolutions with f32 and with bfloat16 products (the CPU must run AVX512-BF16).
+/// Each of `model`'s convolutions with f32 and with bfloat16 products, on vectors (the CPU must run AVX512-BF16)
+/// and on AMX tiles where it has them.
 pub fn measure_products(opts: &BenchOptions, model: Arch, log: &mut dyn FnMut(&str)) -> Vec<ProductsFigure> {
     let spec = NetSpec::new(model, opts.width(model), 10);
     let mut out = vec![];
     for (layer, shape, input_gradient) in conv_layers(&spec, opts.batch_size) {
-        let (f32, bf16) = cpu::time_conv_products(&shape, input_gradient, opts.linear_reps);
+        let times = cpu::time_conv_products(&shape, input_gradient, opts.linear_reps);
+        let of = |isa| times.iter().find(|(i, _)| *i == isa).map(|(_, t)| *t);
+        let (f32, bf16, amx) = (times[0].1, of(cpu::Isa::Avx512Bf16).expect("timed"), of(cpu::Isa::Amx));
+        let amx_ms = amx.map_or(String::new(), |t| format!(", on AMX tiles {:.2} ms", t.total_s() * 1e3));
         log(&format!(
-            "conv {layer}: f32 products {:.2} ms, bfloat16 {:.2} ms",
+            "conv {layer}: f32 products {:.2} ms, bfloat16 {:.2} ms{amx_ms}",
             f32.total_s() * 1e3,
             bf16.total_s() * 1e3
         ));
-        out.push(ProductsFigure { layer, shape, f32, bf16 });
+        out.push(ProductsFigure { layer, shape, f32, bf16, amx });
     }
     out
 }
@@ -712,20 +718,25 @@ impl std::fmt::Display for BenchReport {
             }
         }
         if !self.products.is_empty() {
+            let amx = self.products.iter().all(|p| p.amx.is_some());
             let _ = writeln!(
                 out,
-                "\nConv layers on the CPU, dense products in f32 vs bfloat16 (forward + backward, batch {}; \
-                 training uses bfloat16 here unless TICKETLAB_CPU_ISA=avx512)",
-                self.batch_size
+                "\nConv layers on the CPU, dense products in f32 vs bfloat16{} (forward + backward, batch {}; training \
+                 uses bfloat16{} here unless TICKETLAB_CPU_ISA says otherwise)",
+                if amx { " on vectors and on AMX tiles" } else { "" },
+                self.batch_size,
+                if amx { " on AMX tiles" } else { "" },
             );
-            let _ = writeln!(
-                out,
+            let mut header = format!(
                 "{:<18} {:>16} {:>10} {:>10} {:>10} {:>10} {:>8}",
                 "layer", "shape", "f32 fwd", "f32 bwd", "bf16 fwd", "bf16 bwd", "speedup"
             );
+            if amx {
+                header += &format!(" {:>10} {:>10} {:>8}", "AMX fwd", "AMX bwd", "speedup");
+            }
+            let _ = writeln!(out, "{header}");
             for p in &self.products {
-                let _ = writeln!(
-                    out,
+                let mut line = format!(
                     "{:<18} {:>16} {:>10} {:>10} {:>10} {:>10} {:>7.2}×",
                     p.layer,
                     conv_shape(&p.shape),
@@ -735,6 +746,15 @@ impl std::fmt::Display for BenchReport {
                     ms(p.bf16.backward_s),
                     p.f32.total_s() / p.bf16.total_s()
                 );
+                if let (true, Some(a)) = (amx, p.amx) {
+                    line += &format!(
+                        " {:>10} {:>10} {:>7.2}×",
+                        ms(a.forward_s),
+                        ms(a.backward_s),
+                        p.f32.total_s() / a.total_s()
+                    );
+                }
+                let _ = writeln!(out, "{line}");
             }
         }
         for note in &self.notes {

@@ -168,7 +168,8 @@ fn every_instruction_set_matches_burns_convolution() {
 
 #[test]
 fn bfloat16_products_match_burns_convolution_within_their_rounding() {
-    if !Isa::bf16_available() {
+    let sets = Isa::bf16_sets();
+    if sets.is_empty() {
         eprintln!("skipping the bfloat16 products: this CPU has no AVX512-BF16 (the kernels' own tests emulate it)");
         return;
     }
@@ -176,7 +177,7 @@ fn bfloat16_products_match_burns_convolution_within_their_rounding() {
     // neighbour would route a whole gradient elsewhere (the f32 kernels above check the epilogues).
     let mut rng = Rng::new(15);
     for s in shapes() {
-        check_on(&mut rng, s, Epilogue::default(), &[Isa::Avx512Bf16], 1e-2);
+        check_on(&mut rng, s, Epilogue::default(), &sets, 1e-2);
     }
 }
 
@@ -241,11 +242,7 @@ fn results_do_not_depend_on_the_thread_count() {
     let (x, w, dy) =
         (values(&mut rng, s.input_len()), values(&mut rng, s.c_out * s.fan_in()), values(&mut rng, s.output_len()));
     let then = Epilogue { relu: true, pool: false };
-    let mut isas = vec![Isa::available()[0]];
-    if Isa::bf16_available() {
-        isas.push(Isa::Avx512Bf16);
-    }
-    for isa in isas {
+    for isa in std::iter::once(Isa::available()[0]).chain(Isa::bf16_sets()) {
         let run = || {
             let f = conv_forward_isa(isa, &s, &x, Weight::Dense(&w), None, then);
             let saved = Saved { relu_output: Some(&f.y), argmax: None };

@@ -51,9 +51,13 @@ fn shared_device(render: Option<&egui_wgpu::RenderState>) -> Result<(Device, wgp
 /// where the only adapter is a software rasteriser (llvmpipe natively, SwiftShader in the browser) unless the GPU was
 /// asked for. Each fallback says why.
 pub fn choose_backend(render: Option<&egui_wgpu::RenderState>, asked: Option<BackendKind>) -> Backend {
-    // The label a saved run records: with the products, as the command line's `cpu` or `cpu-bf16` says them.
-    let bf16 = crate::cpu::Isa::detect() == crate::cpu::Isa::Avx512Bf16;
-    let label = if bf16 { "CPU, bfloat16 products" } else { "CPU" };
+    // The label a saved run records: with the products, as the command line's `cpu`, `cpu-bf16` or `cpu-amx` says
+    // them.
+    let label = match crate::cpu::Isa::detect() {
+        crate::cpu::Isa::Avx512Bf16 => "CPU, bfloat16 products",
+        crate::cpu::Isa::Amx => "CPU, bfloat16 products on AMX",
+        _ => "CPU",
+    };
     let cpu = |notice: Option<String>| Backend { device: Device::flex(), label: label.into(), notice };
     if asked == Some(BackendKind::Cpu) {
         return cpu(None);

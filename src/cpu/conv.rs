@@ -6,6 +6,7 @@
 //! and copied back on one thread. Weight and bias gradients are summed per *slot* (a fixed run of chunks) and the
 //! slots are added in order, so the result does not depend on the thread count or scheduling.
 
+use super::amx;
 use super::bf16;
 use super::grid::{ConvShape, Grid, from_grid, from_grid_pooled, gradient_to_grid, pooled_gradient_to_grid, to_grid};
 use super::kernels::{dots, pack_panels, panel_rows, product};
@@ -47,8 +48,14 @@ fn chunk_images(shape: &ConvShape) -> usize {
 
 /// The offsets of the taps of a convolution over `channels` grid rows: `c·stride + kh·pitch + kw` in weight order.
 fn tap_offsets(grid: &Grid, channels: usize) -> Vec<usize> {
+    let shifts = tap_shifts(grid);
+    (0..channels).flat_map(|c| shifts.iter().map(move |s| c * grid.stride + s)).collect()
+}
+
+/// The shifts of a convolution's taps in weight order: `kh·pitch + kw`.
+fn tap_shifts(grid: &Grid) -> Vec<usize> {
     let k = grid.k;
-    (0..channels).flat_map(|c| (0..k * k).map(move |t| c * grid.stride + grid.shift(t / k, t % k))).collect()
+    (0..k * k).map(|t| grid.shift(t / k, t % k)).collect()
 }
 
 /// One of the two products of a convolution (forward, or the input gradient's), ready for the chunks.
@@ -57,6 +64,8 @@ enum Product {
     Dense { packed: Vec<f32>, offsets: Vec<usize>, rows: usize },
     /// The same in bfloat16, over pairs of the input's `channels` (`bf16.rs`).
     Bf16 { packed: Vec<u32>, offsets: Vec<usize>, rows: usize, channels: usize },
+    /// The same on AMX tiles (`amx.rs`).
+    Amx { packed: amx::Packed, shifts: Vec<usize>, channels: usize },
     /// Per output row, its active entries (`sparse.rs`).
     Sparse(Entries),
 }
@@ -66,6 +75,7 @@ impl Product {
     fn rows(&self) -> usize {
         match self {
             Product::Dense { rows, .. } | Product::Bf16 { rows, .. } => *rows,
+            Product::Amx { packed, .. } => packed.rows,
             Product::Sparse(e) => e.rows(),
         }
     }
@@ -78,6 +88,10 @@ impl Product {
                 let pair_rows = channels.div_ceil(2);
                 bf16::pair_channels(input, *channels, grid.stride, pairs, grid.buffer(pair_rows));
                 bf16::product(isa, packed, offsets, pairs, output, len);
+            }),
+            Product::Amx { packed, shifts, channels } => bf16::with_scratch(|pairs, _, _| {
+                bf16::pair_channels(input, *channels, grid.stride, pairs, grid.buffer(packed.pairs));
+                amx::product(packed, shifts, grid.stride, pairs, output, len);
             }),
             Product::Sparse(entries) => gathered(isa, entries, input, output, len),
         }
@@ -93,6 +107,9 @@ fn dense_product(
     get: impl Fn(usize, usize, usize) -> f32,
 ) -> Product {
     let taps = grid.k * grid.k;
+    if isa == Isa::Amx {
+        return Product::Amx { packed: amx::pack(rows, channels, taps, get), shifts: tap_shifts(grid), channels };
+    }
     if isa == Isa::Avx512Bf16 {
         let packed = bf16::pack_pair_panels(bf16::MR, rows, channels, taps, get);
         let offsets = tap_offsets(grid, channels.div_ceil(2));
@@ -318,6 +335,21 @@ pub fn conv_backward_isa(
                     let dz = &gbuf[grid.lead(pad_back)..];
                     match &weight_entries {
                         Some(entries) => gathered_grad(isa, entries, dz, grid.stride, work, grid.len, &mut slot.dw),
+                        None if isa == Isa::Amx => bf16::with_scratch(|gt, _, x16| {
+                            let rows_pad = amx::transpose_pairs(dz, grid.stride, s.c_out, grid.len, gt);
+                            amx::round_grid(work, s.c_in, grid.stride, x16);
+                            let shifts = tap_shifts(&grid);
+                            amx::weight_gradient(
+                                x16,
+                                s.c_in,
+                                grid.stride,
+                                &shifts,
+                                gt,
+                                s.c_out,
+                                rows_pad,
+                                &mut slot.dw,
+                            );
+                        }),
                         None if isa == Isa::Avx512Bf16 => bf16::with_scratch(|_, g16, x16| {
                             let stride = bf16::round_rows(dz, grid.stride, s.c_out, grid.len, g16);
                             bf16::round_all(work, x16);

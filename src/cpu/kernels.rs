@@ -23,7 +23,7 @@ use super::simd::{Isa, Simd, isa_dispatch};
 /// fast on a 2-core AVX2 machine (`ticketlab bench`).
 pub(crate) fn panel_rows(isa: Isa) -> usize {
     match isa {
-        Isa::Avx512 | Isa::Avx512Bf16 => 8,
+        Isa::Avx512 | Isa::Avx512Bf16 | Isa::Amx => 8,
         Isa::Avx2 => 6,
         Isa::Portable => 4,
     }

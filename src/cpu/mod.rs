@@ -10,6 +10,7 @@
 //! register-tiled loops over shifted rows (`kernels.rs`), without im2col, with bias and ReLU fused, and the three
 //! gradients come from one pass over the batch (`conv.rs`).
 
+mod amx;
 mod bf16;
 mod conv;
 mod grid;

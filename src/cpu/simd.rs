@@ -73,25 +73,31 @@ pub enum Isa {
     /// significant bits, sums in f32, as GPUs train airbench in half precision. The default where the CPU has it
     /// (`TICKETLAB_CPU_ISA=avx512` keeps f32 products): its results differ from the f32 kernels' by that rounding.
     Avx512Bf16,
+    /// [`Isa::Avx512Bf16`] with the convolutions' dense products on AMX tiles (AMX-BF16, `amx.rs`): the same
+    /// rounding of the inputs, the sums in another order. The default where the CPU and OS run it
+    /// (`TICKETLAB_CPU_ISA=avx512-bf16` keeps the vector products).
+    Amx,
 }
 
 impl Isa {
-    /// The best instruction set this CPU runs, detected once: bfloat16 products where it has AVX512-BF16.
-    /// `TICKETLAB_CPU_ISA` caps it: `avx512` keeps f32 products (the kernels' results before bfloat16 became the
-    /// default), `avx2` and `portable` measure or test the fallbacks; `avx512-bf16` names the default. A value this
-    /// CPU cannot run, or none of these, is said on stderr and the best available set is used.
+    /// The best instruction set this CPU runs, detected once: bfloat16 products where it has AVX512-BF16, on AMX
+    /// tiles where it has those too. `TICKETLAB_CPU_ISA` caps it: `avx512-bf16` keeps the products on vectors,
+    /// `avx512` keeps them in f32 (the kernels' results before bfloat16 became the default), `avx2` and `portable`
+    /// measure or test the fallbacks; `amx` names the best. A value this CPU cannot run, or none of these, is said
+    /// on stderr and the best available set is used.
     pub fn detect() -> Isa {
         use std::sync::OnceLock;
         static ISA: OnceLock<Isa> = OnceLock::new();
         let isa = *ISA.get_or_init(|| {
             let var = std::env::var("TICKETLAB_CPU_ISA").ok();
-            let (isa, note) = Self::choose(var.as_deref(), Self::best_available(), Self::bf16_available());
+            let products = Self::products_available();
+            let (isa, note) = Self::choose(var.as_deref(), Self::best_available(), products);
             if let Some(note) = note {
                 eprintln!("note: {note}");
             }
             isa
         });
-        if isa == Isa::Avx512Bf16 && F32_PRODUCTS.with(Cell::get) { Isa::Avx512 } else { isa }
+        if isa.bf16() && F32_PRODUCTS.with(Cell::get) { Isa::Avx512 } else { isa }
     }
 
     /// f32 products on this thread, where [`Isa::detect`] would pick bfloat16 ones, until the guard drops: for
@@ -102,25 +108,28 @@ impl Isa {
         F32Products { before: F32_PRODUCTS.replace(true) }
     }
 
-    /// The set [`Isa::detect`] picks for `TICKETLAB_CPU_ISA=var` on a CPU whose best f32 set is `best`, and a note
-    /// when the request cannot be met.
-    fn choose(var: Option<&str>, best: Isa, bf16: bool) -> (Isa, Option<String>) {
-        let default = if bf16 { Isa::Avx512Bf16 } else { best };
+    /// The set [`Isa::detect`] picks for `TICKETLAB_CPU_ISA=var` on a CPU whose best f32 set is `best` and whose
+    /// best bfloat16 set is `products` (if any), and a note when the request cannot be met.
+    fn choose(var: Option<&str>, best: Isa, products: Option<Isa>) -> (Isa, Option<String>) {
+        let default = products.unwrap_or(best);
         let requested = match var {
             None | Some("") => return (default, None),
+            Some("amx") => Isa::Amx,
             Some("avx512-bf16") => Isa::Avx512Bf16,
             Some("avx512") => Isa::Avx512,
             Some("avx2") => Isa::Avx2,
             Some("portable") => return (Isa::Portable, None),
             Some(other) => {
                 let note = format!(
-                    "TICKETLAB_CPU_ISA={other} is not one of avx512-bf16, avx512, avx2, portable; using {default:?}"
+                    "TICKETLAB_CPU_ISA={other} is not one of amx, avx512-bf16, avx512, avx2, portable; using \
+                     {default:?}"
                 );
                 return (default, Some(note));
             }
         };
         let runs = match requested {
-            Isa::Avx512Bf16 => bf16,
+            Isa::Amx => products == Some(Isa::Amx),
+            Isa::Avx512Bf16 => products.is_some(),
             Isa::Avx512 => best == Isa::Avx512,
             _ => best != Isa::Portable,
         };
@@ -128,6 +137,29 @@ impl Isa {
             (requested, None)
         } else {
             (default, Some(format!("this CPU cannot run {requested:?} kernels (TICKETLAB_CPU_ISA); using {default:?}")))
+        }
+    }
+
+    /// Whether this set multiplies the convolutions' dense products in bfloat16.
+    pub fn bf16(self) -> bool {
+        matches!(self, Isa::Avx512Bf16 | Isa::Amx)
+    }
+
+    /// The best set with bfloat16 products this CPU runs: [`Isa::Amx`], [`Isa::Avx512Bf16`] or none.
+    pub fn products_available() -> Option<Isa> {
+        match (Self::bf16_available(), super::amx::available()) {
+            (true, true) => Some(Isa::Amx),
+            (true, false) => Some(Isa::Avx512Bf16),
+            _ => None,
+        }
+    }
+
+    /// Every set with bfloat16 products this CPU runs (what the tests hold to f32 results with one tolerance).
+    pub fn bf16_sets() -> Vec<Isa> {
+        match Self::products_available() {
+            Some(Isa::Amx) => vec![Isa::Avx512Bf16, Isa::Amx],
+            Some(isa) => vec![isa],
+            None => vec![],
         }
     }
 
@@ -163,7 +195,7 @@ impl Isa {
         [Isa::Avx512, Isa::Avx2, Isa::Portable]
             .into_iter()
             .filter(|&i| match best {
-                Isa::Avx512 | Isa::Avx512Bf16 => true,
+                Isa::Avx512 | Isa::Avx512Bf16 | Isa::Amx => true,
                 Isa::Avx2 => i != Isa::Avx512,
                 Isa::Portable => i == Isa::Portable,
             })
@@ -196,7 +228,9 @@ macro_rules! isa_dispatch {
                 }
                 match isa {
                     // SAFETY: `Isa::detect` / `Isa::available` only return a set this CPU runs.
-                    $crate::cpu::simd::Isa::Avx512 | $crate::cpu::simd::Isa::Avx512Bf16 => {
+                    $crate::cpu::simd::Isa::Avx512
+                    | $crate::cpu::simd::Isa::Avx512Bf16
+                    | $crate::cpu::simd::Isa::Amx => {
                         return unsafe { avx512($($arg),*) };
                     }
                     $crate::cpu::simd::Isa::Avx2 => return unsafe { avx2($($arg),*) },
@@ -571,23 +605,28 @@ mod tests {
 
     #[test]
     fn the_default_is_the_fastest_set_and_a_request_the_cpu_cannot_run_falls_back_with_a_note() {
-        let choose = |var, best, bf16| Isa::choose(var, best, bf16);
-        // Unset: bfloat16 products where the CPU has them, else its best f32 set.
-        assert_eq!(choose(None, Avx512, true), (Avx512Bf16, None));
-        assert_eq!(choose(None, Avx512, false), (Avx512, None));
-        assert_eq!(choose(Some(""), Avx2, false), (Avx2, None));
-        // f32 products on a CPU with AVX512-BF16, and the lesser sets.
-        assert_eq!(choose(Some("avx512"), Avx512, true), (Avx512, None));
-        assert_eq!(choose(Some("avx2"), Avx512, true), (Avx2, None));
-        assert_eq!(choose(Some("portable"), Avx2, false), (Portable, None));
+        let choose = |var, best, products| Isa::choose(var, best, products);
+        // Unset: AMX products where the CPU has them, else AVX512-BF16 ones, else its best f32 set.
+        assert_eq!(choose(None, Avx512, Some(Amx)), (Amx, None));
+        assert_eq!(choose(None, Avx512, Some(Avx512Bf16)), (Avx512Bf16, None));
+        assert_eq!(choose(None, Avx512, None), (Avx512, None));
+        assert_eq!(choose(Some(""), Avx2, None), (Avx2, None));
+        // Vector bfloat16 or f32 products on a CPU with AMX, and the lesser sets.
+        assert_eq!(choose(Some("avx512-bf16"), Avx512, Some(Amx)), (Avx512Bf16, None));
+        assert_eq!(choose(Some("avx512"), Avx512, Some(Amx)), (Avx512, None));
+        assert_eq!(choose(Some("avx2"), Avx512, Some(Avx512Bf16)), (Avx2, None));
+        assert_eq!(choose(Some("portable"), Avx2, None), (Portable, None));
         // What the CPU cannot run, and what is not a set, fall back to the default and say so.
-        let (isa, note) = choose(Some("avx512-bf16"), Avx2, false);
+        let (isa, note) = choose(Some("amx"), Avx512, Some(Avx512Bf16));
+        assert_eq!(isa, Avx512Bf16);
+        assert!(note.unwrap().contains("cannot run Amx"));
+        let (isa, note) = choose(Some("avx512-bf16"), Avx2, None);
         assert_eq!(isa, Avx2);
         assert!(note.unwrap().contains("cannot run Avx512Bf16"));
-        let (isa, note) = choose(Some("avx512"), Avx2, false);
+        let (isa, note) = choose(Some("avx512"), Avx2, None);
         assert_eq!(isa, Avx2);
         assert!(note.is_some());
-        let (isa, note) = choose(Some("avx-512"), Avx512, true);
+        let (isa, note) = choose(Some("avx-512"), Avx512, Some(Avx512Bf16));
         assert_eq!(isa, Avx512Bf16);
         assert!(note.unwrap().contains("avx-512 is not one of"));
     }
@@ -599,7 +638,7 @@ mod tests {
             let _f32 = Isa::f32_products();
             (Isa::detect(), std::thread::spawn(Isa::detect).join().unwrap())
         };
-        assert_eq!(inside, if outside == Avx512Bf16 { Avx512 } else { outside });
+        assert_eq!(inside, if outside.bf16() { Avx512 } else { outside });
         assert_eq!(other_thread, outside);
         assert_eq!(Isa::detect(), outside, "the guard restores the set when it drops");
     }

@@ -50,21 +50,20 @@ pub fn time_conv(shape: &ConvShape, density: f64, input_gradient: bool, reps: us
     (d, sp, build_s)
 }
 
-/// A dense layer of `shape` with its products in f32 (the best instruction set for them) and in bfloat16
-/// ([`Isa::Avx512Bf16`], which the CPU must run): medians of `reps` interleaved passes after one warm-up each.
-pub fn time_conv_products(shape: &ConvShape, input_gradient: bool, reps: usize) -> (LayerTimes, LayerTimes) {
+/// A dense layer of `shape` with its products in f32 (the best instruction set for them), in bfloat16 on vectors
+/// ([`Isa::Avx512Bf16`], which the CPU must run) and, where the CPU has AMX, on its tiles ([`Isa::Amx`]): medians of
+/// `reps` interleaved passes after one warm-up each.
+pub fn time_conv_products(shape: &ConvShape, input_gradient: bool, reps: usize) -> Vec<(Isa, LayerTimes)> {
     let s = *shape;
     let mut rng = Rng::new(0xbf16);
     let w: Vec<f32> = (0..s.c_out * s.fan_in()).map(|_| rng.normal()).collect();
     let (x, dy) = inputs(&s, &mut rng);
     let wanted = Wanted { input: input_gradient, weight: true, ..Wanted::default() };
-    let f32_isa = Isa::available()[0];
-    let weight = Weight::Dense(&w);
-    interleaved(
-        reps,
-        || pass(f32_isa, &s, &x, weight, &dy, wanted),
-        || pass(Isa::Avx512Bf16, &s, &x, weight, &dy, wanted),
-    )
+    let sets: Vec<Isa> = std::iter::once(Isa::available()[0]).chain(Isa::bf16_sets()).collect();
+    let (weight, x, dy) = (Weight::Dense(&w), &x, &dy);
+    let passes: Vec<_> = sets.iter().map(|&isa| move || pass(isa, &s, x, weight, dy, wanted)).collect();
+    let passes: Vec<&dyn Fn() -> LayerTimes> = passes.iter().map(|p| p as &dyn Fn() -> LayerTimes).collect();
+    sets.into_iter().zip(interleaved_all(reps, &passes)).collect()
 }
 
 fn inputs(s: &ConvShape, rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
@@ -83,14 +82,22 @@ fn pass(isa: Isa, s: &ConvShape, x: &[f32], weight: Weight, dy: &[f32], wanted: 
 
 /// Medians of `reps` rounds of `a` then `b`, after one warm-up pass of each.
 fn interleaved(reps: usize, a: impl Fn() -> LayerTimes, b: impl Fn() -> LayerTimes) -> (LayerTimes, LayerTimes) {
-    a();
-    b();
-    let (mut ta, mut tb) = (vec![], vec![]);
-    for _ in 0..reps.max(1) {
-        ta.push(a());
-        tb.push(b());
+    let t = interleaved_all(reps, &[&a, &b]);
+    (t[0], t[1])
+}
+
+/// Medians of `reps` rounds of every pass in turn, after one warm-up round.
+fn interleaved_all(reps: usize, passes: &[&dyn Fn() -> LayerTimes]) -> Vec<LayerTimes> {
+    for p in passes {
+        p();
     }
-    (median(&mut ta), median(&mut tb))
+    let mut times = vec![vec![]; passes.len()];
+    for _ in 0..reps.max(1) {
+        for (t, p) in times.iter_mut().zip(passes) {
+            t.push(p());
+        }
+    }
+    times.iter_mut().map(|t| median(t)).collect()
 }
 
 /// Medians of one forward + backward pass (input and weight tracked) of a `rows × cols` linear layer with `nnz`
