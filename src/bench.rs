@@ -686,7 +686,7 @@ impl std::fmt::Display for BenchReport {
                 "\nConv layers on the CPU, dense vs sparse kernels (forward + backward, batch {}; sparse by default at \
                  ≤ {:.0}% density; layout = building it from the mask)",
                 self.batch_size,
-                100.0 * SparseConv::MAX_DENSITY
+                100.0 * SparseConv::max_density()
             );
             let _ = writeln!(
                 out,

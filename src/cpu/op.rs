@@ -18,6 +18,7 @@ use burn::prelude::*;
 
 use super::conv::{ConvGrads, Epilogue, Forward, Saved, Wanted, Weight, conv_backward, conv_forward};
 use super::grid::ConvShape;
+use super::simd::Isa;
 use super::sparse::SparseConv;
 use crate::kernels::SparsePath;
 
@@ -257,10 +258,20 @@ pub fn uses_cpu_kernels(device: &Device) -> bool {
 impl SparseConv {
     /// Density at or below which a masked convolution runs through the sparse kernels by default. Measured on this
     /// project's layer shapes (`ticketlab bench --sparsities …`): the sparse kernels are 1.4–2.3× faster than the
-    /// dense ones with f32 products at 30% density and break even near 50%. Against bfloat16 products they are
-    /// 0.87–0.98× as fast at 30% and 1.06–1.31× at 20% (airbench ×0.5, 2026-12-07), but the rule stays one for
-    /// both, so that a run takes the same paths whatever its products and differs only by their rounding.
+    /// dense ones with f32 products at 30% density and break even near 50%. Against bfloat16 products on vectors
+    /// they are 0.87–0.98× as fast at 30% and 1.06–1.31× at 20% (airbench ×0.5, 2026-12-07), but the rule stays one
+    /// for both, so that a run takes the same paths whatever its vector products and differs only by their rounding.
     pub const MAX_DENSITY: f64 = 0.3;
+    /// The same where the dense products run on AMX tiles ([`Isa::Amx`]), which are 2–3 times as fast: on airbench
+    /// ×0.5's convolutions at batch 256 (2-core Sapphire Rapids Xeon, 2026-12-07) the sparse kernels are 0.53–0.97×
+    /// as fast at 20% density, 0.69–1.29× at 10% and 1.49–1.69× at 5%.
+    pub const MAX_DENSITY_AMX: f64 = 0.08;
+
+    /// [`SparseConv::MAX_DENSITY`] or [`SparseConv::MAX_DENSITY_AMX`], for the products of this thread's
+    /// instruction set.
+    pub fn max_density() -> f64 {
+        if Isa::detect() == Isa::Amx { Self::MAX_DENSITY_AMX } else { Self::MAX_DENSITY }
+    }
     /// The same for a linear layer, which also needs at least [`SparseConv::MIN_LINEAR_INPUTS`] inputs: conv4's
     /// fc1 (256×8192) at 90–95% sparsity runs 1.6–1.8× faster than burn's dense matmul at batch 128, the small layers
     /// (256×256, 10×256) not at all (the transposes of the batch cost more than the products).
@@ -284,7 +295,7 @@ impl SparseConv {
         let density = nnz as f64 / (c_out * c_in * k * k).max(1) as f64;
         let sparse = match path {
             SparsePath::Auto if linear => density <= Self::MAX_LINEAR_DENSITY && c_in >= Self::MIN_LINEAR_INPUTS,
-            SparsePath::Auto => density <= Self::MAX_DENSITY,
+            SparsePath::Auto => density <= Self::max_density(),
             SparsePath::Always => true,
             SparsePath::Never => false,
         };

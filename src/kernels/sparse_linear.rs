@@ -351,7 +351,7 @@ fn median(v: &mut [f64]) -> f64 {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SparsePath {
     /// Where [`sparse_linear_wins`] says (linear layers on wgpu: a fixed rule of the layer's shape and density, never
-    /// a timing); convolutions on the CPU backend at or below `SparseConv::MAX_DENSITY`.
+    /// a timing); convolutions on the CPU backend at or below `SparseConv::max_density()`.
     #[default]
     Auto,
     /// Every masked linear layer on a wgpu device and every masked convolution on the CPU backend (for tests and
