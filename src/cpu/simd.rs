@@ -71,7 +71,8 @@ pub enum Isa {
     Portable,
     /// AVX-512 with the convolutions' dense products in bfloat16 (AVX512-BF16, `bf16.rs`): inputs rounded to 8
     /// significant bits, sums in f32, as GPUs train airbench in half precision. The default where the CPU has it
-    /// (`TICKETLAB_CPU_ISA=avx512` keeps f32 products): its results differ from the f32 kernels' by that rounding.
+    /// but not AMX (`TICKETLAB_CPU_ISA=avx512` keeps f32 products): its results differ from the f32 kernels' by that
+    /// rounding.
     Avx512Bf16,
     /// [`Isa::Avx512Bf16`] with the convolutions' dense products on AMX tiles (AMX-BF16, `amx.rs`): the same
     /// rounding of the inputs, the sums in another order. The default where the CPU and OS run it
