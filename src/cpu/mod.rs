@@ -1,7 +1,8 @@
 //! CPU kernels for the flex backend: a stride-1 convolution of ticketlab's own, forward and backward, dense or from
 //! a masked weight's compressed layout (`sparse.rs`), with bias, ReLU and 2×2 max pooling fused; BatchNorm with an
-//! activation (`norm.rs`). AVX-512, AVX2 or portable code chosen at run time (`simd.rs`), registered as
-//! differentiable burn operations (`op.rs`).
+//! activation (`norm.rs`). AVX-512 (its dense products in bfloat16 on vectors, `bf16.rs`, or on AMX tiles, `amx.rs`,
+//! where the CPU has them), AVX2 or portable code chosen at run time (`simd.rs`), registered as differentiable burn
+//! operations (`op.rs`).
 //!
 //! Why not burn-flex's convolution: it copies the input to NHWC, builds an im2col tile and calls `gemm` with its
 //! AVX2 kernels, and the backward pass goes through a transposed convolution and a separate weight-gradient
