@@ -283,6 +283,7 @@ pub fn conv_backward_isa(
     let pad_back = k - 1 - s.pad;
     let input_product = wanted.input.then(|| input_gradient_product(isa, &s, weight, &grid));
     let x_offsets = tap_offsets(&grid, s.c_in);
+    let x_shifts = tap_shifts(&grid);
     let weight_entries = match weight {
         Weight::Sparse(_, layout) if wanted.weight && !wanted.dense_weight => {
             Some(layout.gradient_entries(grid.stride, |t| grid.shift(t / k, t % k)))
@@ -338,12 +339,11 @@ pub fn conv_backward_isa(
                         None if isa == Isa::Amx => bf16::with_scratch(|gt, _, x16| {
                             let rows_pad = amx::transpose_pairs(dz, grid.stride, s.c_out, grid.len, gt);
                             amx::round_grid(work, s.c_in, grid.stride, x16);
-                            let shifts = tap_shifts(&grid);
                             amx::weight_gradient(
                                 x16,
                                 s.c_in,
                                 grid.stride,
-                                &shifts,
+                                &x_shifts,
                                 gt,
                                 s.c_out,
                                 rows_pad,
