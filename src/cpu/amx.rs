@@ -98,19 +98,16 @@ pub(crate) fn product(a: &Packed, shifts: &[usize], stride: usize, b: &[u32], c:
 pub(crate) fn transpose_pairs(g: &[f32], g_stride: usize, rows: usize, len: usize, out: &mut Vec<u32>) -> usize {
     let rows_pad = rows.next_multiple_of(TILE);
     let pairs = len.next_multiple_of(2 * TILE) / 2;
+    assert!(rows == 0 || (rows - 1) * g_stride + len <= g.len());
+    assert!(available(), "AMX transposition on a CPU without AMX");
     out.clear();
-    out.resize(pairs * rows_pad, 0);
-    // Blocks of 16 rows × 64 pairs: the reads stay on a few lines per row, the writes on 64 lines.
-    for m0 in (0..rows).step_by(TILE) {
-        for i0 in (0..pairs).step_by(64) {
-            for m in m0..(m0 + TILE).min(rows) {
-                let row = &g[m * g_stride..][..len];
-                for i in i0..(i0 + 64).min(pairs) {
-                    let at = |q: usize| if q < len { row[q] } else { 0.0 };
-                    out[i * rows_pad + m] = pair(at(2 * i), at(2 * i + 1));
-                }
-            }
-        }
+    out.reserve(pairs * rows_pad);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AMX implies AVX-512 F and BW; the assert bounds the rows read, and the kernel writes all
+    // `pairs · rows_pad` values.
+    unsafe {
+        x86::transpose_pairs(g, g_stride, rows, len, &mut out.spare_capacity_mut()[..pairs * rows_pad], rows_pad);
+        out.set_len(pairs * rows_pad);
     }
     rows_pad
 }
@@ -121,7 +118,7 @@ pub(crate) fn round_grid(src: &[f32], channels: usize, stride: usize, out: &mut 
     let len = channels.next_multiple_of(TILE) * stride + 4 * TILE;
     let real = (channels * stride).min(src.len());
     out.clear();
-    out.extend(src[..real].iter().map(|&x| to_bf16(x)));
+    super::bf16::extend_rounded(out, &src[..real]);
     out.resize(len, 0);
 }
 
@@ -157,7 +154,73 @@ pub(crate) fn weight_gradient(
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Packed, TILE};
+    use crate::cpu::bf16::x86::neighbour_pairs;
     use std::arch::asm;
+    use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
+
+    /// See `super::transpose_pairs`: blocks of 16 rows × 16 pairs, each row's 32 positions rounded and paired in
+    /// one vector, the 16 vectors transposed.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F and BW; rows `0..rows` of `g` have `len` values; `out` holds `pairs · rows_pad`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn transpose_pairs(
+        g: &[f32],
+        g_stride: usize,
+        rows: usize,
+        len: usize,
+        out: &mut [MaybeUninit<u32>],
+        rows_pad: usize,
+    ) {
+        let pairs = out.len() / rows_pad;
+        for m0 in (0..rows_pad).step_by(TILE) {
+            for i0 in (0..pairs).step_by(TILE) {
+                let q0 = 2 * i0;
+                let mut v: [__m512i; TILE] = std::array::from_fn(|r| {
+                    let m = m0 + r;
+                    if m < rows {
+                        neighbour_pairs(&g[m * g_stride + q0..m * g_stride + len])
+                    } else {
+                        _mm512_setzero_si512()
+                    }
+                });
+                transpose(&mut v);
+                for (j, v) in v.iter().enumerate() {
+                    // SAFETY: pair i0 + j's 16 rows from m0 lie inside `out` (`rows_pad` a multiple of 16).
+                    unsafe { _mm512_storeu_si512(out.as_mut_ptr().add((i0 + j) * rows_pad + m0).cast(), *v) };
+                }
+            }
+        }
+    }
+
+    /// Transpose 16 × 16 lanes of 32 bits: lane j of vector i goes to lane i of vector j.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose(r: &mut [__m512i; TILE]) {
+        // Pairs of rows interleaved, then quadruples: u[4k + j] holds, in its 128-bit lane l, column 4l + j of
+        // rows 4k..4k + 4.
+        let t: [__m512i; TILE] = std::array::from_fn(|i| {
+            let (a, b) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 { _mm512_unpacklo_epi32(a, b) } else { _mm512_unpackhi_epi32(a, b) }
+        });
+        let u: [__m512i; TILE] = std::array::from_fn(|i| {
+            let (k, j) = (i / 4, i % 4);
+            let (a, b) = (t[4 * k + j / 2], t[4 * k + j / 2 + 2]);
+            if j % 2 == 0 { _mm512_unpacklo_epi64(a, b) } else { _mm512_unpackhi_epi64(a, b) }
+        });
+        // Then the 4 × 4 blocks of 128-bit lanes: column 4l + j is lane l of u[j], u[4 + j], u[8 + j], u[12 + j].
+        for j in 0..4 {
+            let s0 = _mm512_shuffle_i32x4::<0x44>(u[j], u[4 + j]);
+            let s1 = _mm512_shuffle_i32x4::<0xee>(u[j], u[4 + j]);
+            let s2 = _mm512_shuffle_i32x4::<0x44>(u[8 + j], u[12 + j]);
+            let s3 = _mm512_shuffle_i32x4::<0xee>(u[8 + j], u[12 + j]);
+            r[j] = _mm512_shuffle_i32x4::<0x88>(s0, s2);
+            r[4 + j] = _mm512_shuffle_i32x4::<0xdd>(s0, s2);
+            r[8 + j] = _mm512_shuffle_i32x4::<0x88>(s1, s3);
+            r[12 + j] = _mm512_shuffle_i32x4::<0xdd>(s1, s3);
+        }
+    }
 
     /// The tile configuration `LDTILECFG` reads: palette 1; tiles 0–3 the results (16 rows × 64 bytes), 4–5 the
     /// left operands (16 rows × `left_bytes`), 6–7 the right ones (`right_rows` × 64 bytes).
@@ -469,12 +532,13 @@ mod tests {
             return;
         }
         let mut rng = Rng::new(32);
-        // Rows and channels past whole tiles and tile pairs; 48 positions (rounded up to 64, the rest zero).
+        // Rows and channels past whole tiles and tile pairs; 48 positions (rounded up to 64, the rest zero). The
+        // buffers are reused, as the training's are, so that a later case finds them longer than it needs.
+        let (mut gt, mut x16) = (vec![], vec![]);
         for (rows, channels, len) in [(16, 16, 64), (11, 3, 48), (40, 24, 96), (5, 33, 48)] {
             let case = Case::new(&mut rng, rows, channels, len);
             let taps = case.shifts.len();
             let g: Vec<f32> = (0..rows * case.stride).map(|_| rng.normal()).collect();
-            let (mut gt, mut x16) = (vec![], vec![]);
             let rows_pad = transpose_pairs(&g, case.stride, rows, len, &mut gt);
             round_grid(&case.x, channels, case.stride, &mut x16);
             // The kernel adds to what is there.

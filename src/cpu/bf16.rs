@@ -40,22 +40,54 @@ fn pair(lo: f32, hi: f32) -> u32 {
 /// + i]` holds channel 2p at position i in its low half and channel 2p + 1 (zero past the last channel) in its high
 /// half. `out` gets `len` values, zero past the pairs.
 pub(crate) fn pair_channels(src: &[f32], channels: usize, stride: usize, out: &mut Vec<u32>, len: usize) {
+    let pairs = channels.div_ceil(2);
+    assert!(pairs * stride <= len && channels * stride <= src.len());
     out.clear();
-    out.resize(len, 0);
-    for p in 0..channels.div_ceil(2) {
+    out.reserve(len);
+    let rows = &mut out.spare_capacity_mut()[..pairs * stride];
+    for (p, row) in rows.chunks_exact_mut(stride.max(1)).enumerate() {
         let lo = &src[2 * p * stride..][..stride];
-        let row = &mut out[p * stride..][..stride];
-        if 2 * p + 1 < channels {
-            let hi = &src[(2 * p + 1) * stride..][..stride];
-            for ((o, &l), &h) in row.iter_mut().zip(lo).zip(hi) {
-                *o = pair(l, h);
-            }
-        } else {
-            for (o, &l) in row.iter_mut().zip(lo) {
-                *o = pair(l, 0.0);
-            }
+        let hi = (2 * p + 1 < channels).then(|| &src[(2 * p + 1) * stride..][..stride]);
+        #[cfg(target_arch = "x86_64")]
+        if vector_rounding() {
+            // SAFETY: the CPU runs AVX-512 (F, BW); `lo`, `hi` and `row` have `stride` values each.
+            unsafe { x86::pair_row(lo, hi, row) };
+            continue;
+        }
+        for (i, o) in row.iter_mut().enumerate() {
+            o.write(pair(lo[i], hi.map_or(0.0, |hi| hi[i])));
         }
     }
+    // SAFETY: the loop wrote every one of the first `pairs · stride` values.
+    unsafe { out.set_len(pairs * stride) };
+    out.resize(len, 0);
+}
+
+/// `src` rounded to bfloat16, appended to `out`.
+pub(crate) fn extend_rounded(out: &mut Vec<u16>, src: &[f32]) {
+    let start = out.len();
+    out.reserve(src.len());
+    let dst = &mut out.spare_capacity_mut()[..src.len()];
+    #[cfg(target_arch = "x86_64")]
+    if vector_rounding() {
+        // SAFETY: the CPU runs AVX-512 (F, BW); `dst` has as many values as `src`.
+        unsafe { x86::round_to(src, dst) };
+        // SAFETY: `round_to` wrote all of them.
+        unsafe { out.set_len(start + src.len()) };
+        return;
+    }
+    for (o, &x) in dst.iter_mut().zip(src) {
+        o.write(to_bf16(x));
+    }
+    // SAFETY: the loop wrote all of them.
+    unsafe { out.set_len(start + src.len()) };
+}
+
+/// Whether the conversions to bfloat16 run on AVX-512 vectors (F and BW; every CPU with AVX512-BF16 has both):
+/// the same rounding as [`to_bf16`], 16 values at a time.
+#[cfg(target_arch = "x86_64")]
+fn vector_rounding() -> bool {
+    Isa::bf16_available()
 }
 
 /// Pack a `rows × (channels · taps)` matrix, `get(row, channel, tap)`, into panels of `mr` rows of channel pairs:
@@ -88,11 +120,9 @@ pub(crate) fn pack_pair_panels(
 pub(crate) fn round_rows(src: &[f32], src_stride: usize, rows: usize, len: usize, out: &mut Vec<u16>) -> usize {
     let stride = len.next_multiple_of(32);
     out.clear();
-    out.resize(rows * stride, 0);
     for r in 0..rows {
-        for (o, &x) in out[r * stride..][..len].iter_mut().zip(&src[r * src_stride..][..len]) {
-            *o = to_bf16(x);
-        }
+        extend_rounded(out, &src[r * src_stride..][..len]);
+        out.resize((r + 1) * stride, 0);
     }
     stride
 }
@@ -101,7 +131,7 @@ pub(crate) fn round_rows(src: &[f32], src_stride: usize, rows: usize, len: usize
 /// past their length (where the other side is zero).
 pub(crate) fn round_all(src: &[f32], out: &mut Vec<u16>) {
     out.clear();
-    out.extend(src.iter().map(|&x| to_bf16(x)));
+    extend_rounded(out, src);
     out.extend([0; 32]);
 }
 
@@ -203,9 +233,97 @@ fn pair_dot(acc: f32, a: u32, b: u32) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use super::{LANES, MR, NV};
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
+
+    /// Each lane's f32 rounded as [`super::to_bf16`] rounds it, in the lane's high 16 bits (the low ones are not
+    /// cleared).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn round_high(x: __m512) -> __m512i {
+        let bits = _mm512_castps_si512(x);
+        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+        let rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+        _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(bits, _mm512_set1_epi32(0x40_0000)))
+    }
+
+    /// The first `n` (≤ 16) lanes' mask.
+    #[inline]
+    fn first(n: usize) -> u16 {
+        ((1u32 << n.min(16)) - 1) as u16
+    }
+
+    /// `n` (≤ 16) values from `p`, zero in the other lanes.
+    ///
+    /// # Safety
+    /// `p..p + n` is readable (the other lanes are not read).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(p: *const f32, n: usize) -> __m512 {
+        unsafe { _mm512_maskz_loadu_ps(first(n), p) }
+    }
+
+    /// Positions `0..32` of `row` (zero past its end) rounded to bfloat16, neighbours paired: lane i holds position
+    /// 2i in its low half and 2i + 1 in its high half.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(in crate::cpu) fn neighbour_pairs(row: &[f32]) -> __m512i {
+        let n = row.len().min(32);
+        // SAFETY: the loads read the first `n` values of `row`.
+        let (a, b) = unsafe { (load(row.as_ptr(), n), load(row.as_ptr().wrapping_add(16), n.saturating_sub(16))) };
+        _mm512_permutex2var_epi16(round_high(a), high_halves(), round_high(b))
+    }
+
+    /// The 16-bit indices that pick the high half of each lane of two vectors, in order.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn high_halves() -> __m512i {
+        const ODD: [u16; 32] = {
+            let mut odd = [0; 32];
+            let mut i = 0;
+            while i < 32 {
+                odd[i] = 2 * i as u16 + 1;
+                i += 1;
+            }
+            odd
+        };
+        // SAFETY: 64 bytes.
+        unsafe { _mm512_loadu_si512(ODD.as_ptr().cast()) }
+    }
+
+    /// `out[i]` = `super::pair(lo[i], hi[i])` (`hi` zero where `None`).
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F and BW; `lo`, `hi` and `out` have the same length.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn pair_row(lo: &[f32], hi: Option<&[f32]>, out: &mut [MaybeUninit<u32>]) {
+        let keep_high = _mm512_set1_epi32(0xffff_0000_u32 as i32);
+        for i in (0..out.len()).step_by(16) {
+            let n = (out.len() - i).min(16);
+            unsafe {
+                let l = _mm512_srli_epi32::<16>(round_high(load(lo.as_ptr().add(i), n)));
+                let h = hi.map_or(_mm512_setzero_si512(), |hi| round_high(load(hi.as_ptr().add(i), n)));
+                let v = _mm512_or_si512(l, _mm512_and_si512(h, keep_high));
+                _mm512_mask_storeu_epi32(out.as_mut_ptr().add(i).cast(), first(n), v);
+            }
+        }
+    }
+
+    /// `out[i]` = `super::to_bf16(src[i])`.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F and BW; `out` has as many values as `src`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn round_to(src: &[f32], out: &mut [MaybeUninit<u16>]) {
+        for (i, chunk) in src.chunks(32).enumerate() {
+            let v = neighbour_pairs(chunk);
+            let mask = if chunk.len() == 32 { u32::MAX } else { (1u32 << chunk.len()) - 1 };
+            unsafe { _mm512_mask_storeu_epi16(out.as_mut_ptr().add(32 * i).cast(), mask, v) };
+        }
+    }
 
     /// Rows and taps of the weight gradient's tile.
     const MC: usize = 3;
@@ -333,6 +451,43 @@ mod tests {
         assert_eq!(to_bf16(f32::INFINITY), 0x7f80);
         assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
         assert_eq!(to_bf16(0.1), 0x3dcd, "0.1 is 0x3dcc_cccd: up");
+    }
+
+    #[test]
+    fn the_vector_conversions_round_as_to_bf16_does() {
+        if !Isa::bf16_available() {
+            eprintln!("skipping: this CPU converts with `to_bf16` itself (no AVX512-BF16)");
+            return;
+        }
+        // Ties both ways, infinities, NaNs with payloads, the largest finite value, subnormals, signed zeros, then
+        // random values; 101 of them (a vector tail); every second value made negative.
+        let special =
+            [0x3f80_8000, 0x3f80_8001, 0x3f81_8000, 0x7f80_0000, 0x7fc0_0001, 0x7f80_0001, 0x7f7f_ffff, 1, 0x8000];
+        let mut rng = crate::rng::Rng::new(7);
+        let x: Vec<f32> = (0..101)
+            .map(|i| {
+                let v = special.get(i).map_or_else(|| rng.normal() * 100.0, |&b| f32::from_bits(b));
+                if i % 2 == 1 { -v } else { v }
+            })
+            .collect();
+        let mut rounded = vec![];
+        extend_rounded(&mut rounded, &x);
+        let want: Vec<u16> = x.iter().map(|&v| to_bf16(v)).collect();
+        assert_eq!(rounded, want);
+        // Channel pairs: an odd channel count (the last pair's high half zero), rows of 50 (a tail).
+        let (channels, stride) = (3, 50);
+        let src: Vec<f32> = x.iter().cycle().take(channels * stride).copied().collect();
+        let mut pairs = vec![7];
+        pair_channels(&src, channels, stride, &mut pairs, 2 * stride + 9);
+        let want: Vec<u32> = (0..2 * stride)
+            .map(|i| {
+                let (p, q) = (i / stride, i % stride);
+                let hi = if 2 * p + 1 < channels { src[(2 * p + 1) * stride + q] } else { 0.0 };
+                pair(src[2 * p * stride + q], hi)
+            })
+            .chain([0; 9])
+            .collect();
+        assert_eq!(pairs, want);
     }
 
     /// A grid of `channels` rows and its product with a `rows × channels × taps` weight at tap shifts `shifts`,
