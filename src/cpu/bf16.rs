@@ -13,7 +13,8 @@
 //!   rows are only rounded ([`round_rows`]).
 //!
 //! Rounding is to nearest, ties to even. [`product`] and [`dots`] on any other instruction set run the same
-//! arithmetic in plain Rust: the reference the tests hold the vector code to.
+//! arithmetic in plain Rust: the reference the tests hold the vector code to. The conversions ([`pair_channels`],
+//! [`extend_rounded`]) run on AVX-512 vectors wherever the products do, bit for bit as [`to_bf16`] rounds.
 
 use std::cell::RefCell;
 
