@@ -17,7 +17,7 @@
 //! instructions are inline assembly; Linux hands out the tile registers only to a process that asks
 //! (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), which [`available`] does once.
 
-use super::bf16::to_bf16;
+use super::bf16::pair;
 
 /// Rows of a tile, and f32 (or bfloat16 pairs) per tile row.
 const TILE: usize = 16;
@@ -72,10 +72,6 @@ pub(crate) fn pack(rows: usize, channels: usize, taps: usize, get: impl Fn(usize
         }
     }
     Packed { data, rows: padded_rows, taps, pairs, group }
-}
-
-fn pair(lo: f32, hi: f32) -> u32 {
-    u32::from(to_bf16(lo)) | (u32::from(to_bf16(hi)) << 16)
 }
 
 /// `c[m·len + q] = Σ_{t, p} A[m][t][p] · b[p·stride + shifts[t] + q]` for every (padded) row of `a` and `q < len` (a
@@ -449,6 +445,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::bf16::to_bf16;
     use crate::rng::Rng;
 
     fn rounded(x: f32) -> f64 {

@@ -33,7 +33,8 @@ fn from_bf16(h: u16) -> f32 {
     f32::from_bits(u32::from(h) << 16)
 }
 
-fn pair(lo: f32, hi: f32) -> u32 {
+/// `lo` and `hi` rounded, `lo` in the low half.
+pub(crate) fn pair(lo: f32, hi: f32) -> u32 {
     u32::from(to_bf16(lo)) | (u32::from(to_bf16(hi)) << 16)
 }
 
@@ -69,26 +70,25 @@ pub(crate) fn extend_rounded(out: &mut Vec<u16>, src: &[f32]) {
     let start = out.len();
     out.reserve(src.len());
     let dst = &mut out.spare_capacity_mut()[..src.len()];
-    #[cfg(target_arch = "x86_64")]
     if vector_rounding() {
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU runs AVX-512 (F, BW); `dst` has as many values as `src`.
-        unsafe { x86::round_to(src, dst) };
-        // SAFETY: `round_to` wrote all of them.
-        unsafe { out.set_len(start + src.len()) };
-        return;
+        unsafe {
+            x86::round_to(src, dst)
+        };
+    } else {
+        for (o, &x) in dst.iter_mut().zip(src) {
+            o.write(to_bf16(x));
+        }
     }
-    for (o, &x) in dst.iter_mut().zip(src) {
-        o.write(to_bf16(x));
-    }
-    // SAFETY: the loop wrote all of them.
+    // SAFETY: either branch wrote all of them.
     unsafe { out.set_len(start + src.len()) };
 }
 
 /// Whether the conversions to bfloat16 run on AVX-512 vectors (F and BW; every CPU with AVX512-BF16 has both):
 /// the same rounding as [`to_bf16`], 16 values at a time.
-#[cfg(target_arch = "x86_64")]
 fn vector_rounding() -> bool {
-    Isa::bf16_available()
+    cfg!(target_arch = "x86_64") && Isa::bf16_available()
 }
 
 /// Pack a `rows × (channels · taps)` matrix, `get(row, channel, tap)`, into panels of `mr` rows of channel pairs:
